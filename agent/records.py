@@ -1,0 +1,148 @@
+"""Typed records the agent measures; no proto types here (see serde.py).
+
+A value the device could not measure is ``None`` ("unknown"), never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """Record kinds, in spool priority order (higher value = kept longer)."""
+
+    APP_USAGE = "app_usage"
+    HEALTH = "health"
+    BOOT = "boot"
+    SIGNIN = "signin"
+
+
+#: When the spool must drop, it drops the lowest priority first.
+PRIORITY: dict[Kind, int] = {Kind.APP_USAGE: 0, Kind.HEALTH: 1, Kind.BOOT: 2, Kind.SIGNIN: 3}
+
+
+class BootType(str, Enum):
+    UNKNOWN = "unknown"
+    COLD = "cold"
+    FAST_STARTUP = "fast_startup"
+    RESUME = "resume"
+
+
+class SigninState(str, Enum):
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A named part of a duration, in seconds."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Culprit:
+    """Something that slowed a boot (Windows Diagnostics-Performance 101-110)."""
+
+    name: str
+    kind: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BootRecord:
+    boot_id: str
+    boot_time: float
+    total_seconds: float | None = None
+    phases: tuple[Phase, ...] = ()
+    boot_type: BootType = BootType.UNKNOWN
+    degraded: bool | None = None
+    culprits: tuple[Culprit, ...] = ()
+
+    kind = Kind.BOOT
+
+
+@dataclass(frozen=True, slots=True)
+class SigninRecord:
+    session_id: str
+    boot_id: str
+    user_hash: str
+    started_at: float
+    state: SigninState
+    total_seconds: float | None = None
+    elapsed_seconds: float = 0.0
+    phases: tuple[Phase, ...] = ()
+    first_login: bool | None = None
+    after_update: bool | None = None
+
+    kind = Kind.SIGNIN
+
+
+@dataclass(frozen=True, slots=True)
+class AppUsageRecord:
+    interval_start: float
+    interval_seconds: float
+    app: str
+    launches: int = 0
+    running_seconds: float = 0.0
+    foreground_seconds: float | None = None
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int | None = None
+    crashes: int | None = None
+
+    kind = Kind.APP_USAGE
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRecord:
+    dropped: dict[str, int] = field(default_factory=dict)
+    parse_errors: int = 0
+    spool_bytes: int = 0
+    clock_skew_seconds: float | None = None
+    rejected: int = 0
+
+    kind = Kind.HEALTH
+
+
+Record = BootRecord | SigninRecord | AppUsageRecord | HealthRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    hostname: str
+    os: str
+    os_version: str
+    agent_version: str
+    hardware_id: str = ""
+    machine_id: str = ""
+    cpu_count: int = 0
+    memory_bytes: int = 0
+    boot_time: float | None = None
+    form_factor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SigninObservation:
+    """What a platform backend knows about one sign-in, before the agent adds
+    the ``responsive`` phase and decides whether it is complete.
+
+    ``user`` is the raw account name: it is hashed before anything leaves the device.
+    """
+
+    session_id: str
+    user: str
+    started_at: float
+    shell_started_at: float | None = None
+    desktop_ready_at: float | None = None
+    phases: tuple[Phase, ...] = ()
+    first_login: bool | None = None
+    after_update: bool | None = None
+    ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    app: str
+    at: float
