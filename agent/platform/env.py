@@ -62,3 +62,5 @@ class Env:
     monotonic: Callable[[], float] = time.monotonic
     ps: ModuleType | Any = psutil
     problems: Problems = field(default_factory=Problems)
+    #: The agent's state directory; ``session-ready`` markers live in ``<state_dir>/ready/``.
+    state_dir: str | None = None

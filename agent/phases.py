@@ -1,0 +1,33 @@
+"""The bounded vocabulary of phase names (they become Prometheus label values)."""
+
+# Sign-in: total = core + responsive; the rest are sub-phases of core where known.
+SIGNIN_CORE = "core"
+SIGNIN_RESPONSIVE = "responsive"
+SIGNIN_SUBPHASES = (
+    "network_providers",  # mpnotify.exe
+    "profile",  # User Profile Service 1 -> 2
+    "group_policy",  # GroupPolicy 4001 -> 8001
+    "gp_scripts",  # GroupPolicy 4018 -> 5018
+    "userinit_explorer",  # userinit -> explorer / desktop shell started
+    "active_setup",  # Shell-Core 62170 -> 62171 (TaskName=ActiveSetup)
+)
+SIGNIN_PHASES = (SIGNIN_CORE, SIGNIN_RESPONSIVE, *SIGNIN_SUBPHASES)
+
+BOOT_PHASES = (
+    # Windows Diagnostics-Performance event 100
+    "main_path",
+    "post_boot",
+    "kernel_init",
+    "driver_init",
+    "devices_init",
+    "user_profile",
+    "machine_profile",
+    "explorer_init",
+    # Linux systemd, as systemd-analyze computes them
+    "firmware",
+    "loader",
+    "kernel",
+    "initrd",
+    "userspace",
+    "login_screen",
+)
