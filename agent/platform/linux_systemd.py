@@ -1,0 +1,125 @@
+"""Boot phases from systemd's manager timestamps, computed the way ``systemd-analyze`` does.
+
+Input is the text of ``systemctl show --property=...``; nothing here touches the OS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.platform.env import Problems
+from agent.records import Phase
+
+SOURCE = "systemd"
+
+#: Manager properties, all in µs of CLOCK_MONOTONIC. Firmware and loader are stored as
+#: "this long before the kernel started"; the others count from kernel start.
+MANAGER_PROPERTIES = (
+    "FirmwareTimestampMonotonic",
+    "LoaderTimestampMonotonic",
+    "InitRDTimestampMonotonic",
+    "UserspaceTimestampMonotonic",
+    "FinishTimestampMonotonic",
+    # systemd-analyze only trusts the kernel-side timestamps when the manager set up
+    # security modules itself (never in a container) and the boot was not a soft reboot.
+    "SecurityStartTimestampMonotonic",
+    "SoftRebootStartTimestampMonotonic",
+)
+GRAPHICAL_TARGET = "graphical.target"
+GRAPHICAL_PROPERTY = "ActiveEnterTimestampMonotonic"
+
+_USEC = 1_000_000
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class BootTiming:
+    """What the manager's timestamps say about this boot; unknown parts are absent."""
+
+    phases: tuple[Phase, ...] = ()
+    total_seconds: float | None = None
+    #: True when the timestamps describe a kernel boot (not a container or soft reboot).
+    kernel_boot: bool = False
+
+
+def parse_show(text: str, problems: Problems) -> dict[str, int]:
+    """``Key=µs`` lines to a dict; lines that are not a whole number are skipped."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, raw = line.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key:
+            problems.skip(SOURCE, f"not a property line: {line[:80]!r}")
+            continue
+        if not _DIGITS.fullmatch(raw):
+            problems.skip(SOURCE, f"{key} is not a whole number of µs: {raw[:40]!r}")
+            continue
+        values[key] = int(raw)
+    return values
+
+
+def boot_timing(
+    manager: Mapping[str, int], graphical_enter_us: int | None, problems: Problems
+) -> BootTiming:
+    """Phases as ``systemd-analyze time`` prints them, plus ``login_screen``.
+
+    firmware = Firmware - Loader, loader = Loader, kernel = InitRD (or Userspace without
+    an initrd), initrd = Userspace - InitRD, userspace = Finish - Userspace; total is
+    their sum (= Firmware + Finish). ``login_screen`` = graphical.target reached,
+    counted from kernel start. A zero timestamp means "did not happen / not known".
+    """
+
+    def ts(name: str) -> int | None:
+        return manager.get(name) or None
+
+    firmware, loader = ts("FirmwareTimestampMonotonic"), ts("LoaderTimestampMonotonic")
+    initrd, userspace = ts("InitRDTimestampMonotonic"), ts("UserspaceTimestampMonotonic")
+    finish = ts("FinishTimestampMonotonic")
+    if userspace is None:
+        return BootTiming()
+    kernel_boot = (
+        ts("SoftRebootStartTimestampMonotonic") is None
+        and ts("SecurityStartTimestampMonotonic") is not None
+    )
+
+    spans: list[tuple[str, int]] = []
+    if kernel_boot:
+        if firmware is not None:
+            spans.append(("firmware", firmware - (loader or 0)))
+        if loader is not None:
+            spans.append(("loader", loader))
+        spans.append(("kernel", initrd if initrd is not None else userspace))
+        if initrd is not None:
+            spans.append(("initrd", userspace - initrd))
+    # In a container or after a soft reboot only this part belongs to the current start.
+    if finish is not None:
+        spans.append(("userspace", finish - userspace))
+
+    if any(us < 0 for _, us in spans):
+        # Out-of-order timestamps cannot be measured; report unknown rather than a guess.
+        problems.skip(SOURCE, f"manager timestamps out of order: {dict(manager)}")
+        return BootTiming(kernel_boot=kernel_boot)
+
+    total = sum(us for _, us in spans) / _USEC if kernel_boot and finish is not None else None
+    phases = [Phase(name, us / _USEC) for name, us in spans]
+    if kernel_boot and graphical_enter_us:
+        phases.append(Phase("login_screen", graphical_enter_us / _USEC))
+    return BootTiming(phases=tuple(phases), total_seconds=total, kernel_boot=kernel_boot)
+
+
+def parse_utc_timestamp(value: str) -> float | None:
+    """A ``--timestamp=us+utc`` value (``Thu 2024-05-02 07:14:03.123456 UTC``) as Unix
+    seconds; None when empty, ``n/a`` or not in that form."""
+    parts = value.split()
+    if len(parts) != 4 or parts[3] != "UTC":
+        return None
+    try:
+        when = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC).timestamp()
