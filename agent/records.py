@@ -6,10 +6,10 @@ A value the device could not measure is ``None`` ("unknown"), never 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Record kinds, in spool priority order (higher value = kept longer)."""
 
     APP_USAGE = "app_usage"
@@ -22,14 +22,14 @@ class Kind(str, Enum):
 PRIORITY: dict[Kind, int] = {Kind.APP_USAGE: 0, Kind.HEALTH: 1, Kind.BOOT: 2, Kind.SIGNIN: 3}
 
 
-class BootType(str, Enum):
+class BootType(StrEnum):
     UNKNOWN = "unknown"
     COLD = "cold"
     FAST_STARTUP = "fast_startup"
     RESUME = "resume"
 
 
-class SigninState(str, Enum):
+class SigninState(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
 

@@ -21,9 +21,7 @@ log = logging.getLogger("fleetpulse.agent.platform")
 def run_command(argv: Sequence[str], timeout: float = 20.0) -> str:
     """Runs a command and returns its stdout; a missing or failing command is unavailable."""
     try:
-        done = subprocess.run(
-            list(argv), capture_output=True, timeout=timeout, check=False
-        )
+        done = subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False)
     except (FileNotFoundError, PermissionError, subprocess.TimeoutExpired) as exc:
         raise SourceUnavailable(f"{argv[0]}: {exc}") from exc
     if done.returncode != 0:

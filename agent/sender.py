@@ -1,0 +1,164 @@
+"""Sends spooled records to the collector: deadlines, acks, rejections and retry hints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from fleetpulse.v1 import telemetry_pb2 as pb
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
+
+from agent import serde
+from agent.errors import EnrollmentError
+from agent.records import DeviceFacts
+from agent.spool import Spool
+from agent.transport import open_channel
+
+log = logging.getLogger("fleetpulse.agent.sender")
+
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+@dataclass
+class SendResult:
+    acked: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    remaining: int = 0
+    error: str | None = None
+    retry_after: float | None = None
+    server_time: float | None = None
+    round_trip: float | None = None
+    settings: pb.Settings | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    device_id: str
+    device_secret: str
+    site: str
+    user_hash_key: bytes
+
+
+def _metadata(err: grpc.RpcError) -> dict[str, str]:
+    try:
+        return {k: str(v) for k, v in (err.trailing_metadata() or ())}
+    except Exception:  # a channel-level failure carries no metadata
+        return {}
+
+
+def _describe(err: grpc.RpcError) -> str:
+    code = err.code()
+    return f"{code.name}: {err.details()}"
+
+
+def enroll(
+    target: str,
+    token: str,
+    facts: DeviceFacts,
+    ca_cert: str | None = None,
+    insecure: bool = False,
+    deadline: float = 15.0,
+) -> Enrollment:
+    with open_channel(target, ca_cert, insecure) as channel:
+        stub = pb_grpc.TelemetryStub(channel)
+        try:
+            resp = stub.Enroll(
+                pb.EnrollRequest(token=token, facts=serde.facts_to_proto(facts)), timeout=deadline
+            )
+        except grpc.RpcError as err:
+            raise EnrollmentError(f"enrollment at {target} failed: {_describe(err)}") from None
+    return Enrollment(resp.device_id, resp.device_secret, resp.site, resp.user_hash_key)
+
+
+class Sender:
+    """One collector connection for one device."""
+
+    def __init__(
+        self,
+        target: str,
+        device_id: str,
+        device_secret: str,
+        ca_cert: str | None = None,
+        insecure: bool = False,
+        deadline: float = 10.0,
+        batch_records: int = 500,
+        clock: Callable[[], float] = time.time,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        self.target = target
+        self.device_id = device_id
+        self._auth = (("authorization", f"Device {device_secret}"),)
+        self._deadline = deadline
+        self._batch = batch_records
+        self._clock = clock
+        self._own_channel = channel is None
+        self._channel = channel or open_channel(target, ca_cert, insecure)
+        self._stub = pb_grpc.TelemetryStub(self._channel)
+
+    def send(self, spool: Spool, facts: DeviceFacts, max_batches: int = 1000) -> SendResult:
+        """Sends until the spool is empty or a call fails; acked records leave the spool."""
+        result = SendResult()
+        for _ in range(max_batches):
+            batch = spool.peek(limit=self._batch)
+            if not batch:
+                break
+            sent_at = self._clock()
+            request = serde.report_request(self.device_id, facts, batch, sent_at)
+            try:
+                resp = self._stub.Report(request, timeout=self._deadline, metadata=self._auth)
+            except grpc.RpcError as err:
+                if not self._handle_error(err, spool, batch, result):
+                    break
+                continue
+            received = self._clock()
+            spool.ack([seq for seq, _ in batch])
+            result.acked += resp.accepted
+            result.duplicates += resp.duplicates
+            result.round_trip = received - sent_at
+            result.server_time = resp.server_time + result.round_trip / 2
+            result.settings = resp.settings
+        result.remaining = spool.stats().records
+        return result
+
+    def _handle_error(
+        self, err: grpc.RpcError, spool: Spool, batch: list[tuple[int, bytes]], result: SendResult
+    ) -> bool:
+        """Records the failure; True if the loop should go on with the next batch."""
+        code = err.code()
+        meta = _metadata(err)
+        hint = meta.get("retry-after-ms")
+        if hint and hint.isdigit():
+            result.retry_after = int(hint) / 1000
+        if code == grpc.StatusCode.INVALID_ARGUMENT and meta.get("fleetpulse-rejected-seqs"):
+            bad = [int(s) for s in meta["fleetpulse-rejected-seqs"].split(",") if s.isdigit()]
+            mine = {seq for seq, _ in batch}
+            bad = [s for s in bad if s in mine]
+            if bad:
+                log.warning("collector rejected %d record(s): %s", len(bad), err.details())
+                spool.reject(bad, str(err.details()))
+                result.rejected += len(bad)
+                return True
+        result.error = _describe(err)
+        if code not in RETRYABLE:
+            log.error("collector refused the report: %s", result.error)
+        return False
+
+    def close(self) -> None:
+        if self._own_channel:
+            self._channel.close()

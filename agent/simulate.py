@@ -1,0 +1,273 @@
+"""A realistic synthetic fleet that reports through the real spool and sender code.
+
+Seeded distributions: log-normal boot and sign-in times with a long tail (about 1 % of
+sign-ins take 30+ minutes, dominated by group policy), a morning sign-in storm, a site and
+OS mix, first logins, and application usage. Many devices share one process and one channel.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from agent import __version__
+from agent.records import (
+    AppUsageRecord,
+    BootRecord,
+    BootType,
+    DeviceFacts,
+    Phase,
+    Record,
+    SigninRecord,
+    SigninState,
+)
+from agent.sender import Sender, enroll
+from agent.serde import record_to_bytes
+from agent.sources.signin import user_hash
+from agent.spool import Spool
+from agent.transport import open_channel
+
+OS_MIX = (("windows", 0.8), ("linux", 0.15), ("macos", 0.05))
+APPS = (
+    "outlook.exe",
+    "teams.exe",
+    "msedge.exe",
+    "winword.exe",
+    "excel.exe",
+    "chrome.exe",
+    "niche.exe",
+    "storm.exe",
+    "acrobat.exe",
+    "explorer.exe",
+)
+LONG_TAIL = 0.01
+
+
+@dataclass
+class SimDevice:
+    index: int
+    hostname: str
+    os: str
+    facts: DeviceFacts
+    spool: Spool
+    rng: random.Random
+    device_id: str = ""
+    site: str = ""
+    key: bytes = b""
+    sender: Sender | None = None
+    live: dict[str, tuple[float, float]] = field(default_factory=dict)  # session -> (start, dur)
+    sessions: int = 0
+
+
+@dataclass
+class Truth:
+    """What the fleet generated, for tests and benchmarks to check against."""
+
+    records: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    signins: list[tuple[str, str, float, float]] = field(
+        default_factory=list
+    )  # dev, site, start, total
+
+
+def lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return median * math.exp(rng.gauss(0.0, sigma))
+
+
+class SimulatedFleet:
+    def __init__(
+        self,
+        target: str,
+        tokens: Sequence[str],
+        devices: int,
+        seed: int = 1,
+        ca_cert: str | None = None,
+        insecure: bool = False,
+        batch_records: int = 500,
+    ) -> None:
+        self.target = target
+        self.rng = random.Random(seed)
+        self.truth = Truth()
+        self._tokens = list(tokens)
+        self._channel = open_channel(target, ca_cert, insecure)
+        self._ca, self._insecure, self._batch = ca_cert, insecure, batch_records
+        self._lock = threading.Lock()
+        self.devices = [self._make(i, seed) for i in range(devices)]
+
+    def _make(self, i: int, seed: int) -> SimDevice:
+        rng = random.Random(seed * 1_000_003 + i)
+        os_name = rng.choices([o for o, _ in OS_MIX], [w for _, w in OS_MIX])[0]
+        hostname = f"sim-{seed}-{i:05d}"
+        version = __version__ if rng.random() > 0.1 else "0.0.9"
+        facts = DeviceFacts(
+            hostname=hostname,
+            os=os_name,
+            os_version=f"{os_name} simulated",
+            agent_version=version,
+            hardware_id=f"hw-{seed}-{i}",
+            machine_id=f"mid-{seed}-{i}",
+            cpu_count=4,
+            memory_bytes=8 << 30,
+            form_factor=rng.choice(["desktop", "laptop", "tablet"]),
+        )
+        return SimDevice(i, hostname, os_name, facts, Spool(":memory:"), rng)
+
+    def enroll(self) -> None:
+        for dev in self.devices:
+            token = self._tokens[dev.index % len(self._tokens)]
+            got = enroll(self.target, token, dev.facts, self._ca, self._insecure)
+            dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
+            dev.sender = Sender(
+                self.target,
+                dev.device_id,
+                got.device_secret,
+                batch_records=self._batch,
+                channel=self._channel,
+            )
+
+    # -- generation ------------------------------------------------------------
+    def _signin(
+        self, dev: SimDevice, start: float, total: float, state: SigninState, elapsed: float = 0.0
+    ) -> SigninRecord:
+        rng = dev.rng
+        session = f"s{dev.sessions}"
+        phases: tuple[Phase, ...] = ()
+        if state is SigninState.COMPLETE:
+            responsive = min(total * 0.3, lognormal(rng, 6, 0.5))
+            core = total - responsive
+            gp = core * (0.85 if total >= 1800 else rng.uniform(0.1, 0.4))
+            profile = (core - gp) * rng.uniform(0.2, 0.5)
+            phases = (
+                Phase("core", round(core, 3)),
+                Phase("responsive", round(responsive, 3)),
+                Phase("profile", round(profile, 3)),
+                Phase("group_policy", round(gp, 3)),
+            )
+            if dev.os != "windows":
+                phases = phases[:2]
+        return SigninRecord(
+            session_id=session,
+            boot_id=f"b{dev.sessions}",
+            user_hash=user_hash(dev.key, "u"),
+            started_at=start,
+            state=state,
+            total_seconds=round(total, 3) if state is SigninState.COMPLETE else None,
+            elapsed_seconds=round(elapsed, 3),
+            phases=phases,
+            first_login=rng.random() < 0.03,
+            after_update=rng.random() < 0.02,
+        )
+
+    def _sample_total(self, rng: random.Random) -> float:
+        if rng.random() < LONG_TAIL:
+            return rng.uniform(1800, 2400)
+        return min(1700.0, lognormal(rng, 35, 0.7))
+
+    def _day(self, dev: SimDevice, day_start: float) -> list[tuple[Record, float]]:
+        rng = dev.rng
+        boot_at = day_start + 7.5 * 3600 + rng.gauss(0, 1800)
+        boot_total = lognormal(rng, 45, 0.45)
+        boot = BootRecord(
+            boot_id=f"b{dev.sessions + 1}",
+            boot_time=boot_at,
+            total_seconds=round(boot_total, 3),
+            phases=(
+                Phase("main_path", round(boot_total * 0.7, 3)),
+                Phase("post_boot", round(boot_total * 0.3, 3)),
+            )
+            if dev.os == "windows"
+            else (
+                Phase("kernel", round(boot_total * 0.3, 3)),
+                Phase("userspace", round(boot_total * 0.7, 3)),
+            ),
+            boot_type=BootType.FAST_STARTUP if rng.random() < 0.3 else BootType.COLD,
+            degraded=rng.random() < 0.05,
+        )
+        dev.sessions += 1
+        start = boot_at + boot_total + abs(rng.gauss(120, 60))
+        total = self._sample_total(rng)
+        signin = self._signin(dev, start, total, SigninState.COMPLETE)
+        self._remember(dev, start, total)
+        out: list[tuple[Record, float]] = [(boot, boot_at + boot_total), (signin, start + total)]
+        for app in rng.sample(APPS, 4):
+            fg = rng.uniform(600, 7200)
+            out.append(
+                (
+                    AppUsageRecord(
+                        interval_start=start,
+                        interval_seconds=8 * 3600.0,
+                        app=app,
+                        launches=rng.randint(1, 5),
+                        running_seconds=fg * 1.5,
+                        foreground_seconds=fg,
+                        cpu_seconds=fg * 0.05,
+                        peak_rss_bytes=rng.randint(50, 900) << 20,
+                        crashes=1 if rng.random() < 0.02 else 0,
+                    ),
+                    start + 8 * 3600,
+                )
+            )
+        return out
+
+    def _remember(self, dev: SimDevice, start: float, total: float) -> None:
+        with self._lock:
+            self.truth.signins.append((dev.device_id, dev.site, start, total))
+
+    def _spool(self, dev: SimDevice, items: list[tuple[Record, float]]) -> None:
+        dev.spool.put((r.kind, record_to_bytes(r, observed)) for r, observed in items)
+        with self._lock:
+            self.truth.records += len(items)
+            for r, _ in items:
+                self.truth.by_kind[r.kind.value] = self.truth.by_kind.get(r.kind.value, 0) + 1
+
+    def history(self, days: int, now: float | None = None) -> None:
+        """Spools ``days`` of past activity for every device (not sent yet)."""
+        now = now or time.time()
+        today = now - now % 86400
+        for dev in self.devices:
+            items: list[tuple[Record, float]] = []
+            for d in range(days, 0, -1):
+                items += [(r, min(t, now)) for r, t in self._day(dev, today - d * 86400)]
+            self._spool(dev, items)
+
+    def live_step(self, now: float, start_probability: float) -> None:
+        """Advances live sign-ins: starts some, reports progress, completes the finished."""
+        for dev in self.devices:
+            items: list[tuple[Record, float]] = []
+            for session, (start, total) in list(dev.live.items()):
+                if now >= start + total:
+                    del dev.live[session]
+                    items.append((self._signin(dev, start, total, SigninState.COMPLETE), now))
+                    self._remember(dev, start, total)
+                else:
+                    items.append(
+                        (self._signin(dev, start, total, SigninState.IN_PROGRESS, now - start), now)
+                    )
+            if not dev.live and dev.rng.random() < start_probability:
+                dev.sessions += 1
+                dev.live[f"s{dev.sessions}"] = (now, self._sample_total(dev.rng))
+                items.append((self._signin(dev, now, 0, SigninState.IN_PROGRESS), now))
+            if items:
+                self._spool(dev, items)
+
+    def send(self, workers: int = 4) -> tuple[int, int]:
+        """Sends every device's spool; returns (acked, still spooled)."""
+
+        def one(dev: SimDevice) -> tuple[int, int]:
+            assert dev.sender is not None
+            res = dev.sender.send(dev.spool, dev.facts)
+            return res.acked + res.duplicates, res.remaining
+
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, self.devices))
+        return sum(a for a, _ in results), sum(r for _, r in results)
+
+    def close(self) -> None:
+        self._channel.close()
+        for dev in self.devices:
+            dev.spool.close()

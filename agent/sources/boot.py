@@ -1,0 +1,37 @@
+"""The boot source: one record per boot, once its duration is known or can no longer be."""
+
+from __future__ import annotations
+
+from agent import platform
+from agent.errors import AgentError
+from agent.memory import Memory
+from agent.platform.env import Env
+from agent.records import BootRecord
+
+#: Windows writes its boot-performance event minutes after boot; wait this long for it
+#: before reporting the boot with an unknown duration.
+SETTLE_SECONDS = 900.0
+
+
+class BootSource:
+    def __init__(self, env: Env, memory: Memory, settle_seconds: float = SETTLE_SECONDS) -> None:
+        self._env = env
+        self._memory = memory
+        self._settle = settle_seconds
+        self.current: BootRecord | None = None
+
+    def measure(self) -> list[BootRecord]:
+        try:
+            boot = platform.boot_record(self._env)
+        except AgentError as exc:
+            self._env.problems.skip("boot", str(exc))
+            return []
+        self.current = boot
+        key = f"boot:{boot.boot_id}"
+        if key in self._memory:
+            return []
+        settled = self._env.clock() - boot.boot_time >= self._settle
+        if boot.total_seconds is None and not settled:
+            return []
+        self._memory.add(key)
+        return [boot]

@@ -1,0 +1,242 @@
+"""The ``fleetpulse-collector`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collector import auth
+from collector.durations import parse_duration
+from collector.errors import CollectorError, ConfigError
+from collector.server import Collector, ServerConfig
+from collector.store.base import open_store
+
+app = typer.Typer(
+    help="fleetpulse collector: receives agent reports, stores them, exposes metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
+inventory_app = typer.Typer(help="Expected devices per site.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(inventory_app, name="inventory")
+
+Db = Annotated[str, typer.Option("--db", help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")]
+
+
+@app.command()
+def serve(
+    db: Db,
+    listen: Annotated[str, typer.Option(help="gRPC HOST:PORT.")] = "127.0.0.1:50051",
+    metrics_listen: Annotated[str, typer.Option(help="/metrics HOST:PORT.")] = "127.0.0.1:9464",
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certs from this CA.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow plaintext on a non-loopback address.")
+    ] = False,
+    per_device_metrics: Annotated[bool, typer.Option(help="Export per-device gauges.")] = False,
+) -> None:
+    """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
+    logging.getLogger().setLevel(logging.INFO)
+    config = ServerConfig(
+        db=db,
+        listen=listen,
+        metrics_listen=metrics_listen,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        client_ca=client_ca,
+        insecure=insecure,
+        per_device_metrics=per_device_metrics,
+    )
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: ServerConfig) -> None:
+    collector = Collector(config)
+    await collector.start()
+    print(f"gRPC    {collector.grpc_address}", flush=True)
+    print(f"metrics {collector.metrics_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await collector.stop()
+
+
+@app.command()
+def demo(
+    devices: Annotated[int, typer.Option(help="Simulated devices.")] = 25,
+    listen: Annotated[
+        str, typer.Option(help="gRPC HOST:PORT (0 = any free port).")
+    ] = "127.0.0.1:0",
+    metrics_listen: Annotated[str, typer.Option(help="/metrics HOST:PORT.")] = "127.0.0.1:0",
+    duration: Annotated[float, typer.Option(help="Stop after S seconds (0 = until Ctrl-C).")] = 0,
+    db: Annotated[
+        str | None, typer.Option(help="Store (default: a temporary SQLite file).")
+    ] = None,
+) -> None:
+    """A collector, a simulated fleet and this machine's real agent, with a live summary."""
+    from collector.demo import run_demo
+
+    asyncio.run(run_demo(devices, listen, metrics_listen, duration, db))
+
+
+@token_app.command("create")
+def token_create(
+    site: Annotated[str, typer.Option(help="Site the enrolled devices belong to.")],
+    db: Db,
+    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 7d (default: none).")] = None,
+    max_uses: Annotated[int | None, typer.Option(help="Enrollments allowed.")] = None,
+) -> None:
+    """Create an enrollment token; prints only the token (shown once)."""
+    if not site.strip():
+        raise ConfigError("--site must not be empty")
+    if max_uses is not None and max_uses < 1:
+        raise ConfigError("--max-uses must be at least 1")
+    now = time.time()
+    expires_at = now + parse_duration(expires) if expires else None
+    store = open_store(db)
+    try:
+        store.migrate()
+        token_id, token, token_hash = auth.new_token()
+        store.create_token(token_id, token_hash, site.strip(), now, expires_at, max_uses)
+    finally:
+        store.close()
+    typer.echo(token)
+
+
+def _when(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
+
+
+@token_app.command("list")
+def token_list(db: Db) -> None:
+    """List tokens: id, site, expiry, uses, last use, revoked."""
+    store = open_store(db)
+    try:
+        store.migrate()
+        tokens = store.tokens()
+    finally:
+        store.close()
+    typer.echo(f"{'ID':<9} {'SITE':<16} {'EXPIRES':<17} {'USES':<9} {'LAST USED':<17} REVOKED")
+    for t in tokens:
+        uses = f"{t.uses}/{t.max_uses}" if t.max_uses else str(t.uses)
+        typer.echo(
+            f"{t.token_id:<9} {t.site:<16} {_when(t.expires_at):<17} {uses:<9} "
+            f"{_when(t.last_used):<17} {_when(t.revoked_at)}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")], db: Db) -> None:
+    """Revoke a token: no further enrollments with it."""
+    store = open_store(db)
+    try:
+        store.migrate()
+        if not store.revoke_token(token_id, time.time()):
+            raise ConfigError(f"no active token with id {token_id!r}")
+    finally:
+        store.close()
+    typer.echo(f"revoked {token_id}")
+
+
+@app.command()
+def devices(
+    db: Db,
+    slowest: Annotated[
+        int, typer.Option(help="Only the N devices with the slowest p95 sign-in.")
+    ] = 0,
+    silent_for: Annotated[
+        str | None, typer.Option(help="Only devices silent this long, e.g. 24h.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List enrolled devices with their sign-in figures."""
+    if fmt not in ("table", "json"):
+        raise ConfigError("--format must be table or json")
+    now = time.time()
+    store = open_store(db)
+    try:
+        store.migrate()
+        rows = store.device_rows(now)
+    finally:
+        store.close()
+    if silent_for:
+        limit = now - parse_duration(silent_for)
+        rows = [r for r in rows if r.last_seen is None or r.last_seen < limit]
+    if slowest:
+        rows = sorted(
+            (r for r in rows if r.p95_login_seconds is not None),
+            key=lambda r: -(r.p95_login_seconds or 0),
+        )[:slowest]
+    if fmt == "json":
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    typer.echo(
+        f"{'DEVICE':<36} {'HOSTNAME':<20} {'SITE':<12} {'OS':<8} {'SIGNINS':>7} "
+        f"{'P95 LOGIN':>9} {'LAST BOOT':>9} LAST SEEN"
+    )
+
+    def secs(v: float | None) -> str:
+        return "unknown" if v is None else f"{v:.0f}s"
+
+    for r in rows:
+        typer.echo(
+            f"{r.device_id:<36} {r.hostname[:20]:<20} {r.site[:12]:<12} {r.os:<8} "
+            f"{r.signins:>7} {secs(r.p95_login_seconds):>9} {secs(r.last_boot_seconds):>9} "
+            f"{_when(r.last_seen)}{' (revoked)' if r.revoked else ''}"
+        )
+
+
+@inventory_app.command("import")
+def inventory_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns hostname,site.")], db: Db
+) -> None:
+    """Import the expected devices per site (an asset register export)."""
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"hostname", "site"} <= set(reader.fieldnames):
+                raise ConfigError(f"{file}: needs a header with columns hostname,site")
+            rows = [
+                (r["hostname"].strip(), r["site"].strip())
+                for r in reader
+                if r["hostname"] and r["site"]
+            ]
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc}") from exc
+    store = open_store(db)
+    try:
+        store.migrate()
+        n = store.import_inventory(rows)
+    finally:
+        store.close()
+    typer.echo(f"imported {n} expected device(s)")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except CollectorError as exc:
+        print(f"fleetpulse-collector: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Report handling: authenticate, validate, store (group commit), then count. No grpc."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.auth import Authenticator
+from collector.errors import InvalidReport, PermissionDenied
+from collector.metrics import IngestMetrics
+from collector.model import Report
+from collector.validation import validate
+from collector.writer import Writer
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    accepted: int
+    duplicates: int
+    server_time: float
+    site: str
+
+
+class Ingestor:
+    def __init__(
+        self,
+        auth: Authenticator,
+        writer: Writer,
+        metrics: IngestMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._auth = auth
+        self._writer = writer
+        self._metrics = metrics
+        self._clock = clock
+
+    async def report(self, report: Report, authorization: str | None) -> Ack:
+        device = await asyncio.to_thread(self._auth.authenticate, report.device_id, authorization)
+        if device.device_id != report.device_id:
+            raise PermissionDenied("a device may only report its own records")
+        now = self._clock()
+        try:
+            validate(report, now)
+        except InvalidReport as err:
+            bad = set(err.seqs)
+            rejected: dict[str, int] = {}
+            for inc in report.records:
+                if inc.seq in bad or not bad:
+                    kind = inc.record.kind.value
+                    rejected[kind] = rejected.get(kind, 0) + 1
+            self._metrics.rejected(rejected)
+            raise
+        outcome = await self._writer.submit(report)
+        self._metrics.observe(device.site, device.os, outcome.accepted, now)
+        self._metrics.duplicates(outcome.duplicates)
+        return Ack(len(outcome.accepted), outcome.duplicate_count, self._clock(), device.site)

@@ -1,0 +1,239 @@
+"""The collector's Prometheus metrics: ingest-time histograms/counters and fleet-state gauges.
+
+Histograms and counters count records when this instance ingests them (sum them across
+instances). Fleet-state gauges are read from the shared database and are the same on
+every instance (aggregate them with max, never sum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord
+from collector.model import FleetState, Incoming
+
+DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
+LAG_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+OTHER = "other"
+
+
+class AppLabels:
+    """Caps app label cardinality: allowlisted names, then the first ``top_n`` seen
+    (seeded from the store's top apps by use at start), everything else ``other``."""
+
+    def __init__(self, top_n: int = 50, allowlist: Iterable[str] = ()) -> None:
+        self.top_n = top_n
+        self.allow = {a.casefold() for a in allowlist}
+        self.admitted: set[str] = set()
+
+    def seed(self, apps: Iterable[str]) -> None:
+        for app in apps:
+            self.label(app)
+
+    def label(self, app: str) -> str:
+        name = app.casefold()
+        if name in self.allow or name in self.admitted:
+            return name
+        if len(self.admitted) < self.top_n and _printable(name):
+            self.admitted.add(name)
+            return name
+        return OTHER
+
+
+def _printable(name: str) -> bool:
+    return 0 < len(name) <= 64 and name.isprintable() and '"' not in name and "\\" not in name
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry, apps: AppLabels | None = None) -> None:
+        self.apps = apps or AppLabels()
+        self.login = Histogram(
+            "fleetpulse_login_duration_seconds",
+            "Sign-in duration (credentials accepted to responsive desktop), counted when ingested.",
+            ["site", "os"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.login_phase = Histogram(
+            "fleetpulse_login_phase_duration_seconds",
+            "Sign-in phase durations.",
+            ["os", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boot = Histogram(
+            "fleetpulse_boot_duration_seconds",
+            "Boot duration.",
+            ["site", "os"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boot_phase = Histogram(
+            "fleetpulse_boot_phase_duration_seconds",
+            "Boot phase durations.",
+            ["os", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boots = Counter(
+            "fleetpulse_boots",
+            "Boots by type and degradation.",
+            ["site", "os", "boot_type", "degraded"],
+            registry=registry,
+        )
+        self.foreground = Counter(
+            "fleetpulse_app_foreground_seconds",
+            "Seconds applications were in the foreground.",
+            ["app"],
+            registry=registry,
+        )
+        self.launches = Counter(
+            "fleetpulse_app_launches", "Application launches.", ["app"], registry=registry
+        )
+        self.crashes = Counter(
+            "fleetpulse_app_crashes", "Application crashes.", ["app"], registry=registry
+        )
+        self.wait = Counter(
+            "fleetpulse_wait_seconds",
+            "Seconds people spent waiting for boot and sign-in.",
+            ["site", "kind"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "fleetpulse_ingest_records",
+            "Records received, by outcome.",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "fleetpulse_ingest_lag_seconds",
+            "Collector receive time minus device measurement time.",
+            ["kind"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.spool_dropped = Counter(
+            "fleetpulse_agent_dropped_records",
+            "Records agents dropped from a full spool (as reported).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("boot", "signin", "app_usage", "health"):
+            for result in ("accepted", "duplicate", "rejected"):
+                self.records.labels(kind, result)
+
+    def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
+        for inc in accepted:
+            r = inc.record
+            kind = r.kind.value
+            self.records.labels(kind, "accepted").inc()
+            self.lag.labels(kind).observe(max(0.0, now - inc.observed_at))
+            if isinstance(r, SigninRecord):
+                if r.total_seconds is not None:
+                    self.login.labels(site, os).observe(r.total_seconds)
+                    self.wait.labels(site, "login").inc(r.total_seconds)
+                if r.state.value == "complete":
+                    for p in r.phases:
+                        self.login_phase.labels(os, p.name).observe(p.seconds)
+            elif isinstance(r, BootRecord):
+                if r.total_seconds is not None:
+                    self.boot.labels(site, os).observe(r.total_seconds)
+                    self.wait.labels(site, "boot").inc(r.total_seconds)
+                for p in r.phases:
+                    self.boot_phase.labels(os, p.name).observe(p.seconds)
+                degraded = "unknown" if r.degraded is None else str(r.degraded).lower()
+                self.boots.labels(site, os, r.boot_type.value, degraded).inc()
+            elif isinstance(r, AppUsageRecord):
+                app = self.apps.label(r.app)
+                if r.foreground_seconds:
+                    self.foreground.labels(app).inc(r.foreground_seconds)
+                if r.launches:
+                    self.launches.labels(app).inc(r.launches)
+                if r.crashes:
+                    self.crashes.labels(app).inc(r.crashes)
+            elif isinstance(r, HealthRecord):
+                pass  # cumulative per device; stored, not summed here
+
+    def duplicates(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self.records.labels(kind, "duplicate").inc(n)
+
+    def rejected(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self.records.labels(kind, "rejected").inc(n)
+
+
+class FleetStateCollector(Collector):
+    """Renders the latest fleet-state snapshot (refreshed off the scrape path)."""
+
+    def __init__(self) -> None:
+        self.state = FleetState()
+        self.per_device = False
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.state
+        devices = GaugeMetricFamily(
+            "fleetpulse_devices",
+            "Enrolled devices by reporting state.",
+            labels=["site", "os", "agent_version", "state"],
+        )
+        for (site, os, version, state), n in sorted(s.devices.items()):
+            devices.add_metric([site, os, version, state], n)
+        yield devices
+        yield _by_site(
+            "fleetpulse_devices_expected",
+            "Devices expected per site (imported inventory).",
+            s.expected,
+        )
+        yield _by_site(
+            "fleetpulse_devices_unused", "Enrolled devices with no sign-in for 14 days.", s.unused
+        )
+        yield _by_site(
+            "fleetpulse_logins_in_progress",
+            "Sign-ins started and not yet at a responsive desktop.",
+            s.in_progress,
+        )
+        yield _by_site(
+            "fleetpulse_login_in_progress_longest_seconds",
+            "How long the longest sign-in in progress has lasted so far.",
+            s.longest_in_progress,
+        )
+        if not self.per_device:
+            return
+        login = GaugeMetricFamily(
+            "fleetpulse_device_last_login_seconds",
+            "The device's latest sign-in duration.",
+            labels=["device_id", "hostname", "site"],
+        )
+        boot = GaugeMetricFamily(
+            "fleetpulse_device_last_boot_seconds",
+            "The device's latest boot duration.",
+            labels=["device_id", "hostname", "site"],
+        )
+        seen = GaugeMetricFamily(
+            "fleetpulse_device_last_seen_timestamp_seconds",
+            "When the device last reported.",
+            labels=["device_id", "hostname", "site"],
+        )
+        for dev, host, site, last_login, last_boot, last_seen in s.per_device:
+            labels = [dev, host, site]
+            if last_login is not None:
+                login.add_metric(labels, last_login)
+            if last_boot is not None:
+                boot.add_metric(labels, last_boot)
+            if last_seen is not None:
+                seen.add_metric(labels, last_seen)
+        yield login
+        yield boot
+        yield seen
+
+
+def _by_site(name: str, doc: str, values: dict[str, float] | dict[str, int]) -> GaugeMetricFamily:
+    g = GaugeMetricFamily(name, doc, labels=["site"])
+    for site, v in sorted(values.items()):
+        g.add_metric([site], v)
+    return g

@@ -1,0 +1,103 @@
+"""The collector's view of what arrives and what it keeps (no proto, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.records import DeviceFacts, Record
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    seq: int
+    observed_at: float
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    device_id: str
+    facts: DeviceFacts
+    records: list[Incoming]
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """An enrolled device as the authenticator sees it."""
+
+    device_id: str
+    secret_hash: str
+    site: str
+    os: str
+    revoked: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one report did to the store."""
+
+    accepted: list[Incoming] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duplicate_count(self) -> int:
+        return sum(self.duplicates.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    token_id: str
+    site: str
+    created_at: float
+    expires_at: float | None
+    max_uses: int | None
+    uses: int
+    last_used: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    device_id: str
+    hostname: str
+    site: str
+    os: str
+    os_version: str
+    agent_version: str
+    enrolled_at: float
+    last_seen: float | None
+    revoked: bool
+    signins: int
+    last_login_seconds: float | None
+    p95_login_seconds: float | None
+    last_boot_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """Gauges computed from the shared database (the same on every collector instance)."""
+
+    devices: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
+    unused: dict[str, int] = field(default_factory=dict)
+    in_progress: dict[str, int] = field(default_factory=dict)
+    longest_in_progress: dict[str, float] = field(default_factory=dict)
+    per_device: list[tuple[str, str, str, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SigninRow:
+    """A stored complete sign-in, joined with its device, for reports."""
+
+    device_id: str
+    hostname: str
+    site: str
+    os: str
+    started_at: float
+    total_seconds: float | None
+    phases: dict[str, float]
+    first_login: bool | None
+    after_update: bool | None

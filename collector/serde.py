@@ -1,0 +1,47 @@
+"""fleetpulse.v1 messages -> collector model. Proto types stop here."""
+
+from __future__ import annotations
+
+from fleetpulse.v1 import telemetry_pb2 as pb
+
+from agent.records import DeviceFacts
+from agent.serde import record_from_proto
+from collector.errors import InvalidReport
+from collector.model import Incoming, Report
+from collector.settings import AgentSettings
+
+
+def facts_from_proto(f: pb.DeviceFacts) -> DeviceFacts:
+    return DeviceFacts(
+        hostname=f.hostname[:256],
+        os=f.os[:32],
+        os_version=f.os_version[:256],
+        agent_version=f.agent_version[:64],
+        hardware_id=f.hardware_id[:256],
+        machine_id=f.machine_id[:256],
+        cpu_count=f.cpu_count,
+        memory_bytes=f.memory_bytes,
+        boot_time=f.boot_time if f.HasField("boot_time") else None,
+        form_factor=f.form_factor[:32],
+    )
+
+
+def report_from_proto(req: pb.ReportRequest) -> Report:
+    records = []
+    problems = []
+    for rec in req.records:
+        try:
+            records.append(Incoming(rec.seq, rec.observed_at, record_from_proto(rec)))
+        except ValueError as exc:
+            problems.append((rec.seq, str(exc)))
+    if problems:
+        raise InvalidReport(problems)
+    return Report(req.device_id, facts_from_proto(req.facts), records, req.sent_at)
+
+
+def settings_to_proto(s: AgentSettings) -> pb.Settings:
+    return pb.Settings(
+        report_interval_seconds=s.report_interval_seconds,
+        app_allowlist=list(s.app_allowlist),
+        signin_slo_seconds=s.signin_slo_seconds,
+    )

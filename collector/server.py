@@ -1,0 +1,182 @@
+"""Starts and stops the collector: gRPC (Telemetry + health), /metrics, fleet-state refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry, start_http_server
+
+from agent.errors import AgentError
+from agent.transport import is_loopback, split_target
+from collector.auth import Authenticator
+from collector.errors import ConfigError
+from collector.ingest import Ingestor
+from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
+from collector.servicer import TelemetryServicer
+from collector.settings import SiteSettings
+from collector.store.base import Store, open_store
+from collector.writer import Writer
+
+log = logging.getLogger("fleetpulse.collector")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICE = "fleetpulse.v1.Telemetry"
+
+
+@dataclass
+class ServerConfig:
+    db: str
+    listen: str = "127.0.0.1:50051"
+    metrics_listen: str = "127.0.0.1:9464"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    insecure: bool = False
+    per_device_metrics: bool = False
+    refresh_seconds: float = 10.0
+    app_top_n: int = 50
+    app_allowlist: tuple[str, ...] = ()
+    settings: SiteSettings = field(default_factory=SiteSettings)
+
+
+class Collector:
+    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self._check_transport()
+        self.store = store or open_store(config.db)
+        self.store.migrate()
+        self.registry = CollectorRegistry()
+        apps = AppLabels(config.app_top_n, config.app_allowlist)
+        self.metrics = IngestMetrics(self.registry, apps)
+        self.fleet = FleetStateCollector()
+        self.fleet.per_device = config.per_device_metrics
+        self.registry.register(self.fleet)
+        self.auth = Authenticator(self.store)
+        self.auth.fleet_key()
+        self.writer = Writer(self.store)
+        self.ingestor = Ingestor(self.auth, self.writer, self.metrics)
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._http: Any = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._health = health.aio.HealthServicer()
+
+    def _check_transport(self) -> None:
+        c = self.config
+        for address in (c.listen, c.metrics_listen):
+            try:
+                split_target(address)
+            except AgentError as exc:
+                raise ConfigError(str(exc).replace("collector address", "listen address")) from None
+        if bool(c.tls_cert) != bool(c.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if c.client_ca and not c.tls_cert:
+            raise ConfigError("--client-ca needs --tls-cert and --tls-key")
+        if not c.tls_cert and not c.insecure and not is_loopback(c.listen):
+            raise ConfigError(
+                f"refusing plaintext gRPC on non-loopback {c.listen}: "
+                "give --tls-cert/--tls-key, or --insecure"
+            )
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        c = self.config
+        if not c.tls_cert or not c.tls_key:
+            return None
+        try:
+            pair = (c.tls_key.read_bytes(), c.tls_cert.read_bytes())
+            ca = c.client_ca.read_bytes() if c.client_ca else None
+        except OSError as exc:
+            raise ConfigError(f"cannot read TLS files: {exc}") from exc
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+    async def start(self) -> None:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_concurrent_streams", 256),
+                ("grpc.keepalive_time_ms", 120_000),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+            ],
+            compression=grpc.Compression.Gzip,
+        )
+        pb_grpc.add_TelemetryServicer_to_server(
+            TelemetryServicer(self.auth, self.ingestor, self.config.settings), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        creds = self._credentials()
+        try:
+            if creds is None:
+                self.port = server.add_insecure_port(self.config.listen)
+            else:
+                self.port = server.add_secure_port(self.config.listen, creds)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {self.config.listen}: {exc}") from exc
+        host, mport = split_target(self.config.metrics_listen)
+        await self.refresh()
+        try:
+            self._http, _ = start_http_server(mport, host, self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on {self.config.metrics_listen}: {exc}"
+            ) from exc
+        self.metrics_port = int(self._http.server_port)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._refresher = asyncio.create_task(self._refresh_loop())
+        log.info(
+            "collector listening on %s (gRPC) and %s (metrics)", self.grpc_address, self.metrics_url
+        )
+
+    @property
+    def grpc_address(self) -> str:
+        host = split_target(self.config.listen)[0]
+        return f"{host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        host = split_target(self.config.metrics_listen)[0]
+        return f"http://{host}:{self.metrics_port}/metrics"
+
+    async def refresh(self) -> None:
+        state = await asyncio.to_thread(
+            self.store.fleet_state, time.time(), self.config.per_device_metrics
+        )
+        self.fleet.state = state
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception as exc:  # a failing database must not stop the server
+                log.error("fleet-state refresh failed: %s", exc)
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stops accepting, lets in-flight reports commit and ack, then closes."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._server is not None:
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+        await asyncio.to_thread(self.writer.close)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self.store.close()

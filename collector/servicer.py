@@ -1,0 +1,107 @@
+"""The thin gRPC layer: metadata and proto in, domain call, status codes out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+from fleetpulse.v1 import telemetry_pb2 as pb
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
+
+from collector import serde
+from collector.auth import Authenticator
+from collector.errors import (
+    CollectorError,
+    InvalidReport,
+    PermissionDenied,
+    RateLimited,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from collector.ingest import Ingestor
+from collector.settings import SiteSettings
+
+log = logging.getLogger("fleetpulse.collector.servicer")
+
+
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return str(v)
+    return None
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: CollectorError) -> None:
+    if isinstance(err, InvalidReport):
+        context.set_trailing_metadata(
+            (("fleetpulse-rejected-seqs", ",".join(str(s) for s in err.seqs[:1000])),)
+        )
+        code = grpc.StatusCode.INVALID_ARGUMENT
+    elif isinstance(err, Unauthenticated):
+        code = grpc.StatusCode.UNAUTHENTICATED
+    elif isinstance(err, PermissionDenied):
+        code = grpc.StatusCode.PERMISSION_DENIED
+    elif isinstance(err, RateLimited | StoreUnavailable):
+        context.set_trailing_metadata((("retry-after-ms", str(int(err.retry_after * 1000))),))
+        code = (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+            if isinstance(err, RateLimited)
+            else grpc.StatusCode.UNAVAILABLE
+        )
+    else:
+        code = grpc.StatusCode.INTERNAL
+    log.info("%s: %s", code.name, err)
+    await context.abort(code, str(err))
+
+
+class TelemetryServicer(pb_grpc.TelemetryServicer):
+    def __init__(self, auth: Authenticator, ingestor: Ingestor, settings: SiteSettings) -> None:
+        self._auth = auth
+        self._ingestor = ingestor
+        self._settings = settings
+
+    async def Enroll(
+        self, request: pb.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EnrollResponse:
+        f = request.facts
+        try:
+            dev = await asyncio.to_thread(
+                self._auth.enroll,
+                request.token,
+                f.hostname[:256],
+                f.os[:32],
+                f.os_version[:256],
+                f.agent_version[:64],
+                f.hardware_id[:256],
+                f.machine_id[:256],
+                time.time(),
+            )
+        except CollectorError as err:
+            await _abort(context, err)
+            raise
+        log.info("enrolled %s (%s) at site %s", dev.device_id, f.hostname[:64], dev.site)
+        return pb.EnrollResponse(
+            device_id=dev.device_id,
+            device_secret=dev.secret,
+            site=dev.site,
+            user_hash_key=dev.user_hash_key,
+            settings=serde.settings_to_proto(self._settings.for_site(dev.site)),
+        )
+
+    async def Report(
+        self, request: pb.ReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportResponse:
+        try:
+            report = serde.report_from_proto(request)
+            ack = await self._ingestor.report(report, _metadata(context, "authorization"))
+        except CollectorError as err:
+            await _abort(context, err)
+            raise
+        return pb.ReportResponse(
+            accepted=ack.accepted,
+            duplicates=ack.duplicates,
+            server_time=ack.server_time,
+            settings=serde.settings_to_proto(self._settings.for_site(ack.site)),
+        )

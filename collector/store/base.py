@@ -1,0 +1,59 @@
+"""The store interface, and the one way to open a store from a --db URL."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from collector.errors import ConfigError
+from collector.model import Device, DeviceRow, FleetState, Outcome, Report, SigninRow, Token
+
+
+class Store(Protocol):
+    def migrate(self) -> int: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta_default(self, key: str, value: str) -> str: ...
+    def create_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        site: str,
+        now: float,
+        expires_at: float | None,
+        max_uses: int | None,
+    ) -> None: ...
+    def tokens(self) -> list[Token]: ...
+    def revoke_token(self, token_id: str, now: float) -> bool: ...
+    def enroll(
+        self,
+        token_hash: str,
+        device_id: str,
+        secret_hash: str,
+        hostname: str,
+        os: str,
+        os_version: str,
+        agent_version: str,
+        hardware_id: str,
+        machine_id: str,
+        now: float,
+    ) -> str: ...
+    def device(self, device_id: str) -> Device | None: ...
+    def revoke_device(self, device_id: str, now: float) -> bool: ...
+    def ingest(self, reports: list[Report], now: float) -> list[Outcome]: ...
+    def fleet_state(self, now: float, per_device: bool = False) -> FleetState: ...
+    def device_rows(self, now: float) -> list[DeviceRow]: ...
+    def import_inventory(self, rows: list[tuple[str, str]]) -> int: ...
+    def signins_between(self, since: float, until: float) -> list[SigninRow]: ...
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///path.db`` (or ``sqlite:///:memory:``) or ``postgresql://...``."""
+    if url.startswith("sqlite:///"):
+        from collector.store.sqlite import SqliteStore
+
+        return SqliteStore(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        from collector.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {url!r}")

@@ -1,0 +1,107 @@
+"""Schema migrations, portable between SQLite and PostgreSQL; applied in order, once each."""
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        site TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION,
+        max_uses INTEGER,
+        uses INTEGER NOT NULL DEFAULT 0,
+        last_used DOUBLE PRECISION,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        site TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        os TEXT NOT NULL,
+        os_version TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        hardware_id TEXT NOT NULL,
+        machine_id TEXT NOT NULL,
+        token_id TEXT,
+        enrolled_at DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE INDEX devices_by_site ON devices (site);
+    CREATE TABLE boots (
+        device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        boot_id TEXT NOT NULL,
+        boot_time DOUBLE PRECISION NOT NULL,
+        total_seconds DOUBLE PRECISION,
+        boot_type TEXT NOT NULL,
+        degraded INTEGER,
+        phases TEXT NOT NULL,
+        culprits TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, seq),
+        UNIQUE (device_id, boot_id)
+    );
+    CREATE INDEX boots_by_time ON boots (boot_time);
+    CREATE TABLE signins (
+        device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        boot_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        user_hash TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        total_seconds DOUBLE PRECISION,
+        core_seconds DOUBLE PRECISION,
+        responsive_seconds DOUBLE PRECISION,
+        phases TEXT NOT NULL,
+        first_login INTEGER,
+        after_update INTEGER,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, seq),
+        UNIQUE (device_id, boot_id, session_id)
+    );
+    CREATE INDEX signins_by_time ON signins (started_at);
+    CREATE TABLE signins_in_progress (
+        device_id TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        elapsed_seconds DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        last_seq BIGINT NOT NULL,
+        PRIMARY KEY (device_id, boot_id, session_id)
+    );
+    CREATE TABLE app_usage (
+        device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        interval_start DOUBLE PRECISION NOT NULL,
+        interval_seconds DOUBLE PRECISION NOT NULL,
+        app TEXT NOT NULL,
+        launches INTEGER NOT NULL,
+        running_seconds DOUBLE PRECISION NOT NULL,
+        foreground_seconds DOUBLE PRECISION,
+        cpu_seconds DOUBLE PRECISION NOT NULL,
+        peak_rss_bytes BIGINT,
+        crashes INTEGER,
+        PRIMARY KEY (device_id, seq)
+    );
+    CREATE INDEX app_usage_by_time ON app_usage (interval_start);
+    CREATE TABLE device_health (
+        device_id TEXT PRIMARY KEY,
+        last_seq BIGINT NOT NULL,
+        dropped TEXT NOT NULL,
+        parse_errors BIGINT NOT NULL,
+        spool_bytes BIGINT NOT NULL,
+        clock_skew_seconds DOUBLE PRECISION,
+        rejected BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE inventory (
+        hostname TEXT PRIMARY KEY,
+        site TEXT NOT NULL
+    );
+    """,
+]
