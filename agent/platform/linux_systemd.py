@@ -45,9 +45,11 @@ class BootTiming:
     kernel_boot: bool = False
 
 
-def parse_show(text: str, problems: Problems) -> dict[str, int]:
-    """``Key=µs`` lines to a dict; lines that are not a whole number are skipped."""
-    values: dict[str, int] = {}
+def parse_show(text: str, problems: Problems) -> dict[str, int | None]:
+    """``Key=µs`` lines to a dict; a value that is not a whole number is skipped and
+    kept as ``None``, so that what depends on it is unknown rather than computed without it.
+    """
+    values: dict[str, int | None] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -58,21 +60,24 @@ def parse_show(text: str, problems: Problems) -> dict[str, int]:
             continue
         if not _DIGITS.fullmatch(raw):
             problems.skip(SOURCE, f"{key} is not a whole number of µs: {raw[:40]!r}")
+            values[key] = None
             continue
         values[key] = int(raw)
     return values
 
 
 def boot_timing(
-    manager: Mapping[str, int], graphical_enter_us: int | None, problems: Problems
+    manager: Mapping[str, int | None], graphical_enter_us: int | None, problems: Problems
 ) -> BootTiming:
     """Phases as ``systemd-analyze time`` prints them, plus ``login_screen``.
 
     firmware = Firmware - Loader, loader = Loader, kernel = InitRD (or Userspace without
     an initrd), initrd = Userspace - InitRD, userspace = Finish - Userspace; total is
     their sum (= Firmware + Finish). ``login_screen`` = graphical.target reached,
-    counted from kernel start. A zero timestamp means "did not happen / not known".
+    counted from kernel start. A zero timestamp means "did not happen"; a missing or
+    unreadable one leaves what depends on it unknown.
     """
+    unreadable = {name for name, value in manager.items() if value is None}
 
     def ts(name: str) -> int | None:
         return manager.get(name) or None
@@ -83,17 +88,19 @@ def boot_timing(
     if userspace is None:
         return BootTiming()
     kernel_boot = (
-        ts("SoftRebootStartTimestampMonotonic") is None
+        "SoftRebootStartTimestampMonotonic" not in unreadable
+        and ts("SoftRebootStartTimestampMonotonic") is None
         and ts("SecurityStartTimestampMonotonic") is not None
     )
 
     spans: list[tuple[str, int]] = []
     if kernel_boot:
-        if firmware is not None:
+        if firmware is not None and "LoaderTimestampMonotonic" not in unreadable:
             spans.append(("firmware", firmware - (loader or 0)))
         if loader is not None:
             spans.append(("loader", loader))
-        spans.append(("kernel", initrd if initrd is not None else userspace))
+        if "InitRDTimestampMonotonic" not in unreadable:
+            spans.append(("kernel", initrd if initrd is not None else userspace))
         if initrd is not None:
             spans.append(("initrd", userspace - initrd))
     # In a container or after a soft reboot only this part belongs to the current start.
@@ -105,7 +112,8 @@ def boot_timing(
         problems.skip(SOURCE, f"manager timestamps out of order: {dict(manager)}")
         return BootTiming(kernel_boot=kernel_boot)
 
-    total = sum(us for _, us in spans) / _USEC if kernel_boot and finish is not None else None
+    complete = kernel_boot and finish is not None and not unreadable & set(MANAGER_PROPERTIES)
+    total = sum(us for _, us in spans) / _USEC if complete else None
     phases = [Phase(name, us / _USEC) for name, us in spans]
     if kernel_boot and graphical_enter_us:
         phases.append(Phase("login_screen", graphical_enter_us / _USEC))
