@@ -47,6 +47,7 @@ class AgentConfig:
     responsive_quiet_seconds: float = 2.0
     responsive_max_wait_seconds: float = 600.0
     app_top_n: int = 0  # 0 = every executable (the collector caps label cardinality)
+    boot_settle_seconds: float = 900.0  # wait for late boot-performance events
 
     @classmethod
     def load(cls, path: Path | None) -> AgentConfig:

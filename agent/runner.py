@@ -51,7 +51,7 @@ class Agent:
             str(state_dir / "spool.db"), config.spool_max_bytes, config.spool_max_age_seconds
         )
         memory = Memory(state_dir / "memory.json")
-        self.boot = BootSource(self.env, memory)
+        self.boot = BootSource(self.env, memory, config.boot_settle_seconds)
         self.signin = SigninSource(
             self.env,
             memory,

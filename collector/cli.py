@@ -49,6 +49,9 @@ def serve(
         bool, typer.Option(help="Allow plaintext on a non-loopback address.")
     ] = False,
     per_device_metrics: Annotated[bool, typer.Option(help="Export per-device gauges.")] = False,
+    refresh_seconds: Annotated[
+        float, typer.Option(help="How often fleet-state gauges are recomputed.")
+    ] = 10.0,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     logging.getLogger().setLevel(logging.INFO)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fleetpulse.v1 import telemetry_pb2 as pb
+from google.protobuf.message import DecodeError, Message
 
 from agent.records import DeviceFacts
 from agent.serde import record_from_proto
 from collector.errors import InvalidReport
 from collector.model import Incoming, Report
 from collector.settings import AgentSettings
+
+_M = TypeVar("_M", bound=Message)
 
 
 def facts_from_proto(f: pb.DeviceFacts) -> DeviceFacts:
@@ -24,6 +29,23 @@ def facts_from_proto(f: pb.DeviceFacts) -> DeviceFacts:
         boot_time=f.boot_time if f.HasField("boot_time") else None,
         form_factor=f.form_factor[:32],
     )
+
+
+def _parse(cls: type[_M], raw: bytes) -> _M:
+    try:
+        return cls.FromString(raw)
+    except DecodeError:
+        raise InvalidReport(
+            [(0, f"request is not a valid {cls.DESCRIPTOR.full_name} message")]
+        ) from None
+
+
+def enroll_from_bytes(raw: bytes) -> pb.EnrollRequest:
+    return _parse(pb.EnrollRequest, raw)
+
+
+def report_from_bytes(raw: bytes) -> Report:
+    return report_from_proto(_parse(pb.ReportRequest, raw))
 
 
 def report_from_proto(req: pb.ReportRequest) -> Report:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -20,7 +19,7 @@ from collector.auth import Authenticator
 from collector.errors import ConfigError
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
-from collector.servicer import TelemetryServicer
+from collector.servicer import TelemetryServicer, add_to_server
 from collector.settings import SiteSettings
 from collector.store.base import Store, open_store
 from collector.writer import Writer
@@ -110,9 +109,7 @@ class Collector:
             ],
             compression=grpc.Compression.Gzip,
         )
-        pb_grpc.add_TelemetryServicer_to_server(
-            TelemetryServicer(self.auth, self.ingestor, self.config.settings), server
-        )
+        add_to_server(TelemetryServicer(self.auth, self.ingestor, self.config.settings), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         creds = self._credentials()
         try:

@@ -8,7 +8,6 @@ import time
 
 import grpc
 from fleetpulse.v1 import telemetry_pb2 as pb
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 
 from collector import serde
 from collector.auth import Authenticator
@@ -56,17 +55,16 @@ async def _abort(context: grpc.aio.ServicerContext, err: CollectorError) -> None
     await context.abort(code, str(err))
 
 
-class TelemetryServicer(pb_grpc.TelemetryServicer):
+class TelemetryServicer:
     def __init__(self, auth: Authenticator, ingestor: Ingestor, settings: SiteSettings) -> None:
         self._auth = auth
         self._ingestor = ingestor
         self._settings = settings
 
-    async def Enroll(
-        self, request: pb.EnrollRequest, context: grpc.aio.ServicerContext
-    ) -> pb.EnrollResponse:
-        f = request.facts
+    async def Enroll(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.EnrollResponse:
         try:
+            request = serde.enroll_from_bytes(raw)
+            f = request.facts
             dev = await asyncio.to_thread(
                 self._auth.enroll,
                 request.token,
@@ -90,11 +88,9 @@ class TelemetryServicer(pb_grpc.TelemetryServicer):
             settings=serde.settings_to_proto(self._settings.for_site(dev.site)),
         )
 
-    async def Report(
-        self, request: pb.ReportRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ReportResponse:
+    async def Report(self, request: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
         try:
-            report = serde.report_from_proto(request)
+            report = serde.report_from_bytes(request)
             ack = await self._ingestor.report(report, _metadata(context, "authorization"))
         except CollectorError as err:
             await _abort(context, err)
@@ -105,3 +101,19 @@ class TelemetryServicer(pb_grpc.TelemetryServicer):
             server_time=ack.server_time,
             settings=serde.settings_to_proto(self._settings.for_site(ack.site)),
         )
+
+
+def add_to_server(servicer: TelemetryServicer, server: grpc.aio.Server) -> None:
+    """Registers the service taking raw bytes, so undecodable requests get INVALID_ARGUMENT
+    with a message instead of a bare INTERNAL from the framework."""
+    handlers = {
+        "Enroll": grpc.unary_unary_rpc_method_handler(
+            servicer.Enroll, response_serializer=pb.EnrollResponse.SerializeToString
+        ),
+        "Report": grpc.unary_unary_rpc_method_handler(
+            servicer.Report, response_serializer=pb.ReportResponse.SerializeToString
+        ),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("fleetpulse.v1.Telemetry", handlers),)
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from agent import platform
@@ -60,7 +61,9 @@ class SigninSource:
         cpu_percent: float = 50.0,
         quiet_seconds: float = 2.0,
         max_wait: float = 600.0,
+        observe: Callable[[Env, float], list[SigninObservation]] = platform.signin_observations,
     ) -> None:
+        self._observe = observe
         self._env = env
         self._memory = memory
         self._key = user_hash_key
@@ -79,7 +82,7 @@ class SigninSource:
 
     def measure(self, boot_id: str, boot_time: float) -> list[SigninRecord]:
         try:
-            observations = platform.signin_observations(self._env, boot_time)
+            observations = self._observe(self._env, boot_time)
         except AgentError as exc:
             self._env.problems.skip("signin", str(exc))
             return []
