@@ -269,7 +269,9 @@ def _reg(env: Env, key: str, value: str | None = None) -> dict[str, str]:
 
 
 def os_version(values: dict[str, str]) -> str:
-    product = values.get("ProductName", "Windows")
+    if "ProductName" not in values:
+        return ""
+    product = values["ProductName"]
     build = parse_int(values.get("CurrentBuildNumber") or values.get("CurrentBuild"))
     if build is not None and build >= 22000:
         # Windows 11 still says "Windows 10" in ProductName; the build tells them apart.

@@ -97,16 +97,18 @@ def boot_type(boot_time: float, boot_type_event: WinEvent | None, problems: Prob
 
 
 def boot_done_event(
-    boot_time: float, diag_events: Iterable[WinEvent], problems: Problems
+    boot_time: float, diag_events: Iterable[WinEvent], problems: Problems | None
 ) -> tuple[WinEvent, float] | None:
-    """This boot's event 100 and its BootStartTime, or ``None`` if not written yet."""
+    """This boot's event 100 and its BootStartTime, or ``None`` if not written yet.
+    Malformed events are reported to ``problems`` when given (once per reading)."""
     best: tuple[WinEvent, float] | None = None
     for event in diag_events:
         if event.event_id != BOOT_DONE:
             continue
         started = parse_time(event.get("BootStartTime"))
         if started is None:
-            problems.skip("windows.diagnostics_performance", "event 100 without BootStartTime")
+            if problems is not None:
+                problems.skip("windows.diagnostics_performance", "event 100 without BootStartTime")
             continue
         if abs(started - boot_time) > SAME_BOOT_WINDOW:
             continue  # an earlier boot's record
@@ -188,5 +190,5 @@ def boot_record(
 
 def reboot_after_install(boot_time: float, diag_events: list[WinEvent]) -> bool | None:
     """Event 100's ``BootIsRebootAfterInstall`` for this boot, if it has been written."""
-    done = boot_done_event(boot_time, diag_events, Problems())
+    done = boot_done_event(boot_time, diag_events, None)  # boot_record reports problems
     return None if done is None else parse_bool(done[0].get("BootIsRebootAfterInstall"))

@@ -6,6 +6,7 @@ the fake runner below answers an argv from it, the way ``env.run`` would on Wind
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +36,16 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
-def recorded(scenario: str, calls: list[list[str]] | None = None
+def recorded(scenario: str, calls: list[list[str]] | None = None, until: str | None = None
              ) -> Callable[[Sequence[str]], str]:
+    """Replays ``scenario``; ``until`` cuts the logs off at that time, as they were then."""
     base = FIXTURES / scenario
+
+    def as_of(text: str) -> str:
+        if until is None:
+            return text
+        lines = text.splitlines(keepends=True)
+        return "".join(x for x in lines if x.partition("SystemTime='")[2][:26] <= until)
 
     def run(argv: Sequence[str]) -> str:
         argv = list(argv)
@@ -46,7 +54,7 @@ def recorded(scenario: str, calls: list[list[str]] | None = None
         if argv[:2] == ["wevtutil", "qe"]:
             path = base / LOG_FILES[argv[2]]
             # wevtutil prints nothing when no event matches.
-            return path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
+            return as_of(path.read_bytes().decode("utf-8", "replace")) if path.exists() else ""
         if argv[:2] == ["reg", "query"]:
             name = argv[argv.index("/v") + 1] if "/v" in argv else argv[2].rsplit("\\", 1)[-1]
             path = base / f"reg-{name}.txt"
@@ -61,9 +69,10 @@ def recorded(scenario: str, calls: list[list[str]] | None = None
     return run
 
 
-def env_for(scenario: str, boot_time: str, calls: list[list[str]] | None = None) -> Env:
+def env_for(scenario: str, boot_time: str, calls: list[list[str]] | None = None,
+            until: str | None = None) -> Env:
     ps = SimpleNamespace(boot_time=lambda: at(boot_time), users=list)
-    return Env(run=recorded(scenario, calls), ps=ps)
+    return Env(run=recorded(scenario, calls, until), ps=ps)
 
 
 def phases(items) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -201,6 +210,26 @@ def test_thirty_minute_logon_dominated_by_group_policy():
     assert signin.ended is True  # 4647 on the linked logon id
 
 
+def test_a_sign_in_stuck_in_group_policy_is_seen_while_it_lasts():
+    env = env_for("gp_30min_logon", "2026-03-04T08:55:37.9", until="2026-03-04T09:20:00")
+    (signin,) = _windows.signin_observations(env, at("2026-03-04T08:55:37.9"))
+    assert signin.started_at == pytest.approx(at("2026-03-04T09:02:05"), abs=0.001)
+    assert signin.shell_started_at is None
+    assert signin.ended is False
+    # Profile done; group policy started but not finished, so its length is unknown.
+    assert phases(signin.phases) == {"profile": pytest.approx(3.480, abs=0.001)}
+
+
+def test_group_policy_extensions_are_logged_not_reported_as_phases(
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.DEBUG, logger="fleetpulse.agent.platform.windows")
+    env = env_for("gp_30min_logon", "2026-03-04T08:55:37.9")
+    (signin,) = _windows.signin_observations(env, at("2026-03-04T08:55:37.9"))
+    assert "group policy extension Folder Redirection took 1758250 ms" in caplog.messages
+    assert "Folder Redirection" not in phases(signin.phases)
+
+
 def test_first_logon_is_flagged_from_the_profile_creation_time():
     calls: list[list[str]] = []
     env = env_for("first_logon", "2026-03-05T06:40:01", calls)
@@ -287,7 +316,9 @@ def test_nothing_readable_leaves_everything_unknown_without_raising():
     assert (boot.total_seconds, boot.boot_type, boot.degraded) == (None, BootType.UNKNOWN, None)
     assert _windows.signin_observations(env, boot.boot_time) == []
     assert _windows.crashes(env, 0.0) == []
-    assert _windows.os_facts(env)["machine_id"] == ""
+    assert _windows.os_facts(env) == {
+        "os": "windows", "os_version": "", "machine_id": "", "hardware_id": "", "form_factor": ""
+    }
 
 
 @pytest.mark.parametrize("output", ["\x00\x01\x02", "<Events><Broken", "Access is denied."])
