@@ -6,6 +6,10 @@ Windows makes for its window manager and font driver host are not people. A UAC 
 token logs two linked 4624s for one sign-in; they are merged. Everything else is
 correlated to a sign-in by logon id (process events), user SID (events the user's own
 processes write), or account name (Group Policy), within that sign-in's time window.
+4624 fields used: ``TargetUserName``, ``TargetDomainName``, ``TargetUserSid``,
+``TargetLogonId``, ``TargetLinkedLogonId``, ``LogonType`` (``LogonGuid`` is all zeros for
+local and NTLM logons, so it cannot join anything). A 4647 or 4634 for the logon id marks
+the sign-in ended.
 
 Sub-phases (names from ``agent.phases``):
 
