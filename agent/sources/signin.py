@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from agent import platform
 from agent.errors import AgentError
@@ -35,7 +35,6 @@ class ResponsiveProbe:
     quiet_seconds: float = 2.0
     quiet_since: float | None = None
     ready_at: float | None = None
-    samples: list[tuple[float, float]] = field(default_factory=list)
 
     def sample(self, at: float, cpu: float) -> float | None:
         if self.ready_at is not None:

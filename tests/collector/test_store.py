@@ -1,0 +1,122 @@
+"""The same store suite on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.records import (
+    AppUsageRecord,
+    BootRecord,
+    DeviceFacts,
+    Phase,
+    SigninRecord,
+    SigninState,
+)
+from collector.auth import digest
+from collector.errors import Unauthenticated
+from collector.model import Incoming, Report
+from collector.store.base import Store, open_store
+
+NOW = 1_800_000_000.0
+FACTS = DeviceFacts("host-1", "windows", "11", "0.1.0")
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    s = open_store(db_url)
+    s.migrate()
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def enrolled(store: Store, device: str = "dev-1", site: str = "north") -> None:
+    store.create_token(f"t-{device}", digest(f"fpt_{device}"), site, NOW, None, None)
+    store.enroll(digest(f"fpt_{device}"), device, digest("secret"), "host-1", "windows", "11",
+                 "0.1.0", "hw", "mid", NOW - 30 * 86400)
+
+
+def signin(seq: int, session: str, total: float | None = 50.0,
+           state: SigninState = SigninState.COMPLETE, elapsed: float = 0.0) -> Incoming:
+    return Incoming(seq, NOW, SigninRecord(session, "boot-1", "h", NOW - 100, state, total,
+                                           elapsed, (Phase("core", 40.0),)))
+
+
+def report(device: str, *records: Incoming) -> Report:
+    return Report(device, FACTS, list(records), NOW)
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    assert store.migrate() == store.migrate()
+
+
+def test_ingest_drops_duplicates_by_seq_and_by_natural_key(store: Store) -> None:
+    enrolled(store)
+    boot = Incoming(1, NOW, BootRecord("boot-1", NOW - 500, 42.0))
+    app = Incoming(3, NOW, AppUsageRecord(NOW - 60, 60.0, "teams.exe", 1, 60.0, None, 2.0))
+    [first] = store.ingest([report("dev-1", boot, signin(2, "s1"), app)], NOW)
+    assert sorted(i.seq for i in first.accepted) == [1, 2, 3]
+    [again] = store.ingest([report("dev-1", boot, signin(2, "s1"), app)], NOW)
+    assert again.accepted == [] and again.duplicates == {"boot": 1, "signin": 1,
+                                                          "app_usage": 1}
+    # the same sign-in resent under a new seq (memory lost on the device) is still one
+    [natural] = store.ingest([report("dev-1", signin(9, "s1"))], NOW)
+    assert natural.accepted == [] and natural.duplicate_count == 1
+    rows = store.signins_between(NOW - 1000, NOW + 1)
+    assert [(r.device_id, r.site, r.total_seconds, r.phases) for r in rows] == [
+        ("dev-1", "north", 50.0, {"core": 40.0})]
+
+
+def test_group_of_reports_commits_together(store: Store) -> None:
+    enrolled(store, "a")
+    enrolled(store, "b", "south")
+    out = store.ingest([report("a", signin(1, "x")), report("b", signin(1, "x"))], NOW)
+    assert [len(o.accepted) for o in out] == [1, 1]
+
+
+def test_in_progress_lifecycle_in_fleet_state(store: Store) -> None:
+    enrolled(store)
+    store.ingest([report("dev-1", signin(1, "s1", None, SigninState.IN_PROGRESS, 600.0))], NOW)
+    state = store.fleet_state(NOW + 30)
+    assert state.in_progress == {"north": 1}
+    assert state.longest_in_progress["north"] == pytest.approx(630.0)
+    # an older progress update arriving late changes nothing
+    [late] = store.ingest([report("dev-1", signin(1, "s1", None, SigninState.IN_PROGRESS,
+                                                    10.0))], NOW)
+    assert late.duplicate_count == 1
+    store.ingest([report("dev-1", signin(2, "s1", 1900.0))], NOW)
+    state = store.fleet_state(NOW + 30)
+    assert state.in_progress == {"north": 0}
+    assert state.longest_in_progress == {"north": 0.0}
+    # progress resent after completion does not resurrect it
+    store.ingest([report("dev-1", signin(3, "s1", None, SigninState.IN_PROGRESS, 700.0))], NOW)
+    assert store.fleet_state(NOW + 30).in_progress == {"north": 0}
+
+
+def test_fleet_state_device_states_expected_and_unused(store: Store) -> None:
+    enrolled(store, "seen")
+    enrolled(store, "quiet")
+    store.ingest([report("seen", signin(1, "s"))], NOW)
+    store.import_inventory([(f"h{i}", "north") for i in range(4)])
+    state = store.fleet_state(NOW + 10)
+    assert state.devices == {("north", "windows", "0.1.0", "reporting"): 1,
+                             ("north", "windows", "0.1.0", "silent"): 1}
+    assert state.expected == {"north": 4}
+    assert state.unused == {"north": 1}  # "quiet" enrolled 30 days ago, never signed in
+
+
+def test_tokens_expire_get_used_up_and_revoked(store: Store) -> None:
+    store.create_token("t1", digest("fpt_a"), "north", NOW, NOW + 60, 1)
+    assert store.enroll(digest("fpt_a"), "d1", digest("s"), "h", "linux", "", "", "", "",
+                        NOW) == "north"
+    with pytest.raises(Unauthenticated, match="used up"):
+        store.enroll(digest("fpt_a"), "d2", digest("s"), "h", "linux", "", "", "", "", NOW)
+    store.create_token("t2", digest("fpt_b"), "north", NOW, NOW + 60, None)
+    with pytest.raises(Unauthenticated, match="expired"):
+        store.enroll(digest("fpt_b"), "d3", digest("s"), "h", "linux", "", "", "", "", NOW + 61)
+    assert store.revoke_token("t2", NOW)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        store.enroll(digest("fpt_b"), "d4", digest("s"), "h", "linux", "", "", "", "", NOW)
+    with pytest.raises(Unauthenticated, match="not known"):
+        store.enroll(digest("fpt_zzz"), "d5", digest("s"), "h", "linux", "", "", "", "", NOW)
+    assert [t.uses for t in store.tokens()] == [1, 0]
+    assert store.device("d2") is None and store.device("d1") is not None

@@ -1,0 +1,22 @@
+"""The committed generated code matches the .proto sources."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_generated_code_has_no_drift(tmp_path: Path) -> None:
+    subprocess.run(["bash", str(ROOT / "protos" / "generate.sh"), str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*_pb2*"))
+    assert generated, "protoc produced nothing"
+    for rel in generated:
+        committed = ROOT / "protos" / rel
+        assert committed.exists(), f"{rel} is not committed"
+        assert filecmp.cmp(committed, tmp_path / rel, shallow=False), (
+            f"{rel} differs from its .proto: run protos/generate.sh and commit"
+        )
