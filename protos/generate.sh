@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
-python -m grpc_tools.protoc -I "$here" \
+"${PYTHON:-python3}" -m grpc_tools.protoc -I "$here" \
   --python_out="$out" --pyi_out="$out" \
   --grpc_python_out="$out" --mypy_grpc_out="$out" \
   "$here"/fleetpulse/v1/*.proto
