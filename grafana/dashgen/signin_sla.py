@@ -1,0 +1,188 @@
+"""Sign-in SLA: the 28-day SLO (95 % within 120 s), its error budget, and where it fails."""
+
+from __future__ import annotations
+
+from .board import dashboard
+from .fleet_overview import SLA_COLOURS, os_variable, site_variable
+from .model import Json, bargauge, row, stat, steps, target, text, timeseries
+from .promql import OBJECTIVE, OS, SITE_OS, at_least_30_min, increase, mean, quantile, within_sla
+
+LOGIN = "fleetpulse_login_duration_seconds"
+PHASE = "fleetpulse_login_phase_duration_seconds"
+GOOD = "fleetpulse:login_sla_good:ratio_rate"
+BURN = "fleetpulse:login_sla_burn_rate:rate"
+
+BUDGET_COLOURS = steps(("red", None), ("orange", 0.25), ("green", 0.5))
+BURN_COLOURS = steps(("green", None), ("orange", 1), ("red", 6))
+
+ABOUT = (
+    "**SLO:** 95 % of sign-ins reach a responsive desktop within **120 s**, over "
+    "**28 days**, fleet-wide. The top row comes from the recording rules in "
+    "`grafana/prometheus/rules/login_slo.yml` (not filtered by site/OS); the rows below "
+    "follow the site and OS filters and the selected time range. Histograms count "
+    "sign-ins when ingested; the SLA report counts them by event time from the store."
+)
+
+
+def build() -> Json:
+    panels = [
+        text("About this board", ABOUT),
+        row("SLO, fleet-wide (recording rules)"),
+        stat(
+            "Compliance, 28 days",
+            [target(f"{GOOD}28d", instant=True)],
+            unit="percentunit",
+            thresholds=SLA_COLOURS,
+            graph=True,
+            description="Share of sign-ins within 120 s over the last 28 days.",
+        ),
+        stat(
+            "Target",
+            [target(OBJECTIVE, instant=True)],
+            unit="percentunit",
+            description="The objective, as recorded by fleetpulse:login_sla_objective:ratio.",
+        ),
+        stat(
+            "Error budget left",
+            [target(f"1 - {BURN}28d", instant=True)],
+            unit="percentunit",
+            thresholds=BUDGET_COLOURS,
+            graph=True,
+            description="Share of the 28-day error budget (5 % of sign-ins may be slow) not "
+            "yet spent. Below 0: the SLO is missed.",
+        ),
+        stat(
+            "Burn rate, 1 hour",
+            [target(f"{BURN}1h", instant=True)],
+            unit="short",
+            thresholds=BURN_COLOURS,
+            decimals=2,
+            description="How fast the budget burns: 1 spends it exactly in 28 days; "
+            "14.4 (with the 5-minute rate) pages.",
+        ),
+        stat(
+            "Burn rate, 6 hours",
+            [target(f"{BURN}6h", instant=True)],
+            unit="short",
+            thresholds=BURN_COLOURS,
+            decimals=2,
+            description="6 (with the 30-minute rate) pages.",
+        ),
+        stat(
+            "Burn rate, 3 days",
+            [target(f"{BURN}3d", instant=True)],
+            unit="short",
+            thresholds=BURN_COLOURS,
+            decimals=2,
+            description="1 (with the 6-hour rate) raises a ticket.",
+        ),
+        timeseries(
+            "Compliance vs target",
+            [
+                target(f"{GOOD}1h", "1 hour"),
+                target(f"{GOOD}6h", "6 hours"),
+                target(f"{GOOD}3d", "3 days"),
+                target(f"{GOOD}28d", "28 days"),
+                target(OBJECTIVE, "target"),
+            ],
+            unit="percentunit",
+            min_value=None,
+            max_value=1,
+            description="Share of sign-ins within 120 s over sliding windows, against the "
+            "95 % target.",
+        ),
+        timeseries(
+            "Burn rate",
+            [
+                target(f"{BURN}5m", "5 minutes"),
+                target(f"{BURN}1h", "1 hour"),
+                target(f"{BURN}6h", "6 hours"),
+                target(f"{BURN}3d", "3 days"),
+            ],
+            unit="short",
+            thresholds=steps(("green", None), ("orange", 1), ("red", 14.4)),
+            threshold_line=True,
+            description="Error ratio / error budget per window. Alerts: 1 h and 5 min above "
+            "14.4, 6 h and 30 min above 6, 3 d and 6 h above 1.",
+        ),
+        row("By site and OS (selected time range)"),
+        bargauge(
+            "Within 120 s by site",
+            [target(within_sla(LOGIN, SITE_OS, by="site"), "{{site}}", instant=True)],
+            unit="percentunit",
+            thresholds=SLA_COLOURS,
+            max_value=1,
+            description="Share of sign-ins within 120 s per site.",
+        ),
+        bargauge(
+            "Within 120 s by OS",
+            [target(within_sla(LOGIN, SITE_OS, by="os"), "{{os}}", instant=True)],
+            unit="percentunit",
+            thresholds=SLA_COLOURS,
+            max_value=1,
+            description="Share of sign-ins within 120 s per OS.",
+        ),
+        bargauge(
+            "Sign-ins by site",
+            [
+                target(
+                    f"round({increase(LOGIN + '_count', SITE_OS, by='site')})",
+                    "{{site}}",
+                    instant=True,
+                )
+            ],
+            unit="short",
+            decimals=0,
+            description="Sign-ins counted in the selected time range per site.",
+        ),
+        bargauge(
+            "Sign-ins of 30 min or more by site",
+            [target(at_least_30_min(LOGIN, SITE_OS, by="site"), "{{site}}", instant=True)],
+            unit="short",
+            decimals=0,
+            thresholds=steps(("green", None), ("red", 1)),
+            description='Sign-ins of 1800 s or more per site (count minus the le="1800.0" bucket).',
+        ),
+        timeseries(
+            "Within 120 s by site, hourly",
+            [target(within_sla(LOGIN, SITE_OS, by="site", window="1h"), "{{site}}")],
+            unit="percentunit",
+            min_value=None,
+            max_value=1,
+            interval="5m",
+            description="Share of sign-ins within 120 s over the hour before each point.",
+        ),
+        timeseries(
+            "Sign-in p95 by OS",
+            [target(quantile(0.95, LOGIN, SITE_OS, by="os"), "{{os}}")],
+            unit="s",
+            thresholds=steps(("green", None), ("red", 120)),
+            threshold_line=True,
+            description="95th percentile sign-in duration per OS.",
+        ),
+        row("Where the time goes: phases (OS filter only)"),
+        timeseries(
+            "Phase p95",
+            [target(quantile(0.95, PHASE, OS, by="phase"), "{{phase}}")],
+            unit="s",
+            description="95th percentile per phase. core = logon to shell started, "
+            "responsive = shell to a calm CPU; the others (profile, group_policy, "
+            "gp_scripts, ...) are parts of core, where the platform records them.",
+        ),
+        bargauge(
+            "Mean time per phase",
+            [target(mean(PHASE, OS, by="phase"), "{{phase}}", instant=True)],
+            unit="s",
+            description="Average seconds spent in each phase over the selected time range. "
+            "Phases have an OS label but no site label.",
+        ),
+    ]
+    return dashboard(
+        uid="fleetpulse-signin-sla",
+        title="fleetpulse / Sign-in SLA",
+        description="Sign-in SLO compliance, error budget and burn rate; breakdown by site, "
+        "OS and phase.",
+        panels=panels,
+        variables=[site_variable(), os_variable()],
+        time_from="now-7d",
+    )
