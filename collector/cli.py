@@ -64,6 +64,7 @@ def serve(
         client_ca=client_ca,
         insecure=insecure,
         per_device_metrics=per_device_metrics,
+        refresh_seconds=refresh_seconds,
     )
     asyncio.run(_serve(config))
 
