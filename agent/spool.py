@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from agent.errors import ConfigError
 from agent.records import PRIORITY, Kind
 
 log = logging.getLogger("fleetpulse.agent.spool")
@@ -63,9 +64,13 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._clock = clock
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
             self._db = self._open(path)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # cannot open: permissions, disk, locks
+            raise ConfigError(f"cannot open spool {path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # opened, but not a (sound) database
             if path == ":memory:":
                 raise
             self._db = self._set_aside_and_reopen(path, exc)
