@@ -19,7 +19,7 @@ import typer
 
 from agent import sender as sender_mod
 from agent.config import AgentConfig, Credentials, default_state_dir
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError, EnrollmentError
 from agent.platform.env import Env
 from agent.runner import Agent
 from agent.sources.facts import device_facts
@@ -157,6 +157,56 @@ def session_ready(state_dir: StateDir = None) -> None:
     user = getpass.getuser()
     marker = {"at": time.time(), "session_id": os.environ.get("XDG_SESSION_ID")}
     (ready / user).write_text(json.dumps(marker), encoding="utf-8")
+
+
+@app.command()
+def simulate(
+    collector: Annotated[str, typer.Option(help="Collector address HOST:PORT.")],
+    token: Annotated[list[str], typer.Option(help="Enrollment token (repeat for more sites).")],
+    devices: Annotated[int, typer.Option(help="Simulated devices.")] = 100,
+    days: Annotated[int, typer.Option(help="Days of history to send first.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same fleet).")] = 1,
+    rate: Annotated[float, typer.Option(help="Live sign-ins started per second (0 = none).")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Seconds of live traffic after history.")] = 0.0,
+    ca_cert: Annotated[Path | None, typer.Option(help="CA certificate of the collector.")] = None,
+    insecure: Annotated[bool, typer.Option(help="Plaintext to a non-loopback collector.")] = False,
+) -> None:
+    """Enroll a realistic synthetic fleet and send its history (and live sign-ins)."""
+    from agent.simulate import SimulatedFleet
+
+    if devices < 1 or days < 0 or rate < 0:
+        raise ConfigError("--devices must be >= 1, --days and --rate >= 0")
+    fleet = SimulatedFleet(
+        collector, token, devices, seed, str(ca_cert) if ca_cert else None, insecure
+    )
+    try:
+        fleet.enroll()
+        fleet.history(days)
+        acked, remaining = fleet.send()
+        end = time.monotonic() + duration
+        while rate > 0 and time.monotonic() < end:
+            fleet.live_step(time.time(), start_probability=min(1.0, rate / devices))
+            got, remaining = fleet.send()
+            acked += got
+            time.sleep(1.0)
+    finally:
+        fleet.close()
+    slow = sum(1 for *_, total in fleet.truth.signins if total >= 1800)
+    typer.echo(
+        json.dumps(
+            {
+                "devices": devices,
+                "records": fleet.truth.records,
+                "by_kind": fleet.truth.by_kind,
+                "acked": acked,
+                "unsent": remaining,
+                "signins": len(fleet.truth.signins),
+                "signins_30min_or_more": slow,
+            }
+        )
+    )
+    if remaining:
+        raise EnrollmentError(f"{remaining} record(s) could not be delivered")
 
 
 def main() -> None:

@@ -204,3 +204,22 @@ def test_malformed_input_gets_precise_status_and_changes_nothing(
     assert value(samples, "fleetpulse_ingest_records_total", kind="signin",
                  result="rejected") == 1
     assert value(samples, "fleetpulse_login_duration_seconds_count") == 2
+
+
+def test_simulated_fleet_is_stored_exactly(collector: CollectorProc) -> None:
+    tokens = []
+    for site in ("north", "south"):
+        made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db",
+                   collector.db)
+        tokens += ["--token", made.stdout.strip()]
+    run = cli("fleetpulse-agent", "simulate", "--collector", collector.grpc, *tokens,
+              "--devices", "20", "--days", "3", "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    truth = json.loads(run.stdout)
+    assert truth["unsent"] == 0 and truth["acked"] == truth["records"]
+    assert stored(collector.db, "signins") == truth["signins"] == 60
+    assert stored(collector.db, "boots") == truth["by_kind"]["boot"] == 60
+    assert stored(collector.db, "app_usage") == truth["by_kind"]["app_usage"]
+    samples = scrape(collector.metrics_url)
+    assert value(samples, "fleetpulse_login_duration_seconds_count") == 60
+    assert value(samples, "fleetpulse_login_duration_seconds_count", site="north") == 30
