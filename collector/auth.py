@@ -81,6 +81,11 @@ class Authenticator:
         )
         return NewDevice(device_id, secret, site, self.fleet_key())
 
+    def is_cached(self, device_id: str) -> bool:
+        """True if authenticating this device needs no database read right now."""
+        hit = self._cache.get(device_id)
+        return hit is not None and self._clock() - hit[0] < self._ttl
+
     def device(self, device_id: str) -> Device | None:
         now = self._clock()
         hit = self._cache.get(device_id)

@@ -8,12 +8,13 @@ every instance (aggregate them with max, never sum).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord
+from agent.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 from collector.model import FleetState, Incoming
 
 DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
@@ -122,41 +123,53 @@ class IngestMetrics:
             ["kind"],
             registry=registry,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         for kind in ("boot", "signin", "app_usage", "health"):
             for result in ("accepted", "duplicate", "rejected"):
                 self.records.labels(kind, result)
 
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """The labelled child, cached: ``labels()`` validates and locks on every call."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
+        counts: dict[str, int] = {}
+        c = self._child
         for inc in accepted:
             r = inc.record
             kind = r.kind.value
-            self.records.labels(kind, "accepted").inc()
-            self.lag.labels(kind).observe(max(0.0, now - inc.observed_at))
+            counts[kind] = counts.get(kind, 0) + 1
+            c(self.lag, kind).observe(max(0.0, now - inc.observed_at))
             if isinstance(r, SigninRecord):
                 if r.total_seconds is not None:
-                    self.login.labels(site, os).observe(r.total_seconds)
-                    self.wait.labels(site, "login").inc(r.total_seconds)
-                if r.state.value == "complete":
+                    c(self.login, site, os).observe(r.total_seconds)
+                    c(self.wait, site, "login").inc(r.total_seconds)
+                if r.state is SigninState.COMPLETE:
                     for p in r.phases:
-                        self.login_phase.labels(os, p.name).observe(p.seconds)
+                        c(self.login_phase, os, p.name).observe(p.seconds)
             elif isinstance(r, BootRecord):
                 if r.total_seconds is not None:
-                    self.boot.labels(site, os).observe(r.total_seconds)
-                    self.wait.labels(site, "boot").inc(r.total_seconds)
+                    c(self.boot, site, os).observe(r.total_seconds)
+                    c(self.wait, site, "boot").inc(r.total_seconds)
                 for p in r.phases:
-                    self.boot_phase.labels(os, p.name).observe(p.seconds)
+                    c(self.boot_phase, os, p.name).observe(p.seconds)
                 degraded = "unknown" if r.degraded is None else str(r.degraded).lower()
-                self.boots.labels(site, os, r.boot_type.value, degraded).inc()
+                c(self.boots, site, os, r.boot_type.value, degraded).inc()
             elif isinstance(r, AppUsageRecord):
                 app = self.apps.label(r.app)
                 if r.foreground_seconds:
-                    self.foreground.labels(app).inc(r.foreground_seconds)
+                    c(self.foreground, app).inc(r.foreground_seconds)
                 if r.launches:
-                    self.launches.labels(app).inc(r.launches)
+                    c(self.launches, app).inc(r.launches)
                 if r.crashes:
-                    self.crashes.labels(app).inc(r.crashes)
-            elif isinstance(r, HealthRecord):
-                pass  # cumulative per device; stored, not summed here
+                    c(self.crashes, app).inc(r.crashes)
+            # HealthRecord: cumulative per device; stored, not summed here
+        for kind, n in counts.items():
+            c(self.records, kind, "accepted").inc(n)
 
     def duplicates(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():

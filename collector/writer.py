@@ -26,8 +26,13 @@ _STOP = None
 
 class Writer:
     def __init__(
-        self, store: Store, max_group: int = 128, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        max_group: int = 128,
+        clock: Callable[[], float] = time.time,
+        linger: float = 0.002,
     ) -> None:
+        self._linger = linger
         self._store = store
         self._max_group = max_group
         self._clock = clock
@@ -50,7 +55,8 @@ class Writer:
             stop = False
             while len(group) < self._max_group:
                 try:
-                    item = self._queue.get_nowait()
+                    # Linger briefly for company: one fsync then serves many reports.
+                    item = self._queue.get(timeout=self._linger)
                 except queue.Empty:
                     break
                 if item is _STOP:
