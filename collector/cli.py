@@ -18,6 +18,7 @@ import typer
 from collector import auth
 from collector.durations import parse_duration
 from collector.errors import CollectorError, ConfigError
+from collector.report import write_report
 from collector.server import Collector, ServerConfig
 from collector.store.base import open_store
 
@@ -205,6 +206,24 @@ def devices(
             f"{r.signins:>7} {secs(r.p95_login_seconds):>9} {secs(r.last_boot_seconds):>9} "
             f"{_when(r.last_seen)}{' (revoked)' if r.revoked else ''}"
         )
+
+
+@app.command()
+def report(
+    db: Db,
+    since: Annotated[str, typer.Option(help="Period before now, by event time, e.g. 28d.")] = "28d",
+    slo: Annotated[float, typer.Option(help="Sign-in target in seconds.")] = 120.0,
+    target: Annotated[float, typer.Option(help="Share of sign-ins to meet it, (0, 1].")] = 0.95,
+    fmt: Annotated[str, typer.Option("--format", help="md, html, json or csv.")] = "md",
+    out: Annotated[Path | None, typer.Option(help="Write to FILE instead of stdout.")] = None,
+    include_flagged: Annotated[
+        bool, typer.Option(help="Count first-login and after-update sign-ins too.")
+    ] = False,
+) -> None:
+    """The sign-in SLA report: exact figures from the stored events (see docs/report.md)."""
+    text = write_report(db, time.time(), since, slo, target, fmt, include_flagged, out)
+    if text is not None:
+        typer.echo(text, nl=False)
 
 
 @inventory_app.command("import")

@@ -573,3 +573,42 @@ class SqlStore:
             )
             for r in rows
         ]
+
+    def boots_between(self, since: float, until: float) -> list[tuple[str, float, float | None]]:
+        """Stored boots by event time (``boot_time``): (device_id, boot_time, total_seconds)."""
+        rows = self._read(
+            "SELECT device_id, boot_time, total_seconds FROM boots"
+            " WHERE boot_time >= ? AND boot_time < ? ORDER BY boot_time",
+            (since, until),
+        )
+        return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+
+    def device_activity(
+        self,
+    ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]:
+        """Every enrolled device: (device_id, hostname, site, enrolled_at, last_seen,
+        revoked, start of its latest stored sign-in or None)."""
+        rows = self._read(
+            "SELECT d.device_id, d.hostname, d.site, d.enrolled_at, d.last_seen,"
+            " d.revoked_at, (SELECT MAX(s.started_at) FROM signins s"
+            " WHERE s.device_id = d.device_id) FROM devices d ORDER BY d.site, d.hostname"
+        )
+        return [
+            (
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                float(r[3]),
+                None if r[4] is None else float(r[4]),
+                r[5] is not None,
+                None if r[6] is None else float(r[6]),
+            )
+            for r in rows
+        ]
+
+    def inventory_rows(self) -> list[tuple[str, str]]:
+        """The imported inventory: (hostname, site) of every expected device."""
+        return [
+            (str(h), str(s))
+            for h, s in self._read("SELECT hostname, site FROM inventory ORDER BY site, hostname")
+        ]

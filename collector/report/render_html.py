@@ -1,0 +1,274 @@
+"""The SLA report as one self-contained HTML file: inline CSS and SVG, no script, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from itertools import pairwise
+
+from collector.report import svg
+from collector.report import text as t
+from collector.report.figures import LONG_SECONDS, PERCENTILE_METHOD, PERCENTILES, SlaReport
+
+CSS = """
+body { font-family: system-ui, sans-serif; color: #263238; margin: 0; background: #eceff1; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px; background: #fff; }
+h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 8px; font-size: 19px; }
+.muted { color: #607d8b; } .verdict { font-size: 19px; margin: 16px 0 6px; }
+.badge { display: inline-block; padding: 4px 12px; border-radius: 4px; color: #fff;
+         font-weight: bold; } .pass { background: #2e7d32; } .fail { background: #c62828; }
+.none { background: #78909c; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
+.card { border: 1px solid #cfd8dc; border-radius: 6px; padding: 10px 14px; min-width: 120px; }
+.card b { display: block; font-size: 22px; } .card span { color: #607d8b; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0; }
+th, td { border-bottom: 1px solid #cfd8dc; padding: 5px 8px; text-align: left; }
+th { background: #f5f7f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; align-items: start; }
+.charts figure { margin: 0; border: 1px solid #eceff1; padding: 6px; }
+@media print { body { background: #fff; } }
+"""
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int], table_id: str = ""
+) -> str:
+    ident = f' id="{table_id}"' if table_id else ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _span(a: float, b: float) -> str:
+    return f"{a:g}–{b:g} s" if b < 120 else f"{a / 60:g}–{b / 60:g} min"
+
+
+def _distribution(report: SlaReport) -> str:
+    edges = sorted({e for e in (30.0, 60.0, report.slo_seconds, 300.0, 600.0) if e < 1800})
+    edges.append(LONG_SECONDS)
+    labels = [f"≤ {edges[0]:g} s", *(_span(a, b) for a, b in pairwise(edges)), "≥ 30 min"]
+    counts = [0.0] * len(labels)
+    for s in report.signins:
+        if not s.in_sla or s.total_seconds is None:
+            continue
+        v = s.total_seconds
+        index = len(edges) if v >= LONG_SECONDS else next(i for i, e in enumerate(edges) if v <= e)
+        counts[index] += 1
+    uppers = [*edges, float("inf")]
+    return svg.columns(
+        "Sign-ins by duration",
+        labels,
+        [("sign-ins", svg.GOOD, counts)],
+        lambda v: f"{v:.0f}",
+        colour_of=lambda i, _v: svg.bucket_colour(uppers[i], report.slo_seconds, LONG_SECONDS),
+    )
+
+
+def _charts(report: SlaReport) -> list[str]:
+    weeks = [w.week.split("-")[1] for w in report.weeks]
+    return [
+        _distribution(report),
+        svg.columns(
+            "p95 sign-in duration per ISO week",
+            weeks,
+            [("p95", svg.SIGNIN, [w.durations.percentiles[95] for w in report.weeks])],
+            lambda v: f"{v:.0f} s",
+            line=(report.slo_seconds, f"SLO {t.slo(report)}"),
+        ),
+        svg.shares(
+            "Within the SLO per site",
+            [s.site for s in report.sites],
+            [s.durations.share_within_slo for s in report.sites],
+            report.target,
+        ),
+        svg.columns(
+            "Staff-hours lost waiting per ISO week",
+            weeks,
+            [
+                ("sign-in", svg.SIGNIN, [w.signin_wait_seconds / 3600 for w in report.weeks]),
+                ("boot", svg.BOOT, [w.boot_wait_seconds / 3600 for w in report.weeks]),
+            ],
+            lambda v: f"{v:.1f} h",
+        ),
+    ]
+
+
+def render_html(report: SlaReport) -> str:
+    f, c = report.fleet, report.coverage
+    met = report.meets_target
+    badge = "none" if met is None else ("pass" if met else "fail")
+    cards = [
+        (str(f.signins), "sign-ins (SLA)"),
+        (t.share_against(f.share_within_slo, report.target), f"within {t.slo(report)}"),
+        (str(f.long), "took ≥ 30 min"),
+        *((t.seconds(f.percentiles[p]), f"p{p}") for p in PERCENTILES),
+        (
+            f"{c.reporting_expected} / {c.expected}"
+            if c.expected is not None
+            else str(c.reporting),
+            "devices reporting / expected"
+            if c.expected is not None
+            else "devices reporting (expected: unknown)",
+        ),
+        (str(f.unknown), "unknown duration"),
+        (
+            str(report.flagged.either),
+            "flagged " + ("(included)" if report.flagged.included else "(excluded)"),
+        ),
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Sign-in SLA report</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        "<h1>Sign-in SLA report</h1>",
+        f'<p class="muted">{escape(t.period(report))}. SLO {escape(t.slo(report))}, target'
+        f" {100 * report.target:g}% of sign-ins within it.</p>",
+        f'<p class="verdict">{escape(t.verdict(report))}</p>',
+        f'<p><span class="badge {badge}">{escape(t.outcome(report))}</span></p>',
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in cards
+        )
+        + "</div>",
+        f"<p>{escape(t.coverage(report))}<br>{escape(t.exclusions(report))}</p>",
+        '<div class="charts">'
+        + "".join(f"<figure>{chart}</figure>" for chart in _charts(report))
+        + "</div>",
+        "<h2>Sign-ins that took 30 minutes or more</h2>",
+    ]
+    if report.long_signins:
+        parts.append(
+            _table(
+                ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
+                [
+                    [
+                        t.when(s.started_at),
+                        s.hostname,
+                        s.site,
+                        s.device_id,
+                        t.seconds(s.total_seconds),
+                        f"{s.dominant_phase} ({t.seconds(s.dominant_phase_seconds)})"
+                        if s.dominant_phase
+                        else t.UNKNOWN,
+                    ]
+                    for s in report.long_signins
+                ],
+                {4},
+                "long-signins",
+            )
+        )
+    else:
+        parts.append('<p id="long-signins">None in the period.</p>')
+    parts += [
+        "<h2>Per site</h2>",
+        _table(
+            [
+                "site",
+                "devices",
+                "expected",
+                "sign-ins",
+                "unknown",
+                "p50",
+                "p95",
+                "within SLO",
+                "≥ 30 min",
+            ],
+            [
+                [
+                    s.site,
+                    str(s.devices_reporting),
+                    t.count(s.devices_expected),
+                    str(s.durations.signins),
+                    str(s.durations.unknown),
+                    t.seconds(s.durations.percentiles[50]),
+                    t.seconds(s.durations.percentiles[95]),
+                    t.share(s.durations.share_within_slo),
+                    str(s.durations.long),
+                ]
+                for s in report.sites
+            ],
+            {1, 2, 3, 4, 5, 6, 7, 8},
+            "sites",
+        ),
+    ]
+    parts += [
+        "<h2>Weekly trend and staff-hours lost waiting (ISO weeks, UTC)</h2>",
+        _table(
+            [
+                "week",
+                "from",
+                "sign-ins",
+                "p95",
+                "within SLO",
+                "≥ 30 min",
+                "sign-in h",
+                "boot h",
+                "total h",
+                "unknown sign-ins / boots",
+            ],
+            [
+                [
+                    w.week,
+                    t.day(w.start),
+                    str(w.durations.signins),
+                    t.seconds(w.durations.percentiles[95]),
+                    t.share(w.durations.share_within_slo),
+                    str(w.durations.long),
+                    t.hours(w.signin_wait_seconds / 3600),
+                    t.hours(w.boot_wait_seconds / 3600),
+                    t.hours(w.wait_hours),
+                    f"{w.signins_unknown} / {w.boots_unknown}",
+                ]
+                for w in report.weeks
+            ],
+            {2, 3, 4, 5, 6, 7, 8, 9},
+            "weeks",
+        ),
+    ]
+    parts.append(
+        "<h2>Devices enrolled but unused</h2>"
+        '<p class="muted">Enrolled 14 days or more ago, no sign-in in the last'
+        " 14 days.</p>"
+    )
+    if report.unused:
+        parts.append(
+            _table(
+                ["hostname", "site", "device", "enrolled", "last sign-in"],
+                [
+                    [
+                        u.hostname,
+                        u.site,
+                        u.device_id,
+                        t.day(u.enrolled_at),
+                        t.when(u.last_signin_at) if u.last_signin_at is not None else "none stored",
+                    ]
+                    for u in report.unused
+                ],
+                set(),
+                "unused",
+            )
+        )
+    else:
+        parts.append('<p id="unused">None.</p>')
+    parts += [
+        "<h2>How these figures are made</h2>",
+        "<p>From the stored sign-ins by <b>event time</b> (when each sign-in started), not"
+        " by arrival time as the Prometheus histograms count. Percentiles are exact over"
+        f" the stored durations — {escape(PERCENTILE_METHOD)}. A sign-in whose duration is"
+        " unknown is counted and stated, never taken as 0. Staff-hours add every sign-in"
+        " (flagged ones too) and every boot with a known duration.</p>",
+        f'<p class="muted">Generated {escape(t.when(report.generated_at))} UTC.</p>',
+        "</main></body></html>",
+        "",
+    ]
+    return "\n".join(parts)

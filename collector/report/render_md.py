@@ -1,0 +1,159 @@
+"""The SLA report as Markdown (the default: readable in a terminal, a wiki or a ticket)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from collector.report import text as t
+from collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
+
+
+def _cell(value: str) -> str:
+    """Agent-supplied text stays text when the Markdown is rendered (no HTML, no columns)."""
+    for c in "\\|<>":
+        value = value.replace(c, "\\" + c)
+    return " ".join(value.split())
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_md(report: SlaReport) -> str:
+    f = report.fleet
+    out = [
+        "# Sign-in SLA report",
+        "",
+        f"Period: {t.period(report)}. SLO: {t.slo(report)}; target: "
+        f"{100 * report.target:g}% of sign-ins within it.",
+        "",
+        f"**{t.verdict(report)}**",
+        "",
+        f"**{t.outcome(report)}**",
+        "",
+        "## Figures",
+        "",
+        f"- Sign-ins: {f.signins} ({f.known} with a known duration, {f.unknown} unknown)",
+        f"- Within the SLO: {f.within_slo} ({t.share(f.share_within_slo)})",
+        f"- Took ≥ 30 min: {f.long}",
+        "- Percentiles of the sign-in duration (exact, from the stored events): "
+        + ", ".join(f"p{p} {t.seconds(f.percentiles[p])}" for p in PERCENTILES),
+        f"- Percentile method: {PERCENTILE_METHOD}.",
+        f"- Devices: {t.coverage(report)}",
+        f"- {t.exclusions(report)}",
+        "",
+        "## Sign-ins that took 30 minutes or more",
+        "",
+    ]
+    long = report.long_signins
+    if long:
+        out += _table(
+            ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
+            [
+                [
+                    t.when(s.started_at),
+                    s.hostname,
+                    s.site,
+                    s.device_id,
+                    t.seconds(s.total_seconds),
+                    f"{s.dominant_phase} ({t.seconds(s.dominant_phase_seconds)})"
+                    if s.dominant_phase
+                    else t.UNKNOWN,
+                ]
+                for s in long
+            ],
+        )
+    else:
+        out.append("None in the period.")
+    out += ["", "## Per site", ""]
+    out += _table(
+        [
+            "site",
+            "devices",
+            "expected",
+            "sign-ins",
+            "unknown",
+            "p50",
+            "p95",
+            "within SLO",
+            "≥ 30 min",
+        ],
+        [
+            [
+                s.site,
+                str(s.devices_reporting),
+                t.count(s.devices_expected),
+                str(s.durations.signins),
+                str(s.durations.unknown),
+                t.seconds(s.durations.percentiles[50]),
+                t.seconds(s.durations.percentiles[95]),
+                t.share(s.durations.share_within_slo),
+                str(s.durations.long),
+            ]
+            for s in report.sites
+        ],
+    )
+    out += ["", "## Weekly trend (ISO weeks, UTC)", ""]
+    out += _table(
+        ["week", "from", "sign-ins", "p95", "within SLO", "≥ 30 min"],
+        [
+            [
+                w.week,
+                t.day(w.start),
+                str(w.durations.signins),
+                t.seconds(w.durations.percentiles[95]),
+                t.share(w.durations.share_within_slo),
+                str(w.durations.long),
+            ]
+            for w in report.weeks
+        ],
+    )
+    out += [
+        "",
+        "## Staff-hours lost waiting",
+        "",
+        "Sum of every sign-in (flagged ones too) and every boot with a known duration, per"
+        " week; records with an unknown duration are counted, not guessed.",
+        "",
+    ]
+    out += _table(
+        ["week", "sign-in hours", "boot hours", "total hours", "unknown sign-ins", "unknown boots"],
+        [
+            [
+                w.week,
+                t.hours(w.signin_wait_seconds / 3600),
+                t.hours(w.boot_wait_seconds / 3600),
+                t.hours(w.wait_hours),
+                str(w.signins_unknown),
+                str(w.boots_unknown),
+            ]
+            for w in report.weeks
+        ],
+    )
+    out += [
+        "",
+        "## Devices enrolled but unused",
+        "",
+        "Enrolled 14 days or more ago, no sign-in in the last 14 days.",
+        "",
+    ]
+    if report.unused:
+        out += _table(
+            ["hostname", "site", "device", "enrolled", "last sign-in"],
+            [
+                [
+                    u.hostname,
+                    u.site,
+                    u.device_id,
+                    t.day(u.enrolled_at),
+                    t.when(u.last_signin_at) if u.last_signin_at is not None else "none stored",
+                ]
+                for u in report.unused
+            ],
+        )
+    else:
+        out.append("None.")
+    out += ["", f"Generated {t.when(report.generated_at)} UTC.", ""]
+    return "\n".join(out)

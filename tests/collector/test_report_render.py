@@ -1,0 +1,133 @@
+"""The report's renderers: the same figures in Markdown, HTML, JSON and CSV; unknown stays
+unknown in each, agent-supplied text cannot inject markup or spreadsheet formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from collector.report import render, text
+from collector.report.data import durations
+from collector.report.figures import (
+    Coverage,
+    Flagged,
+    SigninEntry,
+    SiteFigures,
+    SlaReport,
+    UnusedDevice,
+    WeekFigures,
+)
+
+NOW = 1_800_000_000.0
+
+
+def entry(host: str, ago: float, total: float | None, first: bool | None = False,
+          in_sla: bool = True, phase: str | None = "core") -> SigninEntry:
+    return SigninEntry(f"id-{host}", host, "north", "windows", NOW - ago, total, first, False,
+                       in_sla, phase, None if phase is None else (total or 0) * 0.9)
+
+
+def make(entries: list[SigninEntry], coverage: Coverage, target: float = 0.95) -> SlaReport:
+    sla = [e for e in entries if e.in_sla]
+    fleet = durations(sla, 120.0)
+    return SlaReport(
+        generated_at=NOW, since=NOW - 7 * 86400, until=NOW, slo_seconds=120.0, target=target,
+        fleet=fleet,
+        flagged=Flagged(sum(1 for e in entries if e.first_login), 0,
+                        sum(1 for e in entries if e.flagged), 0, False),
+        coverage=coverage,
+        sites=[SiteFigures("north", coverage.reporting, None, fleet)],
+        weeks=[WeekFigures("2027-W02", NOW - 7 * 86400, NOW, fleet, 3600.0, 1800.0, 1, 2, 0)],
+        unused=[UnusedDevice("id-idle", "idle-tablet", "north", NOW - 30 * 86400, None)],
+        signins=entries,
+    )
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+ENTRIES = [  # oldest first, as the store returns them
+    entry("pc-5", 500, 2500.0, first=True, in_sla=False),
+    entry("=cmd|' /C calc'!A0", 400, None),
+    entry(HOSTILE, 300, 1900.0, phase=None),
+    entry("pc-2", 200, 2000.0, phase="group_policy"),
+    entry("pc-1", 100, 40.0),
+]
+NO_INVENTORY = Coverage(5, None, None, None)
+INVENTORY = Coverage(5, 8, 4, 1)
+
+
+def test_verdict_sentence_and_outcome() -> None:
+    report = make(ENTRIES, INVENTORY)
+    assert text.verdict(report) == (
+        "33.3% of 3 sign-ins on 4 of 8 expected devices met the 120 s target; 2 took ≥ 30 min."
+        " 1 more sign-in(s) have an unknown duration and are not counted.")
+    assert text.outcome(report) == "FAIL: 33.3% < the 95% target."
+    assert "5 reporting devices (expected: unknown" in text.verdict(make(ENTRIES, NO_INVENTORY))
+    assert text.outcome(make([], NO_INVENTORY)).startswith("NO VERDICT")
+
+
+@pytest.mark.parametrize(("share", "target", "shown"), [
+    (0.9496, 0.95, "94.96%"), (0.95, 0.95, "95.0%"), (0.9999, 1.0, "99.99%"),
+    (0.5, 0.95, "50.0%"), (None, 0.95, "unknown"),
+])
+def test_a_share_never_reads_as_the_target_when_it_is_not(
+    share: float | None, target: float, shown: str
+) -> None:
+    assert text.share_against(share, target) == shown
+
+
+def test_markdown_lists_long_sign_ins_and_says_unknown() -> None:
+    md = render(make(ENTRIES, NO_INVENTORY), "md")
+    rows = [line for line in md.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \d\d:", line)]
+    escaped = '\\<img src=x onerror="alert(1)"\\>'  # rendered as text, not as a tag
+    assert [r.split(" | ")[1] for r in rows] == [escaped, "pc-2"]  # oldest first, flagged out
+    assert HOSTILE not in md
+    assert "expected: unknown" in md and "| unknown |" in md
+    assert "1 first login(s)" in md and "Excluded from the SLA figures" in md
+    assert "| idle-tablet | north | id-idle |" in md and "none stored" in md
+
+
+def test_json_has_every_figure_and_nulls_for_unknowns() -> None:
+    data = json.loads(render(make(ENTRIES, NO_INVENTORY), "json"))
+    assert data["devices"]["expected"] is None and data["devices"]["coverage"] is None
+    assert data["fleet"]["signins"] == 4 and data["fleet"]["unknown_duration"] == 1
+    assert data["fleet"]["percentiles_seconds"]["p50"] == 1900.0
+    assert [s["hostname"] for s in data["long_signins"]] == [HOSTILE, "pc-2"]
+    assert data["long_signins"][0]["dominant_phase"] is None
+    assert data["long_signins"][1]["started_at"] == "2027-01-15T07:56:40.000000Z"
+    assert data["weeks"][0]["wait_hours"] == {"signin": 1.0, "boot": 0.5, "total": 1.5}
+    assert data["unused_devices"][0]["last_signin_at"] is None
+    assert "linear" in data["percentile_method"]
+    empty = json.loads(render(make([], NO_INVENTORY), "json"))
+    assert set(empty["fleet"]["percentiles_seconds"].values()) == {None}
+    assert empty["meets_target"] is None and empty["fleet"]["share_within_slo"] is None
+
+
+def test_csv_has_every_sign_in_empty_for_unknown_and_no_formulas() -> None:
+    rows = list(csv.DictReader(io.StringIO(render(make(ENTRIES, NO_INVENTORY), "csv"))))
+    assert len(rows) == len(ENTRIES)
+    by_host = {r["hostname"]: r for r in rows}
+    formula = by_host["'=cmd|' /C calc'!A0"]  # quoted: a spreadsheet shows it as text
+    assert formula["total_seconds"] == "" and formula["within_slo"] == ""
+    assert by_host["pc-5"]["first_login"] == "true" and by_host["pc-5"]["in_sla"] == "false"
+    assert by_host["pc-1"]["within_slo"] == "true" and by_host["pc-2"]["within_slo"] == "false"
+    assert by_host["pc-2"]["dominant_phase"] == "group_policy"
+
+
+def test_html_is_self_contained_escaped_and_has_charts() -> None:
+    page = render(make(ENTRIES, INVENTORY), "html")
+    assert page.count("<svg") == 4 and page.count("</svg>") == 4
+    assert HOSTILE not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    assert not re.search(r"<script|<link|<iframe|@import|url\(|<[^>]*\s(src|href)=", page)
+    assert re.findall(r"https?://[^\s\"']+", page) == ["http://www.w3.org/2000/svg"] * 4
+    assert 'id="long-signins"' in page and "FAIL: 33.3%" in page
+
+
+def test_unknown_format_is_a_user_error() -> None:
+    from collector.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--format must be one of md, html, json, csv"):
+        render(make([], NO_INVENTORY), "pdf")
