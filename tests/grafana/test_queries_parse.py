@@ -1,23 +1,14 @@
 """Every dashboard query and every rule expression is valid PromQL for a real Prometheus.
 
 A Prometheus with nothing to scrape loads the rule files and answers each query; an
-empty result is fine here (tests/e2e runs the same queries against a real collector).
+empty result is fine here (test_e2e_prometheus.py runs the same queries against a real
+collector and wants data).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,94 +18,22 @@ from tests.grafana.dashboards import (
     iter_variable_queries,
     substitute,
 )
+from tests.grafana.prometheus import get, query, requires_prometheus, run_prometheus
 from tests.grafana.rules import rule_files, rules
 
-PROMETHEUS = shutil.which("prometheus")
-START_TIMEOUT_S = 30
-QUERY_TIMEOUT_S = 10
-
-pytestmark = pytest.mark.skipif(
-    PROMETHEUS is None,
-    reason="prometheus is not installed (Debian package prometheus; .ci/run installs it)",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"prometheus exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"prometheus not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+pytestmark = requires_prometheus
 
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a Prometheus on a free loopback port, with the fleetpulse rules loaded."""
-    assert PROMETHEUS is not None
-    workdir = tmp_path_factory.mktemp("prometheus")
-    config = workdir / "prometheus.yml"
-    # JSON is YAML: a minimal config, nothing scraped.
-    config.write_text(
-        json.dumps(
-            {
-                "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-                "rule_files": [str(path) for path in rule_files()],
-            }
-        ),
-        encoding="utf-8",
-    )
-    port = free_port()
-    log = workdir / "prometheus.log"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, log)
+    config = {
+        # A minimal config, nothing scraped.
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": [str(path) for path in rule_files()],
+    }
+    with run_prometheus(tmp_path_factory.mktemp("prometheus"), config) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def query(base: str, expr: str) -> tuple[int, dict[str, Any]]:
-    return get(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
 
 
 PANEL_QUERIES = list(iter_panel_queries(variables=DEFAULT_VARIABLES))
