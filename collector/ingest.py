@@ -60,4 +60,5 @@ class Ingestor:
         outcome = await self._writer.submit(report)
         self._metrics.observe(device.site, device.os, outcome.accepted, now)
         self._metrics.duplicates(outcome.duplicates)
+        self._metrics.agent_dropped(outcome.dropped)
         return Ack(len(outcome.accepted), outcome.duplicate_count, self._clock(), device.site)

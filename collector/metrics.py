@@ -18,7 +18,22 @@ from agent.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 from collector.model import FleetState, Incoming
 
 DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
-LAG_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+LAG_BUCKETS = (
+    1,
+    5,
+    15,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    3 * 86400,
+    7 * 86400,
+    30 * 86400,
+)
 OTHER = "other"
 
 
@@ -124,9 +139,11 @@ class IngestMetrics:
             registry=registry,
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._primed: set[tuple[str, str]] = set()
         for kind in ("boot", "signin", "app_usage", "health"):
             for result in ("accepted", "duplicate", "rejected"):
                 self.records.labels(kind, result)
+            self.spool_dropped.labels(kind)
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """The labelled child, cached: ``labels()`` validates and locks on every call."""
@@ -170,6 +187,22 @@ class IngestMetrics:
             # HealthRecord: cumulative per device; stored, not summed here
         for kind, n in counts.items():
             c(self.records, kind, "accepted").inc(n)
+
+    def prime(self, site: str, os: str) -> None:
+        """Creates a site/OS's series at zero before its first event, so that rate() and
+        increase() see that first event too."""
+        key = (site, os)
+        if key in self._primed:
+            return
+        self._primed.add(key)
+        for metric in (self.login, self.boot):
+            self._child(metric, site, os)
+        for kind in ("boot", "login"):
+            self._child(self.wait, site, kind)
+
+    def agent_dropped(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self._child(self.spool_dropped, kind).inc(n)
 
     def duplicates(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():

@@ -39,6 +39,7 @@ class Outcome:
 
     accepted: list[Incoming] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # agents' spool drops, new only
 
     @property
     def duplicate_count(self) -> int:

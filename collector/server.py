@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
 from agent.errors import AgentError
 from agent.transport import is_loopback, split_target
@@ -52,6 +52,7 @@ class Collector:
         self._check_transport()
         self.store = store or open_store(config.db)
         self.store.migrate()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the output and nobody queries them
         self.registry = CollectorRegistry()
         apps = AppLabels(config.app_top_n, config.app_allowlist)
         self.metrics = IngestMetrics(self.registry, apps)
@@ -152,6 +153,8 @@ class Collector:
             self.store.fleet_state, time.time(), self.config.per_device_metrics
         )
         self.fleet.state = state
+        for site, os, _version, _state in state.devices:
+            self.metrics.prime(site, os)
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -338,7 +338,7 @@ class SqlStore:
             if self._upsert_live(conn, dev, inc, now):
                 new.add(inc.seq)
         for inc in by_kind.get("health", []):
-            if self._upsert_health(conn, dev, inc, now):
+            if self._upsert_health(conn, dev, inc, now, outcome.dropped):
                 new.add(inc.seq)
         for inc in report.records:
             if inc.seq in new:
@@ -432,9 +432,22 @@ class SqlStore:
         )
         return cur.fetchone() is not None
 
-    def _upsert_health(self, conn: Any, dev: str, inc: Incoming, now: float) -> bool:
+    def _upsert_health(
+        self, conn: Any, dev: str, inc: Incoming, now: float, dropped: dict[str, int]
+    ) -> bool:
+        """Keeps the device's latest health; adds what its drop counters grew by to
+        ``dropped`` (agents report cumulative totals, so resends add nothing)."""
         r = inc.record
         assert isinstance(r, HealthRecord)
+        prev = self._x(
+            conn, "SELECT dropped, last_seq FROM device_health WHERE device_id = ?", (dev,)
+        ).fetchone()
+        before: dict[str, int] = json.loads(prev[0]) if prev else {}
+        if prev is None or int(prev[1]) < inc.seq:
+            for kind, total in r.dropped.items():
+                grew = int(total) - int(before.get(kind, 0))
+                if grew > 0:
+                    dropped[kind] = dropped.get(kind, 0) + grew
         cur = self._x(
             conn,
             "INSERT INTO device_health (device_id, last_seq, dropped, parse_errors, spool_bytes,"

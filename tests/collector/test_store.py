@@ -120,3 +120,17 @@ def test_tokens_expire_get_used_up_and_revoked(store: Store) -> None:
         store.enroll(digest("fpt_zzz"), "d5", digest("s"), "h", "linux", "", "", "", "", NOW)
     assert [t.uses for t in store.tokens()] == [1, 0]
     assert store.device("d2") is None and store.device("d1") is not None
+
+
+def test_agent_drop_totals_become_increments_once(store: Store) -> None:
+    from agent.records import HealthRecord
+
+    enrolled(store)
+
+    def health(seq: int, dropped: int) -> Report:
+        return report("dev-1", Incoming(seq, NOW, HealthRecord({"app_usage": dropped})))
+
+    assert store.ingest([health(1, 3)], NOW)[0].dropped == {"app_usage": 3}
+    assert store.ingest([health(2, 5)], NOW)[0].dropped == {"app_usage": 2}
+    assert store.ingest([health(2, 5)], NOW)[0].dropped == {}  # a resend adds nothing
+    assert store.ingest([health(1, 3)], NOW)[0].dropped == {}  # nor does a late old one

@@ -73,12 +73,7 @@ WAIT_TIMEOUT_S = 30
 # Panels that stay empty on this data however it is fed, with the reason. Kept small:
 # at most 10 % of the panel queries (asserted), and each entry must still be empty
 # (asserted), so a fixed collector makes the test ask for the entry to go.
-EMPTY_ALLOWED: dict[tuple[str, str], str] = {
-    ("fleetpulse-rollout", "Records dropped by agents, 1 day"): (
-        "fleetpulse_agent_dropped_records_total is never incremented: the collector stores "
-        "the spool drops agents report in health records but does not count them"
-    ),
-}
+EMPTY_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass
