@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -133,21 +134,26 @@ def build_report(
     ) & set(known)
     coverage, reporting_per_site, expected = _coverage(store, reporting, known)
 
-    sites = sorted({e.site for e in sla} | set(reporting_per_site) | set(expected or {}))
+    by_site: dict[str, list[SigninEntry]] = {}
+    for e in sla:
+        by_site.setdefault(e.site, []).append(e)
+    sites = sorted(set(by_site) | set(reporting_per_site) | set(expected or {}))
     site_figures = [
         SiteFigures(
             site=site,
             devices_reporting=reporting_per_site.get(site, 0),
             devices_expected=None if expected is None else expected.get(site, 0),
-            durations=durations((e for e in sla if e.site == site), slo),
+            durations=durations(by_site.get(site, []), slo),
         )
         for site in sites
     ]
 
     weeks = []
+    starts = [e.started_at for e in entries]  # both lists come sorted by event time
+    boot_times = [b[1] for b in boots]
     for label, start, end in iso_weeks(since, now):
-        in_week = [e for e in entries if start <= e.started_at < end]
-        week_boots = [b for b in boots if start <= b[1] < end]
+        in_week = entries[bisect_left(starts, start) : bisect_left(starts, end)]
+        week_boots = boots[bisect_left(boot_times, start) : bisect_left(boot_times, end)]
         weeks.append(
             WeekFigures(
                 week=label,
