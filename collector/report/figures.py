@@ -13,7 +13,7 @@ UNUSED_SECONDS = 14 * 86400.0  # enrolled this long with no sign-in this long: u
 PERCENTILES = (50, 90, 95, 99)
 PERCENTILE_METHOD = (
     "linear: the value at rank 1 + p/100 x (n - 1) of the n sorted durations, interpolated"
-    " between its two neighbours (numpy.percentile's default method, Hyndman-Fan type 7)"
+    " between its two neighbours (numpy.percentile's default method)"
 )
 
 
