@@ -141,7 +141,8 @@ def main() -> None:
             db = f"{PG}?options=-csearch_path%3D{schema}"
         noop, noop_addr = start([sys.executable, "-m", "bench.noop_server"])
         coll, coll_addr = start([str(BIN / "fleetpulse-collector"), "serve", "--db", db,
-                                 "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+                                 "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                                 "--device-rate", "0"])
         try:
             devices = enroll_devices(coll_addr, db, args.devices)
             msgs = build(devices, args.reports, args.records)

@@ -53,6 +53,10 @@ def serve(
     refresh_seconds: Annotated[
         float, typer.Option(help="How often fleet-state gauges are recomputed.")
     ] = 10.0,
+    device_rate: Annotated[
+        float, typer.Option(help="Reports per second per device (0 = no limit).")
+    ] = 1.0,
+    device_burst: Annotated[float, typer.Option(help="Reports a device may send at once.")] = 60.0,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     logging.getLogger().setLevel(logging.INFO)
@@ -66,6 +70,8 @@ def serve(
         insecure=insecure,
         per_device_metrics=per_device_metrics,
         refresh_seconds=refresh_seconds,
+        device_rate=device_rate,
+        device_burst=device_burst,
     )
     asyncio.run(_serve(config))
 

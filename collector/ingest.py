@@ -11,6 +11,7 @@ from collector.auth import Authenticator
 from collector.errors import InvalidReport, PermissionDenied
 from collector.metrics import IngestMetrics
 from collector.model import Report
+from collector.ratelimit import RateLimiter
 from collector.validation import validate
 from collector.writer import Writer
 
@@ -30,7 +31,9 @@ class Ingestor:
         writer: Writer,
         metrics: IngestMetrics,
         clock: Callable[[], float] = time.time,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self._limiter = limiter or RateLimiter(rate=0)
         self._auth = auth
         self._writer = writer
         self._metrics = metrics
@@ -45,6 +48,7 @@ class Ingestor:
             )
         if device.device_id != report.device_id:
             raise PermissionDenied("a device may only report its own records")
+        self._limiter.check(device.device_id)
         now = self._clock()
         try:
             validate(report, now)

@@ -19,6 +19,7 @@ from collector.auth import Authenticator
 from collector.errors import ConfigError
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
+from collector.ratelimit import RateLimiter
 from collector.servicer import TelemetryServicer, add_to_server
 from collector.settings import SiteSettings
 from collector.store.base import Store, open_store
@@ -41,6 +42,8 @@ class ServerConfig:
     insecure: bool = False
     per_device_metrics: bool = False
     refresh_seconds: float = 10.0
+    device_rate: float = 1.0  # reports per second per device (0 = unlimited) ...
+    device_burst: float = 60.0  # ... after a burst of this many
     app_top_n: int = 50
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
@@ -62,7 +65,12 @@ class Collector:
         self.auth = Authenticator(self.store)
         self.auth.fleet_key()
         self.writer = Writer(self.store)
-        self.ingestor = Ingestor(self.auth, self.writer, self.metrics)
+        self.ingestor = Ingestor(
+            self.auth,
+            self.writer,
+            self.metrics,
+            limiter=RateLimiter(config.device_rate, config.device_burst),
+        )
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None

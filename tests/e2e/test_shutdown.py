@@ -17,7 +17,7 @@ from tests.procs import start_collector
 
 def test_sigterm_under_load_loses_no_acked_record(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
-    collector = start_collector(db)
+    collector = start_collector(db, "--device-rate", "0")  # load, not a flood to refuse
     creds = [enroll(collector.grpc, db, tmp_path / f"a{i}") for i in range(4)]
     acked: list[int] = []
     failures: list[grpc.StatusCode] = []
