@@ -75,13 +75,19 @@ def enroll(
     insecure: Annotated[
         bool, typer.Option(help="Allow plaintext to a non-loopback collector.")
     ] = False,
+    client_cert: Annotated[
+        Path | None, typer.Option(help="Client certificate for mTLS (PEM).")
+    ] = None,
+    client_key: Annotated[Path | None, typer.Option(help="Client private key (PEM).")] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Exchange an enrollment token for this device's credential."""
     sd = _state(state_dir)
     facts = device_facts(Env(state_dir=str(sd)))
     ca = str(ca_cert.resolve()) if ca_cert else None
-    got = sender_mod.enroll(collector, token, facts, ca, insecure)
+    cert = str(client_cert.resolve()) if client_cert else None
+    key = str(client_key.resolve()) if client_key else None
+    got = sender_mod.enroll(collector, token, facts, ca, insecure, client_cert=cert, client_key=key)
     creds = Credentials(
         device_id=got.device_id,
         device_secret=got.device_secret,
@@ -90,6 +96,8 @@ def enroll(
         user_hash_key=got.user_hash_key.hex(),
         ca_cert=ca,
         insecure=insecure,
+        client_cert=cert,
+        client_key=key,
     )
     path = creds.save(sd)
     typer.echo(f"enrolled as {got.device_id} (site {got.site}); credential in {path}")

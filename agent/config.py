@@ -81,6 +81,8 @@ class Credentials:
     user_hash_key: str  # hex
     ca_cert: str | None = None
     insecure: bool = False
+    client_cert: str | None = None  # mTLS
+    client_key: str | None = None
 
     def save(self, state_dir: Path) -> Path:
         state_dir.mkdir(parents=True, exist_ok=True)

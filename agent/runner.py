@@ -69,6 +69,8 @@ class Agent:
             creds.insecure,
             config.deadline_seconds,
             config.batch_records,
+            client_cert=creds.client_cert,
+            client_key=creds.client_key,
         )
         self.facts = device_facts(self.env)
         self.backoff = Backoff()

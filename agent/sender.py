@@ -74,8 +74,10 @@ def enroll(
     ca_cert: str | None = None,
     insecure: bool = False,
     deadline: float = 15.0,
+    client_cert: str | None = None,
+    client_key: str | None = None,
 ) -> Enrollment:
-    with open_channel(target, ca_cert, insecure) as channel:
+    with open_channel(target, ca_cert, insecure, client_cert, client_key) as channel:
         stub = pb_grpc.TelemetryStub(channel)
         try:
             resp = stub.Enroll(
@@ -100,6 +102,8 @@ class Sender:
         batch_records: int = 500,
         clock: Callable[[], float] = time.time,
         channel: grpc.Channel | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
         self.target = target
         self.device_id = device_id
@@ -108,7 +112,7 @@ class Sender:
         self._batch = batch_records
         self._clock = clock
         self._own_channel = channel is None
-        self._channel = channel or open_channel(target, ca_cert, insecure)
+        self._channel = channel or open_channel(target, ca_cert, insecure, client_cert, client_key)
         self._stub = pb_grpc.TelemetryStub(self._channel)
 
     def send(self, spool: Spool, facts: DeviceFacts, max_batches: int = 1000) -> SendResult:

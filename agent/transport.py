@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import grpc
 
@@ -34,24 +33,33 @@ def split_target(target: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def open_channel(target: str, ca_cert: str | None = None, insecure: bool = False) -> grpc.Channel:
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def open_channel(
+    target: str,
+    ca_cert: str | None = None,
+    insecure: bool = False,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+) -> grpc.Channel:
+    """TLS when a CA is given (with a client certificate for mTLS), plaintext only to
+    loopback or when ``insecure``, otherwise TLS against the system's roots."""
     split_target(target)
-    if ca_cert:
-        try:
-            roots = Path(ca_cert).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read CA certificate {ca_cert}: {exc}") from exc
-        creds = grpc.ssl_channel_credentials(root_certificates=roots)
+    if bool(client_cert) != bool(client_key):
+        raise ConfigError("--client-cert and --client-key go together")
+    if ca_cert or client_cert or not (insecure or is_loopback(target)):
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=_read(ca_cert, "CA certificate") if ca_cert else None,
+            private_key=_read(client_key, "client key") if client_key else None,
+            certificate_chain=_read(client_cert, "client certificate") if client_cert else None,
+        )
         return grpc.secure_channel(
             target, creds, options=CHANNEL_OPTIONS, compression=grpc.Compression.Gzip
         )
-    if insecure or is_loopback(target):
-        return grpc.insecure_channel(
-            target, options=CHANNEL_OPTIONS, compression=grpc.Compression.Gzip
-        )
-    return grpc.secure_channel(
-        target,
-        grpc.ssl_channel_credentials(),
-        options=CHANNEL_OPTIONS,
-        compression=grpc.Compression.Gzip,
-    )
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS, compression=grpc.Compression.Gzip)
