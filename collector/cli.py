@@ -166,9 +166,16 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")], db:
     typer.echo(f"revoked {token_id}")
 
 
-@app.command()
+devices_app = typer.Typer(help="Enrolled devices.", invoke_without_command=True)
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.callback()
 def devices(
-    db: Db,
+    ctx: typer.Context,
+    db: Annotated[
+        str | None, typer.Option("--db", help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    ] = None,
     slowest: Annotated[
         int, typer.Option(help="Only the N devices with the slowest p95 sign-in.")
     ] = 0,
@@ -177,7 +184,11 @@ def devices(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """List enrolled devices with their sign-in figures."""
+    """List enrolled devices with their sign-in figures (or: devices revoke ID)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise ConfigError("--db is required")
     if fmt not in ("table", "json"):
         raise ConfigError("--format must be table or json")
     now = time.time()
@@ -230,6 +241,19 @@ def report(
     text = write_report(db, time.time(), since, slo, target, fmt, include_flagged, out)
     if text is not None:
         typer.echo(text, nl=False)
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id.")], db: Db) -> None:
+    """Revoke a device: its credential is refused from now on (within seconds)."""
+    store = open_store(db)
+    try:
+        store.migrate()
+        if not store.revoke_device(device_id, time.time()):
+            raise ConfigError(f"no active device with id {device_id!r}")
+    finally:
+        store.close()
+    typer.echo(f"revoked {device_id}")
 
 
 @inventory_app.command("import")
