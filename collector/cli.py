@@ -222,6 +222,7 @@ def devices(
             f"{r.device_id:<36} {r.hostname[:20]:<20} {r.site[:12]:<12} {r.os:<8} "
             f"{r.signins:>7} {secs(r.p95_login_seconds):>9} {secs(r.last_boot_seconds):>9} "
             f"{_when(r.last_seen)}{' (revoked)' if r.revoked else ''}"
+            f"{'' if r.identity == 'ok' else f' [{r.identity}: {r.related_device}]'}"
         )
 
 

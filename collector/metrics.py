@@ -230,6 +230,15 @@ class FleetStateCollector(Collector):
         for (site, os, version, state), n in sorted(s.devices.items()):
             devices.add_metric([site, os, version, state], n)
         yield devices
+        conflicts = GaugeMetricFamily(
+            "fleetpulse_device_identity_conflicts",
+            "Active devices enrolled again from known hardware (reenrolled) or sharing an OS "
+            "installation id with other hardware (clone_suspected).",
+            labels=["site", "kind"],
+        )
+        for (site, kind), n in sorted(s.identity.items()):
+            conflicts.add_metric([site, kind], n)
+        yield conflicts
         yield _by_site(
             "fleetpulse_devices_expected",
             "Devices expected per site (imported inventory).",

@@ -73,6 +73,8 @@ class DeviceRow:
     last_login_seconds: float | None
     p95_login_seconds: float | None
     last_boot_seconds: float | None
+    identity: str = "ok"  # ok | reenrolled | superseded | clone_suspected
+    related_device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class FleetState:
     unused: dict[str, int] = field(default_factory=dict)
     in_progress: dict[str, int] = field(default_factory=dict)
     longest_in_progress: dict[str, float] = field(default_factory=dict)
+    identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
     per_device: list[tuple[str, str, str, float | None, float | None, float | None]] = field(
         default_factory=list
     )

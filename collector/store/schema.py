@@ -104,4 +104,11 @@ MIGRATIONS: list[str] = [
         site TEXT NOT NULL
     );
     """,
+    # 2: identity checks at enrollment (re-enrolled hardware, cloned images)
+    """
+    ALTER TABLE devices ADD COLUMN identity TEXT NOT NULL DEFAULT 'ok';
+    ALTER TABLE devices ADD COLUMN related_device TEXT;
+    CREATE INDEX devices_by_machine ON devices (machine_id);
+    CREATE INDEX devices_by_hardware ON devices (hardware_id);
+    """,
 ]

@@ -219,7 +219,43 @@ class SqlStore:
                     now,
                 ),
             )
+            self._check_identity(conn, device_id, hardware_id, machine_id)
         return str(site)
+
+    def _check_identity(self, conn: Any, device_id: str, hardware_id: str, machine_id: str) -> None:
+        """Marks a device enrolled again from the same hardware or OS installation.
+
+        Same hardware (and/or the same installation): ``reenrolled``, the older entry
+        ``superseded`` (it no longer counts as enrolled). Same installation id on other
+        hardware: a cloned image, both ``clone_suspected``. Nothing is revoked: an operator
+        decides (``devices revoke``)."""
+        if not hardware_id and not machine_id:
+            return
+        rows = self._x(
+            conn,
+            "SELECT device_id, hardware_id, machine_id FROM devices WHERE device_id <> ?"
+            " AND revoked_at IS NULL AND identity <> 'superseded'"
+            " AND ((hardware_id <> '' AND hardware_id = ?)"
+            " OR (machine_id <> '' AND machine_id = ?))",
+            (device_id, hardware_id, machine_id),
+        ).fetchall()
+        for other, other_hw, _other_machine in rows:
+            same_hardware = bool(hardware_id) and other_hw == hardware_id
+            mine, theirs = (
+                ("reenrolled", "superseded")
+                if same_hardware or not hardware_id or not other_hw
+                else ("clone_suspected", "clone_suspected")
+            )
+            self._x(
+                conn,
+                "UPDATE devices SET identity = ?, related_device = ? WHERE device_id = ?",
+                (mine, other, device_id),
+            )
+            self._x(
+                conn,
+                "UPDATE devices SET identity = ?, related_device = ? WHERE device_id = ?",
+                (theirs, device_id, other),
+            )
 
     def device(self, device_id: str) -> Device | None:
         rows = self._read(
@@ -477,19 +513,26 @@ class SqlStore:
         for site, os_, version, status, n in self._read(
             "SELECT site, os, agent_version, CASE WHEN last_seen >= ? THEN 'reporting'"
             " WHEN last_seen >= ? THEN 'stale' ELSE 'silent' END AS state, COUNT(*)"
-            " FROM devices WHERE revoked_at IS NULL GROUP BY site, os, agent_version, state",
+            " FROM devices WHERE revoked_at IS NULL AND identity <> 'superseded'"
+            " GROUP BY site, os, agent_version, state",
             (now - REPORTING_WITHIN, now - SILENT_AFTER),
         ):
             state.devices[(site, os_, version, status)] = int(n)
         sites = {k[0] for k in state.devices}
         for site, n in self._read("SELECT site, COUNT(*) FROM inventory GROUP BY site"):
             state.expected[site] = int(n)
+        for site, kind, n in self._read(
+            "SELECT site, identity, COUNT(*) FROM devices WHERE revoked_at IS NULL"
+            " AND identity IN ('reenrolled', 'clone_suspected') GROUP BY site, identity"
+        ):
+            state.identity[(site, kind)] = int(n)
         for site in sites:
             state.unused[site] = 0
             state.in_progress[site] = 0
             state.longest_in_progress[site] = 0.0
         for site, n in self._read(
             "SELECT d.site, COUNT(*) FROM devices d WHERE d.revoked_at IS NULL"
+            " AND d.identity <> 'superseded'"
             " AND d.enrolled_at <= ? AND NOT EXISTS (SELECT 1 FROM signins s"
             " WHERE s.device_id = d.device_id AND s.started_at >= ?) GROUP BY d.site",
             (now - UNUSED_AFTER, now - UNUSED_AFTER),
@@ -535,7 +578,8 @@ class SqlStore:
         out = []
         for r in self._read(
             "SELECT device_id, hostname, site, os, os_version, agent_version, enrolled_at,"
-            " last_seen, revoked_at FROM devices ORDER BY site, hostname"
+            " last_seen, revoked_at, identity, related_device FROM devices"
+            " ORDER BY site, hostname"
         ):
             mine = logins.get(r[0], [])
             known = [t for _, t in mine if t is not None]
@@ -559,6 +603,8 @@ class SqlStore:
                     last_login_seconds=mine[-1][1] if mine else None,
                     p95_login_seconds=p95,
                     last_boot_seconds=boots.get(r[0]),
+                    identity=r[9],
+                    related_device=r[10],
                 )
             )
         return out

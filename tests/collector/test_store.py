@@ -29,10 +29,11 @@ def store(db_url: str) -> Store:
     s.close()
 
 
-def enrolled(store: Store, device: str = "dev-1", site: str = "north") -> None:
+def enrolled(store: Store, device: str = "dev-1", site: str = "north", hw: str | None = None,
+             mid: str | None = None) -> None:
     store.create_token(f"t-{device}", digest(f"fpt_{device}"), site, NOW, None, None)
     store.enroll(digest(f"fpt_{device}"), device, digest("secret"), "host-1", "windows", "11",
-                 "0.1.0", "hw", "mid", NOW - 30 * 86400)
+                 "0.1.0", hw or f"hw-{device}", mid or f"mid-{device}", NOW - 30 * 86400)
 
 
 def signin(seq: int, session: str, total: float | None = 50.0,
@@ -134,3 +135,20 @@ def test_agent_drop_totals_become_increments_once(store: Store) -> None:
     assert store.ingest([health(2, 5)], NOW)[0].dropped == {"app_usage": 2}
     assert store.ingest([health(2, 5)], NOW)[0].dropped == {}  # a resend adds nothing
     assert store.ingest([health(1, 3)], NOW)[0].dropped == {}  # nor does a late old one
+
+
+def test_reenrolled_hardware_and_cloned_images_are_surfaced(store: Store) -> None:
+    enrolled(store, "old", hw="hw-A", mid="mid-A")
+    enrolled(store, "again", hw="hw-A", mid="mid-A2")  # same hardware, OS reinstalled
+    enrolled(store, "img-1", hw="hw-B", mid="mid-IMG")
+    enrolled(store, "img-2", hw="hw-C", mid="mid-IMG")  # a cloned image on other hardware
+    rows = {r.device_id: (r.identity, r.related_device) for r in store.device_rows(NOW)}
+    assert rows == {
+        "old": ("superseded", "again"),
+        "again": ("reenrolled", "old"),
+        "img-1": ("clone_suspected", "img-2"),
+        "img-2": ("clone_suspected", "img-1"),
+    }
+    state = store.fleet_state(NOW)
+    assert state.identity == {("north", "reenrolled"): 1, ("north", "clone_suspected"): 2}
+    assert sum(state.devices.values()) == 3  # the superseded entry no longer counts
