@@ -57,6 +57,15 @@ def serve(
         float, typer.Option(help="Reports per second per device (0 = no limit).")
     ] = 1.0,
     device_burst: Annotated[float, typer.Option(help="Reports a device may send at once.")] = 60.0,
+    metrics_tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve /metrics over HTTPS.")
+    ] = None,
+    metrics_tls_key: Annotated[
+        Path | None, typer.Option(help="Key for --metrics-tls-cert.")
+    ] = None,
+    metrics_auth: Annotated[
+        Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")
+    ] = None,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     logging.getLogger().setLevel(logging.INFO)
@@ -72,6 +81,9 @@ def serve(
         refresh_seconds=refresh_seconds,
         device_rate=device_rate,
         device_burst=device_burst,
+        metrics_tls_cert=metrics_tls_cert,
+        metrics_tls_key=metrics_tls_key,
+        metrics_auth=metrics_auth,
     )
     asyncio.run(_serve(config))
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from agent.errors import AgentError
 from agent.transport import is_loopback, split_target
 from collector.auth import Authenticator
 from collector.errors import ConfigError
+from collector.exposition import load_users, serve_metrics
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
 from collector.ratelimit import RateLimiter
@@ -36,6 +37,9 @@ class ServerConfig:
     db: str
     listen: str = "127.0.0.1:50051"
     metrics_listen: str = "127.0.0.1:9464"
+    metrics_tls_cert: Path | None = None
+    metrics_tls_key: Path | None = None
+    metrics_auth: Path | None = None  # user:bcrypt-hash lines
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None
@@ -87,6 +91,8 @@ class Collector:
                 raise ConfigError(str(exc).replace("collector address", "listen address")) from None
         if bool(c.tls_cert) != bool(c.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
+        if bool(c.metrics_tls_cert) != bool(c.metrics_tls_key):
+            raise ConfigError("--metrics-tls-cert and --metrics-tls-key go together")
         if c.client_ca and not c.tls_cert:
             raise ConfigError("--client-ca needs --tls-cert and --tls-key")
         if not c.tls_cert and not c.insecure and not is_loopback(c.listen):
@@ -131,7 +137,14 @@ class Collector:
         host, mport = split_target(self.config.metrics_listen)
         await self.refresh()
         try:
-            self._http, _ = start_http_server(mport, host, self.registry)
+            self._http = serve_metrics(
+                self.registry,
+                host,
+                mport,
+                self.config.metrics_tls_cert,
+                self.config.metrics_tls_key,
+                load_users(self.config.metrics_auth) if self.config.metrics_auth else None,
+            )
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve metrics on {self.config.metrics_listen}: {exc}"
@@ -154,7 +167,8 @@ class Collector:
     @property
     def metrics_url(self) -> str:
         host = split_target(self.config.metrics_listen)[0]
-        return f"http://{host}:{self.metrics_port}/metrics"
+        scheme = "https" if self.config.metrics_tls_cert else "http"
+        return f"{scheme}://{host}:{self.metrics_port}/metrics"
 
     async def refresh(self) -> None:
         state = await asyncio.to_thread(
