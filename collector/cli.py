@@ -63,6 +63,12 @@ def serve(
     metrics_tls_key: Annotated[
         Path | None, typer.Option(help="Key for --metrics-tls-cert.")
     ] = None,
+    app_top_n: Annotated[
+        int, typer.Option(help="App label cap: the N most used apps keep their own label.")
+    ] = 50,
+    app_allowlist: Annotated[
+        str, typer.Option(help="Comma-separated apps that always keep their own label.")
+    ] = "",
     metrics_auth: Annotated[
         Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")
     ] = None,
@@ -84,6 +90,8 @@ def serve(
         metrics_tls_cert=metrics_tls_cert,
         metrics_tls_key=metrics_tls_key,
         metrics_auth=metrics_auth,
+        app_top_n=app_top_n,
+        app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
     )
     asyncio.run(_serve(config))
 

@@ -62,6 +62,8 @@ class Collector:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the output and nobody queries them
         self.registry = CollectorRegistry()
         apps = AppLabels(config.app_top_n, config.app_allowlist)
+        # the top-N labels are the most used apps of the last week, then first come
+        apps.seed(self.store.top_apps(time.time() - 7 * 86400, config.app_top_n))
         self.metrics = IngestMetrics(self.registry, apps)
         self.fleet = FleetStateCollector()
         self.fleet.per_device = config.per_device_metrics

@@ -671,3 +671,13 @@ class SqlStore:
             (str(h), str(s))
             for h, s in self._read("SELECT hostname, site FROM inventory ORDER BY site, hostname")
         ]
+
+    def top_apps(self, since: float, limit: int) -> list[str]:
+        """Executables by foreground (then running) time since a moment, most used first."""
+        rows = self._read(
+            "SELECT app FROM app_usage WHERE interval_start >= ? GROUP BY app"
+            " ORDER BY SUM(COALESCE(foreground_seconds, 0)) DESC, SUM(running_seconds) DESC,"
+            " app LIMIT ?",
+            (since, limit),
+        )
+        return [str(r[0]) for r in rows]

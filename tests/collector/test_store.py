@@ -152,3 +152,14 @@ def test_reenrolled_hardware_and_cloned_images_are_surfaced(store: Store) -> Non
     state = store.fleet_state(NOW)
     assert state.identity == {("north", "reenrolled"): 1, ("north", "clone_suspected"): 2}
     assert sum(state.devices.values()) == 3  # the superseded entry no longer counts
+
+
+def test_top_apps_by_foreground_time(store: Store) -> None:
+    enrolled(store)
+    apps = [("teams.exe", 900.0), ("excel.exe", 3000.0), ("old.exe", 5000.0)]
+    recs = [Incoming(i + 1, NOW, AppUsageRecord(NOW - (10 * 86400 if a == "old.exe" else 60),
+                                                28800.0, a, 1, 28800.0, fg, 1.0))
+            for i, (a, fg) in enumerate(apps)]
+    store.ingest([report("dev-1", *recs)], NOW)
+    assert store.top_apps(NOW - 7 * 86400, 5) == ["excel.exe", "teams.exe"]
+    assert store.top_apps(NOW - 7 * 86400, 1) == ["excel.exe"]
