@@ -116,8 +116,10 @@ class Agent:
         result = self.sender.send(self.spool, self.facts)
         if result.server_time is not None:
             self.clock_skew = self.env.clock() - result.server_time
-        if result.settings is not None and result.settings.report_interval_seconds:
-            self.interval = float(result.settings.report_interval_seconds)
+        wanted = result.settings.report_interval_seconds if result.settings else 0
+        if wanted and float(wanted) != self.interval:
+            log.info("report interval %gs -> %ds (from the collector)", self.interval, wanted)
+            self.interval = float(wanted)
         if result.ok:
             self.backoff.reset()
         return result

@@ -116,11 +116,14 @@ class Sender:
         self._stub = pb_grpc.TelemetryStub(self._channel)
 
     def send(self, spool: Spool, facts: DeviceFacts, max_batches: int = 1000) -> SendResult:
-        """Sends until the spool is empty or a call fails; acked records leave the spool."""
+        """Sends until the spool is empty or a call fails; acked records leave the spool.
+
+        With nothing spooled it still sends one empty report: a heartbeat that keeps the
+        device "reporting" and brings back the collector's time and settings."""
         result = SendResult()
-        for _ in range(max_batches):
+        for attempt in range(max_batches):
             batch = spool.peek(limit=self._batch)
-            if not batch:
+            if not batch and attempt > 0:
                 break
             sent_at = self._clock()
             request = serde.report_request(self.device_id, facts, batch, sent_at)
@@ -131,7 +134,8 @@ class Sender:
                     break
                 continue
             received = self._clock()
-            spool.ack([seq for seq, _ in batch])
+            if batch:
+                spool.ack([seq for seq, _ in batch])
             result.acked += resp.accepted
             result.duplicates += resp.duplicates
             result.round_trip = received - sent_at

@@ -20,6 +20,7 @@ from collector.durations import parse_duration
 from collector.errors import CollectorError, ConfigError
 from collector.report import write_report
 from collector.server import Collector, ServerConfig
+from collector.settings import parse_setting
 from collector.store.base import open_store
 
 app = typer.Typer(
@@ -32,6 +33,8 @@ token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
 inventory_app = typer.Typer(help="Expected devices per site.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
+settings_app = typer.Typer(help="Central agent settings per site.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
 
 Db = Annotated[str, typer.Option("--db", help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")]
 
@@ -275,6 +278,45 @@ def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id.")],
     finally:
         store.close()
     typer.echo(f"revoked {device_id}")
+
+
+@settings_app.command("set")
+def settings_set(
+    assignments: Annotated[
+        list[str], typer.Argument(help="key=value, e.g. report_interval_seconds=300")
+    ],
+    site: Annotated[str, typer.Option(help="Site, or '*' for the whole fleet.")],
+    db: Db,
+) -> None:
+    """Set agent settings for a site; running agents get them with their next ack."""
+    parsed = []
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"expected key=value, got {item!r}")
+        parse_setting(key.strip(), value.strip())
+        parsed.append((key.strip(), value.strip()))
+    store = open_store(db)
+    try:
+        store.migrate()
+        for key, value in parsed:
+            store.set_site_setting(site, key, value)
+    finally:
+        store.close()
+    typer.echo(f"site {site}: " + ", ".join(f"{k}={v}" for k, v in parsed))
+
+
+@settings_app.command("show")
+def settings_show(db: Db) -> None:
+    """Show stored settings (site '*' = fleet defaults)."""
+    store = open_store(db)
+    try:
+        store.migrate()
+        rows = store.site_settings()
+    finally:
+        store.close()
+    for site, key, value in rows:
+        typer.echo(f"{site:<16} {key:<26} {value}")
 
 
 @inventory_app.command("import")

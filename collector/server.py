@@ -77,6 +77,7 @@ class Collector:
             self.metrics,
             limiter=RateLimiter(config.device_rate, config.device_burst),
         )
+        self._base_settings = config.settings.default
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
@@ -177,6 +178,8 @@ class Collector:
             self.store.fleet_state, time.time(), self.config.per_device_metrics
         )
         self.fleet.state = state
+        rows = await asyncio.to_thread(self.store.site_settings)
+        self.config.settings.load(rows, self._base_settings)
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
 

@@ -111,4 +111,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX devices_by_machine ON devices (machine_id);
     CREATE INDEX devices_by_hardware ON devices (hardware_id);
     """,
+    # 3: central settings pushed to agents in every ack
+    """
+    CREATE TABLE site_settings (
+        site TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (site, key)
+    );
+    """,
 ]

@@ -681,3 +681,21 @@ class SqlStore:
             (since, limit),
         )
         return [str(r[0]) for r in rows]
+
+    def set_site_setting(self, site: str, key: str, value: str) -> None:
+        with self._write() as conn:
+            self._x(
+                conn,
+                "INSERT INTO site_settings (site, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (site, key) DO UPDATE SET value = excluded.value",
+                (site, key, value),
+            )
+
+    def site_settings(self) -> list[tuple[str, str, str]]:
+        """(site, key, value) rows; site ``*`` holds the fleet-wide defaults."""
+        return [
+            (str(a), str(b), str(c))
+            for a, b, c in self._read(
+                "SELECT site, key, value FROM site_settings ORDER BY site, key"
+            )
+        ]
