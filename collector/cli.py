@@ -206,6 +206,9 @@ def devices(
         str | None, typer.Option(help="Only devices silent this long, e.g. 24h.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    coverage: Annotated[
+        bool, typer.Option(help="Rollout coverage per site and devices never enrolled.")
+    ] = False,
 ) -> None:
     """List enrolled devices with their sign-in figures (or: devices revoke ID)."""
     if ctx.invoked_subcommand is not None:
@@ -219,8 +222,12 @@ def devices(
     try:
         store.migrate()
         rows = store.device_rows(now)
+        sites = store.coverage() if coverage else []
     finally:
         store.close()
+    if coverage:
+        _print_coverage(sites, fmt)
+        return
     if silent_for:
         limit = now - parse_duration(silent_for)
         rows = [r for r in rows if r.last_seen is None or r.last_seen < limit]
@@ -265,6 +272,38 @@ def report(
     text = write_report(db, time.time(), since, slo, target, fmt, include_flagged, out)
     if text is not None:
         typer.echo(text, nl=False)
+
+
+def _print_coverage(sites: list[tuple[str, int, int, list[str]]], fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "site": s,
+                        "expected": e,
+                        "enrolled": n,
+                        "coverage": n / e if e else None,
+                        "never_enrolled": missing,
+                    }
+                    for s, e, n, missing in sites
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not sites:
+        typer.echo(
+            "no inventory imported: expected devices unknown "
+            "(fleetpulse-collector inventory import FILE.csv)"
+        )
+    for site, expected, enrolled, missing in sites:
+        typer.echo(
+            f"{site}: {enrolled} of {expected} expected devices enrolled "
+            f"({enrolled / expected:.1%}); never enrolled: {len(missing)}"
+        )
+        for host in missing:
+            typer.echo(f"  {host}")
 
 
 @devices_app.command("revoke")

@@ -699,3 +699,25 @@ class SqlStore:
                 "SELECT site, key, value FROM site_settings ORDER BY site, key"
             )
         ]
+
+    def coverage(self) -> list[tuple[str, int, int, list[str]]]:
+        """Per inventory site: (site, expected, enrolled, hostnames expected but never
+        enrolled). Devices match inventory entries by hostname, ignoring case."""
+        enrolled = {
+            str(h).casefold()
+            for (h,) in self._read(
+                "SELECT hostname FROM devices WHERE revoked_at IS NULL AND identity <> 'superseded'"
+            )
+        }
+        sites: dict[str, list[str]] = {}
+        for host, site in self._read("SELECT hostname, site FROM inventory ORDER BY hostname"):
+            sites.setdefault(str(site), []).append(str(host))
+        return [
+            (
+                site,
+                len(hosts),
+                sum(h.casefold() in enrolled for h in hosts),
+                [h for h in hosts if h.casefold() not in enrolled],
+            )
+            for site, hosts in sorted(sites.items())
+        ]
