@@ -217,6 +217,107 @@ def simulate(
         raise EnrollmentError(f"{remaining} record(s) could not be delivered")
 
 
+def _exit_with(message: str, code: int) -> None:
+    typer.echo(f"fleetpulse-agent: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def install(
+    collector: Annotated[str, typer.Option(help="Collector address HOST:PORT.")],
+    token: Annotated[
+        str, typer.Option(help="Enrollment token (used only if not enrolled there yet).")
+    ],
+    ca_cert: Annotated[
+        Path | None, typer.Option(help="CA certificate of the collector (copied in).")
+    ] = None,
+    client_cert: Annotated[
+        Path | None, typer.Option(help="Client certificate for mTLS (copied in).")
+    ] = None,
+    client_key: Annotated[Path | None, typer.Option(help="Client key (copied in, 0600).")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="The token's site; enrolled elsewhere = enroll again.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow plaintext to a non-loopback collector.")
+    ] = False,
+    root: Annotated[
+        Path | None, typer.Option(help="Install under DIR instead of / (tests, images).")
+    ] = None,
+    no_start: Annotated[
+        bool, typer.Option("--no-start", help="Register the service but do not start it.")
+    ] = False,
+) -> None:
+    """Install (or bring up to date) the agent as a service: config, enrollment, service.
+
+    Exit codes: 0 installed or already installed, 1 user error, 2 enrollment failed,
+    3 service registration failed. Safe to run again with the same arguments."""
+    from agent.install import (
+        EXIT_ENROLLMENT_FAILED,
+        EXIT_SERVICE_FAILED,
+        Options,
+        ServiceError,
+        layout_for,
+        runner_from_env,
+    )
+    from agent.install import install as do_install
+
+    opts = Options(collector, token, ca_cert, client_cert, client_key, site, insecure,
+                   start=not no_start)
+    try:
+        outcome = do_install(opts, layout_for(root=root), runner_from_env())
+    except EnrollmentError as exc:
+        _exit_with(str(exc), EXIT_ENROLLMENT_FAILED)
+        return
+    except ServiceError as exc:
+        _exit_with(f"service registration failed: {exc}", EXIT_SERVICE_FAILED)
+        return
+    except OSError as exc:
+        raise ConfigError(f"{exc.filename or 'install'}: {exc.strerror or exc}") from None
+    if outcome.changes:
+        typer.echo(f"installed: device {outcome.device_id} (site {outcome.site}), "
+                   f"{len(outcome.changes)} change(s)")
+    else:
+        typer.echo(f"already installed: device {outcome.device_id} (site {outcome.site}), "
+                   "nothing changed")
+
+
+@app.command()
+def uninstall(
+    root: Annotated[
+        Path | None, typer.Option(help="The DIR given to install --root.")
+    ] = None,
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="Keep the state directory (credential, spool).")
+    ] = False,
+) -> None:
+    """Stop and remove the service and everything install created.
+
+    Exit codes: 0 removed (or nothing to remove), 1 user error, 3 the service could not be
+    stopped (nothing removed)."""
+    from agent.install import EXIT_SERVICE_FAILED, ServiceError, layout_for, runner_from_env
+    from agent.install import uninstall as do_uninstall
+
+    try:
+        removed = do_uninstall(layout_for(root=root), runner_from_env(), keep_data)
+    except ServiceError as exc:
+        _exit_with(f"cannot stop the service: {exc}", EXIT_SERVICE_FAILED)
+        return
+    except OSError as exc:
+        raise ConfigError(f"{exc.filename or 'uninstall'}: {exc.strerror or exc}") from None
+    typer.echo(f"uninstalled: {len(removed)} path(s) removed" if removed else
+               "not installed: nothing to remove")
+
+
+@app.command()
+def doctor(state_dir: StateDir = None, config: ConfigFile = None) -> None:
+    """Check why this agent can or cannot report: config, permissions, DNS, TCP, TLS,
+    credential, clock, and which measurements this machine gives. Exit 0 if all OK."""
+    from agent.doctor import diagnose, report
+
+    raise typer.Exit(report(diagnose(_state(state_dir), config), typer.echo))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
