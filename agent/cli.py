@@ -129,16 +129,22 @@ def once(
 
 @app.command()
 def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
-    """Run the agent loop until SIGTERM/SIGINT."""
+    """Run the agent loop until SIGTERM/SIGINT (exit 75 past the RSS ceiling: restart me)."""
+    from agent.watchdog import Guard, Limits, Watchdog
+
     logging.getLogger().setLevel(logging.INFO)
+    limits = Limits.from_env()
     agent = _agent(state_dir, config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    guard = Guard(agent, stop, Watchdog(limits)).start()
     try:
         agent.run(stop)
     finally:
         agent.close()
+    if guard.exit_code is not None:
+        raise typer.Exit(guard.exit_code)
 
 
 @app.command()

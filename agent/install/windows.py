@@ -3,8 +3,9 @@ failure) and for ``session-ready`` (at each user's logon), and the folder permis
 
 Why tasks and not a service: a program registered with ``sc.exe create`` must answer the
 Service Control Manager within 30 s or Windows kills it (error 1053), and the agent's
-``run`` loop is a plain console program. A boot task running as SYSTEM with no time limit
-and restart-on-failure gives the same lifecycle without that protocol.
+``run`` loop is a plain console program. A boot task running as SYSTEM with no time limit,
+restart-on-failure, and a trigger every 5 minutes that starts it again if it has exited (a
+running instance makes the trigger a no-op) gives the same life cycle without that protocol.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def agent_task_xml(program: Sequence[str], state_dir: PurePath) -> str:
     <BootTrigger>
       <Enabled>true</Enabled>
     </BootTrigger>
+    <TimeTrigger>
+      <StartBoundary>2020-01-01T00:00:00</StartBoundary>
+      <Repetition>
+        <Interval>PT5M</Interval>
+        <StopAtDurationEnd>false</StopAtDurationEnd>
+      </Repetition>
+      <Enabled>true</Enabled>
+    </TimeTrigger>
   </Triggers>
   <Principals>
     <Principal id="System">

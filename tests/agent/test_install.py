@@ -74,7 +74,7 @@ def test_linux_install_writes_config_credential_unit_and_autostart(
     assert f"ExecStart=/opt/fp/bin/fleetpulse-agent run --state-dir {state}" in lines
     assert f"ReadWritePaths={state}" in lines
     for hardening in ("Restart=on-failure", "ProtectSystem=strict", "ProtectHome=read-only",
-                      "NoNewPrivileges=yes", "PrivateTmp=yes", "MemoryMax=64M",
+                      "NoNewPrivileges=yes", "PrivateTmp=yes", "MemoryMax=128M",
                       "CPUQuota=5%", "Nice=10", "WantedBy=multi-user.target"):
         assert hardening in lines, hardening
     entry = (tmp_path / "etc/xdg/autostart/fleetpulse-session-ready.desktop").read_text()
@@ -286,6 +286,10 @@ def test_windows_install_registers_tasks_with_exact_commands(
     task = ET.fromstring(agent_xml.read_bytes().decode("utf-16").split("?>", 1)[1])
     assert task.findtext("t:Principals/t:Principal/t:UserId", namespaces=ns) == "S-1-5-18"
     assert task.find("t:Triggers/t:BootTrigger", ns) is not None
+    # started again within 5 minutes after any exit; a running instance ignores the trigger
+    assert task.findtext("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval",
+                         namespaces=ns) == "PT5M"
+    assert task.findtext("t:Settings/t:MultipleInstancesPolicy", namespaces=ns) == "IgnoreNew"
     assert task.findtext("t:Settings/t:ExecutionTimeLimit", namespaces=ns) == "PT0S"
     assert task.findtext("t:Settings/t:RestartOnFailure/t:Interval", namespaces=ns) == "PT1M"
     assert task.findtext("t:Actions/t:Exec/t:Command", namespaces=ns) == r"C:\Python311\python.exe"

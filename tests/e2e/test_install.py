@@ -53,7 +53,7 @@ def test_install_doctor_uninstall(tmp_path: Path) -> None:
         assert f"ExecStart={BIN / 'fleetpulse-agent'} run --state-dir {state}" in unit
         assert f"ReadWritePaths={state}" in unit
         for line in ("Restart=on-failure", "ProtectSystem=strict", "ProtectHome=read-only",
-                     "NoNewPrivileges=yes", "PrivateTmp=yes", "MemoryMax=64M", "CPUQuota=5%"):
+                     "NoNewPrivileges=yes", "PrivateTmp=yes", "MemoryMax=128M", "CPUQuota=5%"):
             assert line in unit, line
         desktop = (root / AUTOSTART).read_text().splitlines()
         assert (f"Exec={BIN / 'fleetpulse-agent'} session-ready --state-dir {state}"
