@@ -54,6 +54,8 @@ def console_program(argv0: str | None = None, python: str | None = None) -> Prog
     arg = argv0 if argv0 is not None else sys.argv[0]
     found = shutil.which(arg) if os.sep not in arg else arg
     path = os.path.abspath(found or arg)
+    if not os.path.exists(path) and os.path.exists(path + ".exe"):
+        path += ".exe"  # Windows console scripts may see their name without the suffix
     if path.endswith(".py"):
         return Program((python, path), (windowless(python), path))
     return Program((path,), (path,))

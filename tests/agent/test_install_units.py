@@ -128,3 +128,7 @@ def test_console_program_is_the_absolute_script(tmp_path: Path) -> None:
     assert console_program(str(script)).argv == (str(script),)
     py = tmp_path / "cli.py"
     assert console_program(str(py), "/usr/bin/python3").argv == ("/usr/bin/python3", str(py))
+    exe = tmp_path / "Scripts" / "fleetpulse-agent.exe"
+    exe.parent.mkdir()
+    exe.write_bytes(b"MZ")
+    assert console_program(str(exe.with_suffix(""))).argv == (str(exe),)
