@@ -111,6 +111,8 @@ class Agent:
     def spool_records(self, records: list[Record]) -> None:
         now = self.env.clock()
         self.spool.put((r.kind, record_to_bytes(r, now)) for r in records)
+        self.boot.confirm()  # only now that they are committed
+        self.signin.confirm()
 
     def send(self) -> SendResult:
         result = self.sender.send(self.spool, self.facts)

@@ -60,7 +60,7 @@ class SimDevice:
     site: str = ""
     key: bytes = b""
     sender: Sender | None = None
-    live: dict[str, tuple[float, float]] = field(default_factory=dict)  # session -> (start, dur)
+    live: dict[int, tuple[float, float]] = field(default_factory=dict)  # session -> (start, dur)
     sessions: int = 0
 
 
@@ -132,10 +132,18 @@ class SimulatedFleet:
 
     # -- generation ------------------------------------------------------------
     def _signin(
-        self, dev: SimDevice, start: float, total: float, state: SigninState, elapsed: float = 0.0
+        self,
+        dev: SimDevice,
+        start: float,
+        total: float,
+        state: SigninState,
+        elapsed: float = 0.0,
+        number: int | None = None,
     ) -> SigninRecord:
+        """Session ``number`` (default: the device's newest) as one record."""
         rng = dev.rng
-        session = f"s{dev.sessions}"
+        number = dev.sessions if number is None else number
+        session = f"s{number}"
         phases: tuple[Phase, ...] = ()
         if state is SigninState.COMPLETE:
             responsive = min(total * 0.3, lognormal(rng, 6, 0.5))
@@ -152,7 +160,7 @@ class SimulatedFleet:
                 phases = phases[:2]
         return SigninRecord(
             session_id=session,
-            boot_id=f"b{dev.sessions}",
+            boot_id=f"b{number}",
             user_hash=user_hash(dev.key, "u"),
             started_at=start,
             state=state,
@@ -239,18 +247,20 @@ class SimulatedFleet:
         """Advances live sign-ins: starts some, reports progress, completes the finished."""
         for dev in self.devices:
             items: list[tuple[Record, float]] = []
-            for session, (start, total) in list(dev.live.items()):
+            for number, (start, total) in list(dev.live.items()):
                 if now >= start + total:
-                    del dev.live[session]
-                    items.append((self._signin(dev, start, total, SigninState.COMPLETE), now))
+                    del dev.live[number]
+                    done = self._signin(dev, start, total, SigninState.COMPLETE, number=number)
+                    items.append((done, now))
                     self._remember(dev, start, total)
                 else:
-                    items.append(
-                        (self._signin(dev, start, total, SigninState.IN_PROGRESS, now - start), now)
+                    live = self._signin(
+                        dev, start, total, SigninState.IN_PROGRESS, now - start, number=number
                     )
+                    items.append((live, now))
             if not dev.live and dev.rng.random() < start_probability:
                 dev.sessions += 1
-                dev.live[f"s{dev.sessions}"] = (now, self._sample_total(dev.rng))
+                dev.live[dev.sessions] = (now, self._sample_total(dev.rng))
                 items.append((self._signin(dev, now, 0, SigninState.IN_PROGRESS), now))
             if items:
                 self._spool(dev, items)

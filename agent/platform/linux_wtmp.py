@@ -134,6 +134,9 @@ def wtmpdb_logins(data: bytes, boot_time: float, problems: Problems) -> list[Log
 
     Table ``wtmp(ID, Type, User, Login, Logout, TTY, RemoteHost, Service)``, times in µs.
     """
+    if not data:  # deserialize() of nothing fails with MemoryError, not sqlite3.Error
+        problems.skip(WTMPDB_SOURCE, "empty wtmpdb database")
+        return []
     db = sqlite3.connect(":memory:")
     db.text_factory = bytes  # decode per row, so one non-UTF-8 name skips one row only
     try:

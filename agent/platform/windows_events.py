@@ -56,7 +56,8 @@ def parse_time(text: str | None) -> float | None:
     if m is None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60
+            and second < 61):
         return None  # timegm would silently roll these over into another date
     whole = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     fraction = m.group(7)

@@ -108,7 +108,8 @@ class AppSource:
         """Credits ``seconds`` of foreground time to the current foreground app."""
         try:
             app = platform.foreground_app(self._env)
-        except AgentError:
+        except Exception as exc:  # unknowable now; never fatal to the loop
+            self._env.problems.skip("foreground", f"{type(exc).__name__}: {exc}")
             app = None
         if app is None:
             return
@@ -126,7 +127,9 @@ class AppSource:
                 app = normalise_app(crash.app)
                 crashes[app] = crashes.get(app, 0) + 1
                 self._usage.setdefault(app, _Usage())
-        except AgentError:
+        except Exception as exc:  # crash source unavailable: crashes unknown, not 0
+            if not isinstance(exc, AgentError):
+                self._env.problems.skip("crashes", f"{type(exc).__name__}: {exc}")
             crashes = None
         self._crash_since = now
         usage = self._usage

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from agent import platform
-from agent.errors import AgentError
 from agent.memory import Memory
 from agent.platform.env import Env
 from agent.records import BootRecord
@@ -19,12 +18,13 @@ class BootSource:
         self._memory = memory
         self._settle = settle_seconds
         self.current: BootRecord | None = None
+        self._pending: list[str] = []
 
     def measure(self) -> list[BootRecord]:
         try:
             boot = platform.boot_record(self._env)
-        except AgentError as exc:
-            self._env.problems.skip("boot", str(exc))
+        except Exception as exc:  # a backend bug must not stop the agent loop
+            self._env.problems.skip("boot", f"{type(exc).__name__}: {exc}")
             return []
         self.current = boot
         key = f"boot:{boot.boot_id}"
@@ -33,5 +33,12 @@ class BootSource:
         settled = self._env.clock() - boot.boot_time >= self._settle
         if boot.total_seconds is None and not settled:
             return []
-        self._memory.add(key)
+        self._pending.append(key)
         return [boot]
+
+    def confirm(self) -> None:
+        """Remembers what ``measure`` returned, once it is committed to the spool (a crash
+        in between must not lose the record)."""
+        for key in self._pending:
+            self._memory.add(key)
+        self._pending.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 from agent import __version__, platform
-from agent.errors import AgentError
 from agent.platform.env import Env
 from agent.records import DeviceFacts
 
@@ -13,8 +12,8 @@ from agent.records import DeviceFacts
 def device_facts(env: Env) -> DeviceFacts:
     try:
         os_facts = platform.os_facts(env)
-    except AgentError as exc:
-        env.problems.skip("facts", str(exc))
+    except Exception as exc:  # facts are best effort; never fatal
+        env.problems.skip("facts", f"{type(exc).__name__}: {exc}")
         os_facts = {}
     try:
         boot_time: float | None = float(env.ps.boot_time())

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from agent import platform
-from agent.errors import AgentError
 from agent.memory import Memory
 from agent.phases import SIGNIN_CORE, SIGNIN_RESPONSIVE
 from agent.platform.env import Env
@@ -70,6 +69,13 @@ class SigninSource:
         self._quiet = quiet_seconds
         self._max_wait = max_wait
         self._probes: dict[str, ResponsiveProbe] = {}
+        self._pending: list[str] = []
+
+    def confirm(self) -> None:
+        """Remembers the sign-ins ``measure`` completed, once they are in the spool."""
+        for key in self._pending:
+            self._memory.add(key)
+        self._pending.clear()
 
     @property
     def awaiting_responsive(self) -> bool:
@@ -82,8 +88,8 @@ class SigninSource:
     def measure(self, boot_id: str, boot_time: float) -> list[SigninRecord]:
         try:
             observations = self._observe(self._env, boot_time)
-        except AgentError as exc:
-            self._env.problems.skip("signin", str(exc))
+        except Exception as exc:  # a backend bug must not stop the agent loop
+            self._env.problems.skip("signin", f"{type(exc).__name__}: {exc}")
             return []
         now = self._env.clock()
         out = []
@@ -93,7 +99,7 @@ class SigninSource:
                 continue
             record = self._record(obs, boot_id, now, key)
             if record.state is SigninState.COMPLETE:
-                self._memory.add(key)
+                self._pending.append(key)
                 self._probes.pop(key, None)
             out.append(record)
         return out

@@ -44,6 +44,8 @@ def test_signin_in_progress_then_complete_with_phases() -> None:
     assert done.total_seconds == 131.0
     assert dict((p.name, p.seconds) for p in done.phases) == {
         "core": 130.0, "responsive": 1.0, "group_policy": 100.0}
+    assert src.measure("boot", 0.0) != []  # not in the spool yet: measured again
+    src.confirm()  # committed to the spool
     assert src.measure("boot", 0.0) == []  # reported once
 
 
