@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.errors import PermissionDenied, Unauthenticated
+from collector.errors import InvalidReport, PermissionDenied, StoreUnavailable, Unauthenticated
 from collector.model import Device
 from collector.store.base import Store
 
@@ -63,8 +63,11 @@ class Authenticator:
         machine_id: str,
         now: float,
     ) -> NewDevice:
-        if not token.startswith(TOKEN_PREFIX):
+        if not token.startswith(TOKEN_PREFIX) or "\x00" in token:
             raise Unauthenticated("enrollment token is malformed")
+        facts = (hostname, os, os_version, agent_version, hardware_id, machine_id)
+        if any("\x00" in value for value in facts):
+            raise InvalidReport([(0, "enrollment facts contain a NUL character")])
         device_id = str(uuid.uuid4())
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         site = self._store.enroll(
@@ -91,7 +94,10 @@ class Authenticator:
         hit = self._cache.get(device_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        dev = self._store.device(device_id)
+        try:
+            dev = self._store.device(device_id)
+        except Exception as exc:  # the database is unreachable: retry later, not UNKNOWN
+            raise StoreUnavailable(f"cannot check the device credential: {exc}") from None
         if len(self._cache) > 500_000:
             self._cache.clear()
         self._cache[device_id] = (now, dev)

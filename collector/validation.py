@@ -15,6 +15,7 @@ MAX_DURATION = 86400.0  # no boot or sign-in phase lasts a day
 MAX_INTERVAL = 86400.0
 MAX_RECORDS = 5000
 MAX_TEXT = 256
+MAX_INT = 2**63
 
 
 def _duration(name: str, value: float | None, limit: float = MAX_DURATION) -> str | None:
@@ -40,6 +41,15 @@ def _text(name: str, value: str, required: bool = True) -> str | None:
         return f"{name} is empty"
     if len(value) > MAX_TEXT:
         return f"{name} is longer than {MAX_TEXT} characters"
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; no identifier needs one
+        return f"{name} contains a NUL character"
+    return None
+
+
+def _count(name: str, value: int | None) -> str | None:
+    """Counters must fit a signed 64-bit column (SQL BIGINT)."""
+    if value is not None and not 0 <= value < MAX_INT:
+        return f"{name} {value} is outside 0..2^63-1"
     return None
 
 
@@ -84,12 +94,22 @@ def _problem(inc: Incoming, now: float) -> str | None:
             _duration("foreground_seconds", r.foreground_seconds, r.interval_seconds + 1),
             _duration("cpu_seconds", r.cpu_seconds, limit),
         ]
+        checks += [
+            _count("peak_rss_bytes", r.peak_rss_bytes),
+            _count("launches", r.launches),
+            _count("crashes", r.crashes),
+        ]
         if any(c in r.app for c in "\n\r\x00"):
             checks.append("app contains control characters")
     elif isinstance(r, HealthRecord):
-        checks.append(
-            _duration("clock_skew_seconds", abs(r.clock_skew_seconds or 0.0), 10 * 365 * 86400)
-        )
+        checks += [
+            _duration("clock_skew_seconds", abs(r.clock_skew_seconds or 0.0), 10 * 365 * 86400),
+            _count("parse_errors", r.parse_errors),
+            _count("spool_bytes", r.spool_bytes),
+            _count("rejected", r.rejected),
+            *(_count(f"dropped[{k[:40]!r}]", v) for k, v in r.dropped.items()),
+            *(_text("dropped kind", k) for k in r.dropped),
+        ]
     return next((c for c in checks if c), None)
 
 
@@ -100,10 +120,23 @@ def validate(report: Report, now: float) -> None:
         raise InvalidReport(
             [(0, f"{len(report.records)} records in one report; at most {MAX_RECORDS}")]
         )
+    f = report.facts
+    for name, value in (
+        ("device_id", report.device_id),
+        ("hostname", f.hostname),
+        ("os", f.os),
+        ("os_version", f.os_version),
+        ("agent_version", f.agent_version),
+        ("hardware_id", f.hardware_id),
+        ("machine_id", f.machine_id),
+        ("form_factor", f.form_factor),
+    ):
+        if problem := _text(f"facts {name}", value, required=False):
+            raise InvalidReport([(0, problem)])
     seen: set[int] = set()
     for inc in report.records:
-        if inc.seq <= 0:
-            problems.append((inc.seq, "seq must be positive"))
+        if not 0 < inc.seq < MAX_INT:
+            problems.append((inc.seq, "seq must be within 1..2^63-1"))
         elif inc.seq in seen:
             problems.append((inc.seq, "seq repeated within the report"))
         elif problem := _problem(inc, now):

@@ -70,7 +70,13 @@ class Writer:
     def _commit(self, group: list[_Item]) -> None:
         try:
             outcomes = self._store.ingest([r for r, _, _ in group], self._clock())
-        except Exception as exc:  # any store failure: nothing was committed, nothing acked
+        except Exception as exc:  # nothing of the group was committed, nothing acked
+            if len(group) > 1 and not self._store.transient(exc):
+                # One report the database cannot take must not fail the others: commit
+                # each on its own (not when the database itself is down or locked).
+                for item in group:
+                    self._commit([item])
+                return
             log.error("store commit failed for %d report(s): %s", len(group), exc)
             err = StoreUnavailable(f"the database could not commit: {exc}".splitlines()[0])
             for _, fut, loop in group:

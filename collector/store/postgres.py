@@ -25,6 +25,12 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
 
+    def transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError)  # down, lost, lock timeout
+
+    def _broken(self, conn: Any) -> bool:
+        return bool(conn.closed or conn.broken)
+
     def _begin(self, conn: Any) -> None:
         pass  # psycopg opens a transaction on the first statement
 

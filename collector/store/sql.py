@@ -12,7 +12,7 @@ import json
 import statistics
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord, SigninState
@@ -78,15 +78,33 @@ class SqlStore:
                 conn.execute(statement)
 
     # -- plumbing --------------------------------------------------------------
+    def transient(self, exc: BaseException) -> bool:
+        """True if ``exc`` says the database is unavailable (locked, down, full) rather
+        than that this data cannot be stored (a dialect hook)."""
+        return False
+
+    def _broken(self, conn: Any) -> bool:
+        """True if the connection is lost and must be replaced (a dialect hook)."""
+        return False
+
+    def _fresh(self, conn: Any) -> Any:
+        """``conn``, or a new connection if it was lost (e.g. the server restarted)."""
+        if not self._broken(conn):
+            return conn
+        with suppress(Exception):  # already gone
+            conn.close()
+        return self._connect()
+
     @contextmanager
     def _write(self) -> Iterator[Any]:
         with self._write_lock:
-            conn = self._wconn
+            self._wconn = conn = self._fresh(self._wconn)
             self._begin(conn)
             try:
                 yield conn
             except BaseException:
-                conn.rollback()
+                with suppress(Exception):  # a lost connection cannot roll back; replaced next
+                    conn.rollback()
                 raise
             conn.commit()
 
@@ -95,6 +113,7 @@ class SqlStore:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
+            self._rconn = self._fresh(self._rconn)
             rows = self._x(self._rconn, sql, params).fetchall()
             self._rconn.commit()  # end the read transaction: next read sees new commits
             return [tuple(r) for r in rows]

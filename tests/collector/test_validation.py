@@ -55,3 +55,20 @@ def test_seq_must_be_positive_and_unique() -> None:
     with pytest.raises(InvalidReport) as err:
         validate(Report("d", facts, recs, NOW), NOW)
     assert [s for s, _ in err.value.problems] == [0, 2]
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    (good_signin(session_id="s\x00"), "session_id contains a NUL"),
+    (AppUsageRecord(NOW, 60, "a", 1, 1, 1, 1, peak_rss_bytes=2**63), "peak_rss_bytes"),
+])
+def test_values_no_database_column_can_hold_are_refused(record: object, message: str) -> None:
+    with pytest.raises(InvalidReport, match=message):
+        check(record)
+
+
+def test_huge_seq_and_nul_in_facts_are_refused() -> None:
+    with pytest.raises(InvalidReport, match="seq must be within"):
+        check(good_signin(), seq=2**63)
+    facts = DeviceFacts("host\x00", "linux", "", "")
+    with pytest.raises(InvalidReport, match="facts hostname contains a NUL"):
+        validate(Report("d", facts, [Incoming(1, NOW, good_signin())], NOW), NOW)

@@ -1,0 +1,44 @@
+"""Group commit: one report the database cannot take does not fail the others."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from agent.records import DeviceFacts, SigninRecord, SigninState
+from collector.auth import digest
+from collector.errors import StoreUnavailable
+from collector.model import Incoming, Report
+from collector.store.base import open_store
+from collector.writer import Writer
+
+NOW = 1_800_000_000.0
+
+
+def test_a_poison_report_fails_alone(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    store.create_token("t", digest("fpt_x"), "north", NOW, None, None)
+    store.enroll(digest("fpt_x"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)
+    writer = Writer(store, linger=0.05)  # long enough for all three to share a group
+
+    def report(seq: int, session: str) -> Report:
+        rec = SigninRecord(session, "b", "h", NOW - 60, SigninState.COMPLETE, 30.0)
+        return Report("d1", DeviceFacts("h", "linux", "", ""), [Incoming(seq, NOW, rec)], NOW)
+
+    async def main() -> list[object]:
+        futures = [
+            writer.submit(report(1, "a")),
+            writer.submit(report(2**63, "poison")),
+            writer.submit(report(3, "c")),
+        ]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        good, poison, other = asyncio.run(main())
+    finally:
+        writer.close()
+    assert isinstance(poison, StoreUnavailable)
+    assert [len(o.accepted) for o in (good, other)] == [1, 1]  # type: ignore[union-attr]
+    assert len(store.signins_between(0, NOW + 1)) == 2
+    store.close()
