@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import ssl
 import threading
@@ -13,10 +14,11 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import bcrypt
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from collector.errors import ConfigError
+from collector.per_device import Rendered
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -41,6 +43,27 @@ def load_users(path: Path) -> dict[str, bytes]:
     if not users:
         raise ConfigError(f"{path}: no users")
     return users
+
+
+def metrics_app(registry: CollectorRegistry, extra: Callable[[], Rendered]) -> App:
+    """The registry rendered now, followed by pre-rendered text (the per-device gauges).
+    With gzip, the live part is compressed fast (level 1) and the pre-compressed part is
+    appended as a second gzip member."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        body = generate_latest(registry)
+        more = extra()
+        headers = [("Content-Type", CONTENT_TYPE_LATEST)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            out = gzip.compress(body, compresslevel=1) + more.gzipped
+            headers.append(("Content-Encoding", "gzip"))
+        else:
+            out = body + more.text
+        headers.append(("Content-Length", str(len(out))))
+        start_response("200 OK", headers)
+        return [out]
+
+    return app
 
 
 def basic_auth(app: App, users: dict[str, bytes]) -> App:
@@ -92,9 +115,10 @@ def serve_metrics(
     certfile: Path | None = None,
     keyfile: Path | None = None,
     users: dict[str, bytes] | None = None,
+    extra: Callable[[], Rendered] = Rendered,
 ) -> ThreadingWSGIServer:
     """Starts the server in a daemon thread and returns it (``shutdown()`` stops it)."""
-    app: App = make_wsgi_app(registry)
+    app: App = metrics_app(registry, extra)
     if users:
         app = basic_auth(app, users)
     server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)

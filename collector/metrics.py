@@ -218,7 +218,6 @@ class FleetStateCollector(Collector):
 
     def __init__(self) -> None:
         self.state = FleetState()
-        self.per_device = False
 
     def collect(self) -> Iterator[Metric]:
         s = self.state
@@ -257,34 +256,6 @@ class FleetStateCollector(Collector):
             "How long the longest sign-in in progress has lasted so far.",
             s.longest_in_progress,
         )
-        if not self.per_device:
-            return
-        login = GaugeMetricFamily(
-            "fleetpulse_device_last_login_seconds",
-            "The device's latest sign-in duration.",
-            labels=["device_id", "hostname", "site"],
-        )
-        boot = GaugeMetricFamily(
-            "fleetpulse_device_last_boot_seconds",
-            "The device's latest boot duration.",
-            labels=["device_id", "hostname", "site"],
-        )
-        seen = GaugeMetricFamily(
-            "fleetpulse_device_last_seen_timestamp_seconds",
-            "When the device last reported.",
-            labels=["device_id", "hostname", "site"],
-        )
-        for dev, host, site, last_login, last_boot, last_seen in s.per_device:
-            labels = [dev, host, site]
-            if last_login is not None:
-                login.add_metric(labels, last_login)
-            if last_boot is not None:
-                boot.add_metric(labels, last_boot)
-            if last_seen is not None:
-                seen.add_metric(labels, last_seen)
-        yield login
-        yield boot
-        yield seen
 
 
 def _by_site(name: str, doc: str, values: dict[str, float] | dict[str, int]) -> GaugeMetricFamily:

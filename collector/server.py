@@ -20,6 +20,9 @@ from collector.errors import ConfigError
 from collector.exposition import load_users, serve_metrics
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
+from collector.model import FleetState
+from collector.per_device import Rendered
+from collector.per_device import render as render_per_device
 from collector.ratelimit import RateLimiter
 from collector.servicer import TelemetryServicer, add_to_server
 from collector.settings import SiteSettings
@@ -66,7 +69,7 @@ class Collector:
         apps.seed(self.store.top_apps(time.time() - 7 * 86400, config.app_top_n))
         self.metrics = IngestMetrics(self.registry, apps)
         self.fleet = FleetStateCollector()
-        self.fleet.per_device = config.per_device_metrics
+        self.per_device = Rendered()
         self.registry.register(self.fleet)
         self.auth = Authenticator(self.store)
         self.auth.fleet_key()
@@ -147,6 +150,7 @@ class Collector:
                 self.config.metrics_tls_cert,
                 self.config.metrics_tls_key,
                 load_users(self.config.metrics_auth) if self.config.metrics_auth else None,
+                extra=lambda: self.per_device,
             )
         except OSError as exc:
             raise ConfigError(
@@ -174,14 +178,18 @@ class Collector:
         return f"{scheme}://{host}:{self.metrics_port}/metrics"
 
     async def refresh(self) -> None:
-        state = await asyncio.to_thread(
-            self.store.fleet_state, time.time(), self.config.per_device_metrics
-        )
+        state, rendered = await asyncio.to_thread(self._snapshot, time.time())
         self.fleet.state = state
+        self.per_device = rendered
         rows = await asyncio.to_thread(self.store.site_settings)
         self.config.settings.load(rows, self._base_settings)
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
+
+    def _snapshot(self, now: float) -> tuple[FleetState, Rendered]:
+        per_device = self.config.per_device_metrics
+        state = self.store.fleet_state(now, per_device)
+        return state, (render_per_device(state) if per_device else Rendered())
 
     async def _refresh_loop(self) -> None:
         while True:

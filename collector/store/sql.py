@@ -33,6 +33,7 @@ REPORTING_WITHIN = 3600.0
 SILENT_AFTER = 86400.0
 UNUSED_AFTER = 14 * 86400.0
 IN_PROGRESS_STALE_AFTER = 900.0
+PER_DEVICE_MAX_AGE = 7 * 86400.0
 _CHUNK = 300
 
 
@@ -566,10 +567,14 @@ class SqlStore:
             state.in_progress[site] = int(n)
             state.longest_in_progress[site] = float(longest)
         if per_device:
-            state.per_device.extend(self._per_device())
+            state.per_device.extend(self._per_device(now))
         return state
 
-    def _per_device(self) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
+    def _per_device(
+        self, now: float
+    ) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
+        """Latest sign-in and boot per device; devices silent for PER_DEVICE_MAX_AGE expire
+        from the per-device series (they stay in the store and in `devices`)."""
         rows = self._read(
             "SELECT d.device_id, d.hostname, d.site,"
             " (SELECT s.total_seconds FROM signins s WHERE s.device_id = d.device_id"
@@ -577,6 +582,8 @@ class SqlStore:
             " (SELECT b.total_seconds FROM boots b WHERE b.device_id = d.device_id"
             "  ORDER BY b.boot_time DESC LIMIT 1),"
             " d.last_seen FROM devices d WHERE d.revoked_at IS NULL"
+            " AND d.identity <> 'superseded' AND d.last_seen >= ?",
+            (now - PER_DEVICE_MAX_AGE,),
         )
         return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 

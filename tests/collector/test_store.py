@@ -163,3 +163,13 @@ def test_top_apps_by_foreground_time(store: Store) -> None:
     store.ingest([report("dev-1", *recs)], NOW)
     assert store.top_apps(NOW - 7 * 86400, 5) == ["excel.exe", "teams.exe"]
     assert store.top_apps(NOW - 7 * 86400, 1) == ["excel.exe"]
+
+
+def test_per_device_rows_expire_after_a_week_of_silence(store: Store) -> None:
+    enrolled(store, "recent")
+    enrolled(store, "gone")
+    store.ingest([report("recent", signin(1, "s"))], NOW)
+    store.ingest([report("gone", signin(1, "s"))], NOW - 8 * 86400)
+    rows = store.fleet_state(NOW, per_device=True).per_device
+    assert [r[0] for r in rows] == ["recent"]
+    assert rows[0][3] == 50.0  # its last sign-in
