@@ -65,15 +65,19 @@ def build(devices: list[tuple[str, str]], reports: int, records: int) -> list[tu
     return out
 
 
-async def drive(target: str, messages: list[tuple[bytes, str]],
+async def drive(targets: str | list[str], messages: list[tuple[bytes, str]],
                 concurrency: int) -> tuple[float, list[float], int]:
+    """Sends every message with ``concurrency`` calls in flight, spread over ``targets``."""
     latencies: list[float] = []
     errors = 0
-    async with grpc.aio.insecure_channel(target, compression=grpc.Compression.Gzip) as ch:
-        call = ch.unary_unary("/fleetpulse.v1.Telemetry/Report")
+    targets = [targets] if isinstance(targets, str) else targets
+    channels = [grpc.aio.insecure_channel(t, compression=grpc.Compression.Gzip)
+                for t in targets]
+    try:
+        calls = [ch.unary_unary("/fleetpulse.v1.Telemetry/Report") for ch in channels]
         queue = list(reversed(messages))
 
-        async def worker() -> None:
+        async def worker(call: grpc.aio.UnaryUnaryMultiCallable) -> None:
             nonlocal errors
             while queue:
                 raw, secret = queue.pop()
@@ -86,8 +90,11 @@ async def drive(target: str, messages: list[tuple[bytes, str]],
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(calls[i % len(calls)]) for i in range(concurrency)))
         return time.perf_counter() - t0, latencies, errors
+    finally:
+        for ch in channels:
+            await ch.close()
 
 
 def enroll_devices(target: str, db: str, n: int) -> list[tuple[str, str]]:
@@ -123,6 +130,8 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--collectors", type=int, default=1,
+                    help="collector processes on the same database, load spread over them")
     args = ap.parse_args()
     print(f"machine: {describe()}")
     print(f"load: {args.reports} reports x {args.records} records, {args.devices} devices, "
@@ -140,19 +149,21 @@ def main() -> None:
                 conn.execute(f"CREATE SCHEMA {schema}")
             db = f"{PG}?options=-csearch_path%3D{schema}"
         noop, noop_addr = start([sys.executable, "-m", "bench.noop_server"])
-        coll, coll_addr = start([str(BIN / "fleetpulse-collector"), "serve", "--db", db,
-                                 "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                                 "--device-rate", "0"])
+        colls = [start([str(BIN / "fleetpulse-collector"), "serve", "--db", db,
+                        "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                        "--device-rate", "0"]) for _ in range(args.collectors)]
+        coll_addr = colls[0][1]
         try:
             devices = enroll_devices(coll_addr, db, args.devices)
             msgs = build(devices, args.reports, args.records)
             base = line("bare grpc.aio no-op", *asyncio.run(
                 drive(noop_addr, msgs, args.concurrency)), args.reports, args.records)
-            real = line(f"fleetpulse-collector/{args.db}", *asyncio.run(
-                drive(coll_addr, msgs, args.concurrency)), args.reports, args.records)
+            name = f"fleetpulse-collector/{args.db} x{args.collectors}"
+            real = line(name, *asyncio.run(
+                drive([a for _, a in colls], msgs, args.concurrency)), args.reports, args.records)
             print(f"ratio collector/no-op: {real['reports_s'] / base['reports_s']:.0%}")
         finally:
-            for p in (noop, coll):
+            for p in (noop, *(c for c, _ in colls)):
                 p.terminate()
                 p.wait(timeout=30)
         if args.db == "postgres":
