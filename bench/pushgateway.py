@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Histogram, push_to_gateway
 
 from bench.machine import describe
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
