@@ -63,6 +63,9 @@ class Writer:
                     stop = True
                     break
                 group.append(item)
+            # The same order in every transaction: two collectors on one database then take
+            # device row locks in the same order and cannot deadlock on each other.
+            group.sort(key=lambda item: item[0].device_id)
             self._commit(group)
             if stop:
                 return

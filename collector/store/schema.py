@@ -120,4 +120,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (site, key)
     );
     """,
+    # 4: per-device lookups of the fleet-state refresh (latest sign-in / boot, unused devices)
+    """
+    CREATE INDEX signins_by_device_time ON signins (device_id, started_at);
+    CREATE INDEX boots_by_device_time ON boots (device_id, boot_time);
+    """,
 ]
