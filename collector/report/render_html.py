@@ -149,20 +149,7 @@ def render_html(report: SlaReport) -> str:
     if report.long_signins:
         parts.append(
             _table(
-                ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
-                [
-                    [
-                        t.when(s.started_at),
-                        s.hostname,
-                        s.site,
-                        s.device_id,
-                        t.seconds(s.total_seconds),
-                        f"{s.dominant_phase} ({t.seconds(s.dominant_phase_seconds)})"
-                        if s.dominant_phase
-                        else t.UNKNOWN,
-                    ]
-                    for s in report.long_signins
-                ],
+                *t.long_signin_table(report),
                 {4},
                 "long-signins",
             )
@@ -172,31 +159,7 @@ def render_html(report: SlaReport) -> str:
     parts += [
         "<h2>Per site</h2>",
         _table(
-            [
-                "site",
-                "devices",
-                "expected",
-                "sign-ins",
-                "unknown",
-                "p50",
-                "p95",
-                "within SLO",
-                "≥ 30 min",
-            ],
-            [
-                [
-                    s.site,
-                    str(s.devices_reporting),
-                    t.count(s.devices_expected),
-                    str(s.durations.signins),
-                    str(s.durations.unknown),
-                    t.seconds(s.durations.percentiles[50]),
-                    t.seconds(s.durations.percentiles[95]),
-                    t.share(s.durations.share_within_slo),
-                    str(s.durations.long),
-                ]
-                for s in report.sites
-            ],
+            *t.site_table(report),
             {1, 2, 3, 4, 5, 6, 7, 8},
             "sites",
         ),
@@ -243,17 +206,7 @@ def render_html(report: SlaReport) -> str:
     if report.unused:
         parts.append(
             _table(
-                ["hostname", "site", "device", "enrolled", "last sign-in"],
-                [
-                    [
-                        u.hostname,
-                        u.site,
-                        u.device_id,
-                        t.day(u.enrolled_at),
-                        t.when(u.last_signin_at) if u.last_signin_at is not None else "none stored",
-                    ]
-                    for u in report.unused
-                ],
+                *t.unused_table(report),
                 set(),
                 "unused",
             )

@@ -49,52 +49,11 @@ def render_md(report: SlaReport) -> str:
     ]
     long = report.long_signins
     if long:
-        out += _table(
-            ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
-            [
-                [
-                    t.when(s.started_at),
-                    s.hostname,
-                    s.site,
-                    s.device_id,
-                    t.seconds(s.total_seconds),
-                    f"{s.dominant_phase} ({t.seconds(s.dominant_phase_seconds)})"
-                    if s.dominant_phase
-                    else t.UNKNOWN,
-                ]
-                for s in long
-            ],
-        )
+        out += _table(*t.long_signin_table(report))
     else:
         out.append("None in the period.")
     out += ["", "## Per site", ""]
-    out += _table(
-        [
-            "site",
-            "devices",
-            "expected",
-            "sign-ins",
-            "unknown",
-            "p50",
-            "p95",
-            "within SLO",
-            "≥ 30 min",
-        ],
-        [
-            [
-                s.site,
-                str(s.devices_reporting),
-                t.count(s.devices_expected),
-                str(s.durations.signins),
-                str(s.durations.unknown),
-                t.seconds(s.durations.percentiles[50]),
-                t.seconds(s.durations.percentiles[95]),
-                t.share(s.durations.share_within_slo),
-                str(s.durations.long),
-            ]
-            for s in report.sites
-        ],
-    )
+    out += _table(*t.site_table(report))
     out += ["", "## Weekly trend (ISO weeks, UTC)", ""]
     out += _table(
         ["week", "from", "sign-ins", "p95", "within SLO", "≥ 30 min"],
@@ -140,19 +99,7 @@ def render_md(report: SlaReport) -> str:
         "",
     ]
     if report.unused:
-        out += _table(
-            ["hostname", "site", "device", "enrolled", "last sign-in"],
-            [
-                [
-                    u.hostname,
-                    u.site,
-                    u.device_id,
-                    t.day(u.enrolled_at),
-                    t.when(u.last_signin_at) if u.last_signin_at is not None else "none stored",
-                ]
-                for u in report.unused
-            ],
-        )
+        out += _table(*t.unused_table(report))
     else:
         out.append("None.")
     out += ["", f"Generated {t.when(report.generated_at)} UTC.", ""]

@@ -112,3 +112,72 @@ def coverage(report: SlaReport) -> str:
         f" devices ({share(c.share)}); {c.reporting_not_in_inventory} reporting device(s)"
         " not in the inventory."
     )
+
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def long_signin_table(report: SlaReport) -> Table:
+    """The sign-ins of 30 minutes or more, as every format shows them."""
+    return (
+        ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
+        [
+            [
+                when(s.started_at),
+                s.hostname,
+                s.site,
+                s.device_id,
+                seconds(s.total_seconds),
+                f"{s.dominant_phase} ({seconds(s.dominant_phase_seconds)})"
+                if s.dominant_phase
+                else UNKNOWN,
+            ]
+            for s in report.long_signins
+        ],
+    )
+
+
+def site_table(report: SlaReport) -> Table:
+    return (
+        [
+            "site",
+            "devices",
+            "expected",
+            "sign-ins",
+            "unknown",
+            "p50",
+            "p95",
+            "within SLO",
+            "≥ 30 min",
+        ],
+        [
+            [
+                s.site,
+                str(s.devices_reporting),
+                count(s.devices_expected),
+                str(s.durations.signins),
+                str(s.durations.unknown),
+                seconds(s.durations.percentiles[50]),
+                seconds(s.durations.percentiles[95]),
+                share(s.durations.share_within_slo),
+                str(s.durations.long),
+            ]
+            for s in report.sites
+        ],
+    )
+
+
+def unused_table(report: SlaReport) -> Table:
+    return (
+        ["hostname", "site", "device", "enrolled", "last sign-in"],
+        [
+            [
+                u.hostname,
+                u.site,
+                u.device_id,
+                day(u.enrolled_at),
+                when(u.last_signin_at) if u.last_signin_at is not None else "none stored",
+            ]
+            for u in report.unused
+        ],
+    )
