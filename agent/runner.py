@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.backoff import Backoff
@@ -171,7 +171,3 @@ class Agent:
     def close(self) -> None:
         self.sender.close()
         self.spool.close()
-
-
-def with_interval(config: AgentConfig, seconds: float) -> AgentConfig:
-    return replace(config, interval_seconds=seconds)

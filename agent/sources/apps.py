@@ -6,11 +6,8 @@ leaves the device: never command lines, window titles or paths.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import psutil
 
 from agent import platform
 from agent.errors import AgentError
@@ -156,10 +153,3 @@ class AppSource:
         self._interval_start = now
         self._foreground_known = False
         return out
-
-
-def current_user() -> str:
-    try:
-        return psutil.Process(os.getpid()).username()
-    except psutil.Error:
-        return ""

@@ -138,10 +138,6 @@ class SqlStore:
     def _set_version(self, conn: Any, version: int) -> None:
         raise NotImplementedError
 
-    def get_meta(self, key: str) -> str | None:
-        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
     def set_meta_default(self, key: str, value: str) -> str:
         with self._write() as conn:
             self._x(
