@@ -33,7 +33,13 @@ from agent.platform.windows_events import (
     parse_int,
     parse_time,
 )
-from agent.platform.windows_signin import SigninSources, image_name, interactive_logons, observe
+from agent.platform.windows_signin import (
+    INTERACTIVE_LOGON_TYPES,
+    SigninSources,
+    image_name,
+    interactive_logons,
+    observe,
+)
 from agent.records import BootRecord, Crash, SigninObservation
 
 log = logging.getLogger("fleetpulse.agent.platform.windows")
@@ -51,7 +57,10 @@ REG_CRYPTOGRAPHY = r"HKLM\SOFTWARE\Microsoft\Cryptography"
 REG_HARDWARE_CONFIG = r"HKLM\SYSTEM\HardwareConfig"
 REG_PROFILE_LIST = REG_CURRENT_VERSION + r"\ProfileList"
 
-_INTERACTIVE = " or ".join(f"Data[@Name='LogonType']='{t}'" for t in (2, 10, 11))
+# Pre-filter only: windows_signin.is_desktop_logon decides what a sign-in is.
+_INTERACTIVE = " or ".join(
+    f"Data[@Name='LogonType']='{t}'" for t in sorted(INTERACTIVE_LOGON_TYPES)
+)
 _SID = re.compile(r"^S-1-\d+(-\d+)+$")
 _KB = re.compile(r"\bKB\d{6,8}\b", re.IGNORECASE)
 #: Updates that install without a restart, many times a day (Defender definitions).

@@ -1,9 +1,33 @@
 """Windows sign-ins and their phases from parsed events (pure: no OS calls).
 
-A sign-in starts at ``Security`` 4624 with LogonType 2 (interactive), 10 (remote
-interactive) or 11 (cached interactive); the ``DWM-*`` / ``UMFD-*`` pseudo logons that
-Windows makes for its window manager and font driver host are not people. A UAC split
-token logs two linked 4624s for one sign-in; they are merged. Everything else is
+A sign-in is a person starting a desktop session, and only that (rule: ``is_desktop_logon``;
+fields and values from Microsoft's "4624(S): An account was successfully logged on",
+https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-10/security/threat-protection/auditing/event-4624,
+and ``SECURITY_LOGON_TYPE``, https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/ne-ntsecapi-security_logon_type).
+A Security 4624 starts one when all of these hold:
+
+- ``LogonType`` is 2 (Interactive: at the console), 10 (RemoteInteractive: Remote
+  Desktop) or 11 (CachedInteractive: cached credentials). 3 network, 4 batch (scheduled
+  tasks with stored credentials), 5 service, 7 unlock, 8 network cleartext and 9
+  NewCredentials (``runas /netonly``) start no desktop; unlock and reconnect continue one.
+- ``LogonProcessName`` is ``User32`` (Winlogon's logon process; wevtutil pads it to
+  ``User32 ``). ``seclogo`` is the Secondary Logon service (``runas``, "Run as different
+  user"): a process under other credentials inside a desktop that already exists, with
+  no logon screen, profile load, Group Policy or shell. ``Advapi`` is a program calling
+  ``LogonUser`` / CredUI, which is also how Windows logs its ``DWM-*`` / ``UMFD-*``
+  pseudo users and scheduled tasks; ``Negotiat``, ``Kerberos``, ``NtLmSsp`` are network
+  and service logons.
+- ``VirtualAccount`` is not "Yes" (``%%1842``): virtual and managed service accounts are
+  not people.
+- ``TargetUserSid`` is a person's account: ``S-1-5-21-…`` (domain or local account) or
+  ``S-1-12-1-…`` (Microsoft Entra ID account). Well-known and service SIDs are not:
+  ``S-1-5-18/19/20`` (SYSTEM, LOCAL SERVICE, NETWORK SERVICE), ``S-1-5-90-*`` (DWM),
+  ``S-1-5-96-*`` (UMFD), ``S-1-5-80-*`` (NT SERVICE), ``S-1-5-82/83-*`` (app pools, VMs).
+
+A UAC split token logs two 4624s for one sign-in, each naming the other in
+``TargetLinkedLogonId`` (the elevated one has ``ElevatedToken`` "Yes"); they are merged.
+Only logons that passed the rule are merge candidates, so a ``runas`` logon can never be
+glued onto a sign-in, even when it names the same account. Everything else is
 correlated to a sign-in by logon id (process events), user SID (events the user's own
 processes write), or account name (Group Policy), within that sign-in's time window.
 4624 fields used: ``TargetUserName``, ``TargetDomainName``, ``TargetUserSid``,
@@ -43,8 +67,15 @@ from agent.records import Phase, SigninObservation
 
 log = logging.getLogger("fleetpulse.agent.platform.windows")
 
+#: LogonType values that start a desktop session (Interactive, RemoteInteractive,
+#: CachedInteractive); ``_windows`` pre-filters its XPath query on the same set.
 INTERACTIVE_LOGON_TYPES = frozenset({2, 10, 11})
-PSEUDO_USER_PREFIXES = ("DWM-", "UMFD-")
+#: The logon process of Winlogon, the only one that signs a person in to a desktop.
+DESKTOP_LOGON_PROCESS = "user32"
+#: SID prefixes of accounts people sign in with (domain/local; Microsoft Entra ID).
+PERSON_SID_PREFIXES = ("S-1-5-21-", "S-1-12-1-")
+#: How wevtutil renders "Yes" in VirtualAccount / ElevatedToken (message %%1842).
+YES = "%%1842"
 #: Different components stamp their events; allow this much clock-order slack.
 ORDER_SLACK = 2.0
 SOURCE = "windows.signin"
@@ -80,6 +111,18 @@ def image_name(path: str | None) -> str:
     return (path or "").replace("/", "\\").rsplit("\\", 1)[-1].strip().lower()
 
 
+def is_desktop_logon(event: WinEvent, logon_type: int) -> bool:
+    """Does this 4624 start a person's desktop session? (rule in the module docstring)"""
+    if logon_type not in INTERACTIVE_LOGON_TYPES:
+        return False
+    if (event.get("LogonProcessName") or "").strip().casefold() != DESKTOP_LOGON_PROCESS:
+        return False
+    if (event.get("VirtualAccount") or "").strip() == YES:
+        return False
+    sid = (event.get("TargetUserSid") or "").strip().upper()
+    return sid.startswith(PERSON_SID_PREFIXES)
+
+
 def interactive_logons(
     security: Iterable[WinEvent], since: float, problems: Problems
 ) -> list[Logon]:
@@ -98,11 +141,9 @@ def interactive_logons(
         if logon_type is None:
             problems.skip(SOURCE, "4624 without LogonType")
             continue
-        if logon_type not in INTERACTIVE_LOGON_TYPES:
+        if not is_desktop_logon(event, logon_type):
             continue
         user = event.get("TargetUserName") or ""
-        if user.upper().startswith(PSEUDO_USER_PREFIXES):
-            continue
         logon_id = parse_int(event.get("TargetLogonId"))
         if not user or logon_id is None:
             problems.skip(SOURCE, "4624 without TargetUserName or TargetLogonId")
