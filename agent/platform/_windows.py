@@ -3,7 +3,8 @@ window via user32. Parsing lives in ``windows_events``/``windows_boot``/``window
 
 Which event feeds what (see those modules for the field-level detail):
 
-- boot: Diagnostics-Performance 100-110, System/Kernel-Boot 27, psutil boot time;
+- boot: Diagnostics-Performance 100-110, System/Kernel-Boot 27 and Kernel-General 12,
+  the ``BootId`` boot counter in the registry; psutil's boot time only as a last resort;
 - sign-ins: Security 4624/4634/4647/4688/4689, User Profile Service 1/2,
   GroupPolicy 4001/8001/4016/5016/4018/5018, Shell-Core 9705/62170/62171;
 - ``first_login``: the profile folder (ProfileList ``ProfileImagePath``) was created
@@ -56,6 +57,10 @@ REG_CURRENT_VERSION = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 REG_CRYPTOGRAPHY = r"HKLM\SOFTWARE\Microsoft\Cryptography"
 REG_HARDWARE_CONFIG = r"HKLM\SYSTEM\HardwareConfig"
 REG_PROFILE_LIST = REG_CURRENT_VERSION + r"\ProfileList"
+REG_PREFETCH = (
+    r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management"
+    r"\PrefetchParameters"
+)
 
 # Pre-filter only: windows_signin.is_desktop_logon decides what a sign-in is.
 _INTERACTIVE = " or ".join(
@@ -87,9 +92,19 @@ def _since(epoch: float) -> str:
 # -- boot ------------------------------------------------------------------------------
 
 
-def _boot_type_events(env: Env) -> list[WinEvent]:
-    xpath = "*[System[Provider[@Name='Microsoft-Windows-Kernel-Boot'] and EventID=27]]"
-    return _query(env, LOG_SYSTEM, xpath, 5, "windows.system")
+def _kernel_events(env: Env) -> list[WinEvent]:
+    """The newest Kernel-Boot 27 and Kernel-General 12 events (one of each per start)."""
+    xpath = (
+        "*[System[(Provider[@Name='Microsoft-Windows-Kernel-Boot'] and EventID=27)"
+        " or (Provider[@Name='Microsoft-Windows-Kernel-General'] and EventID=12)]]"
+    )
+    return _query(env, LOG_SYSTEM, xpath, 10, "windows.system")
+
+
+def boot_counter(env: Env) -> int | None:
+    """``BootId`` from ``REG_PREFETCH`` (a REG_DWORD ``reg query`` prints as ``0x..``),
+    or ``None`` when the value is missing or unreadable."""
+    return parse_int(_reg(env, REG_PREFETCH, "BootId").get("BootId"))
 
 
 def _diagnostics(env: Env, boot_time: float) -> list[WinEvent]:
@@ -99,12 +114,21 @@ def _diagnostics(env: Env, boot_time: float) -> list[WinEvent]:
 
 
 def boot_record(env: Env) -> BootRecord:
-    uptime_origin = float(env.ps.boot_time())
-    boot_type_event = windows_boot.latest_boot_type_event(_boot_type_events(env))
-    boot_time = windows_boot.current_boot_time(uptime_origin, boot_type_event)
+    """This boot; its id and time come from facts Windows fixes once per boot (see
+    ``windows_boot``), psutil's drifting uptime origin only when the log has neither."""
+    kernel = _kernel_events(env)
+    boot_type_event = windows_boot.latest_boot_type_event(kernel)
+    kernel_start = windows_boot.kernel_start_time(kernel)
+    origin = kernel_start if kernel_start is not None else float(env.ps.boot_time())
+    boot_time = windows_boot.current_boot_time(origin, boot_type_event)
     kind = windows_boot.boot_type(boot_time, boot_type_event, env.problems)
+    boot_id = windows_boot.boot_identity(boot_counter(env), kernel_start, boot_type_event)
+    if boot_id is None:
+        # Registry and System log both unreadable: nothing fixed is left to name the boot.
+        log.debug("no boot counter and no Kernel-General 12; boot id from psutil")
+        boot_id = f"boot-{int(boot_time)}"
     return windows_boot.boot_record(
-        f"boot-{int(boot_time)}", boot_time, kind, _diagnostics(env, boot_time), env.problems
+        boot_id, boot_time, kind, _diagnostics(env, boot_time), env.problems
     )
 
 

@@ -1,4 +1,4 @@
-"""Windows boot measurement from parsed events (pure: no OS calls).
+r"""Windows boot measurement from parsed events (pure: no OS calls).
 
 Sources, all read by field name:
 
@@ -8,7 +8,20 @@ Sources, all read by field name:
 - Events 101-110 of the same log: what slowed that boot, joined on ``StartTime`` equal to
   event 100's ``BootStartTime``.
 - ``System`` log, ``Microsoft-Windows-Kernel-Boot`` event 27 ``BootType``: 0 cold boot,
-  1 hybrid boot (Fast Startup), 2 resume from hibernation.
+  1 hybrid boot (Fast Startup), 2 resume from hibernation. Written at every start.
+- ``System`` log, ``Microsoft-Windows-Kernel-General`` event 12 ``StartTime``: when the
+  kernel started ("The operating system started at system time ...").
+
+What identifies a boot (``boot_identity``): the boot counter ``BootId`` (REG_DWORD in
+``HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\
+PrefetchParameters``, the registry copy of ``KUSER_SHARED_DATA.BootId`` declared in
+ntddk.h), which Windows raises by one at every boot and which no clock can move. Without
+it, the ``StartTime`` of the newest Kernel-General 12: written once per kernel start, so
+neither ±1 s jitter, sleep nor a clock step changes it. A hybrid boot or a resume from
+hibernation carries on the hibernated kernel, so the identity also names that start: the
+time of its Kernel-Boot 27 (fixed in the log once written). ``psutil.boot_time()`` is
+"now minus uptime": it moves by up to a second between calls, by every clock step, and
+before psutil 7.1.0 by the length of every sleep, so it identifies nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +34,12 @@ from agent.records import BootRecord, BootType, Culprit, Phase
 
 DIAG_PROVIDER = "Microsoft-Windows-Diagnostics-Performance"
 KERNEL_BOOT_PROVIDER = "Microsoft-Windows-Kernel-Boot"
+KERNEL_GENERAL_PROVIDER = "Microsoft-Windows-Kernel-General"
 BOOT_DONE = 100
 BOOT_TYPE_EVENT = 27
+KERNEL_START_EVENT = 12
+#: Kernel-Boot 27 BootType values of a start that resumed a hibernated kernel.
+RESUMED_BOOT_TYPES = frozenset({1, 2})
 
 #: Event 100 field → phase name (agent/phases.py BOOT_PHASES).
 BOOT_PHASE_FIELDS = (
@@ -71,11 +88,46 @@ def latest_boot_type_event(system_events: Iterable[WinEvent]) -> WinEvent | None
     return max(candidates, key=lambda e: e.time, default=None)
 
 
+def kernel_start_time(system_events: Iterable[WinEvent]) -> float | None:
+    """``StartTime`` of the newest Kernel-General 12 (epoch seconds; its ``TimeCreated``
+    if the field is missing), or ``None`` when the System log holds none."""
+    starts = [
+        e
+        for e in system_events
+        if e.event_id == KERNEL_START_EVENT and e.provider == KERNEL_GENERAL_PROVIDER
+    ]
+    newest = max(starts, key=lambda e: e.time, default=None)
+    if newest is None:
+        return None
+    started = parse_time(newest.get("StartTime"))
+    return newest.time if started is None else started
+
+
+def boot_identity(
+    counter: int | None, kernel_start: float | None, boot_type_event: WinEvent | None
+) -> str | None:
+    """This boot's id: ``win-boot-<BootId>`` or, without the counter,
+    ``win-start-<kernel start, whole seconds>``; after a hybrid boot or a resume from
+    hibernation ``-resume-<Kernel-Boot 27 time, whole seconds>`` is appended. Every part
+    is fixed for the whole boot; ``None`` when neither the counter nor a kernel start is
+    known."""
+    if counter is not None:
+        base = f"win-boot-{counter}"
+    elif kernel_start is not None:
+        base = f"win-start-{int(kernel_start)}"
+    else:
+        return None
+    kind = None if boot_type_event is None else parse_int(boot_type_event.get("BootType"))
+    if boot_type_event is not None and kind in RESUMED_BOOT_TYPES:
+        base += f"-resume-{int(boot_type_event.time)}"
+    return base
+
+
 def current_boot_time(kernel_uptime_origin: float, boot_type_event: WinEvent | None) -> float:
     """When this boot started.
 
-    The kernel's uptime origin (psutil) is right for a cold boot. After a hybrid boot
-    or a resume from hibernation it is the last *cold* boot, days ago; then the
+    The kernel's start (Kernel-General 12, else psutil) is right for a cold boot. After a
+    hybrid boot or a resume from hibernation it is the last *cold* boot, days ago; then the
     Kernel-Boot 27 event of the resume, logged seconds after it began, is the best start.
     """
     if boot_type_event is not None:

@@ -134,7 +134,8 @@ def test_fast_startup_boot_starts_at_the_resume_not_at_the_last_cold_boot():
     boot = _windows.boot_record(env)
     assert boot.boot_type is BootType.FAST_STARTUP
     assert boot.boot_time == pytest.approx(at("2026-03-03T07:30:02.5"), abs=0.001)
-    assert boot.boot_id == f"boot-{int(at('2026-03-03T07:30:02.5'))}"
+    # The counter is the last cold boot's; the hybrid boot's Kernel-Boot 27 names this start.
+    assert boot.boot_id == f"win-boot-62-resume-{int(at('2026-03-03T07:30:02.5'))}"
     assert boot.total_seconds == pytest.approx(9.880, abs=0.001)
     assert phases(boot.phases)["main_path"] == pytest.approx(6.120, abs=0.001)
     assert phases(boot.phases)["post_boot"] == pytest.approx(3.760, abs=0.001)
