@@ -41,7 +41,9 @@ def _boot_time(env: Env) -> float:
 
 def boot_record(env: Env) -> BootRecord:
     boot_time = _boot_time(env)
-    # kern.bootsessionuuid is new at every boot, like Linux's boot_id.
+    # kern.bootsessionuuid is set once per boot, like Linux's boot_id. kern.boottime is
+    # not fixed: XNU's clock_set_calendar_microtime shifts it by every clock step, so the
+    # fallback id can change on a step (only on releases without bootsessionuuid).
     session = (_run(env, ["sysctl", "-n", "kern.bootsessionuuid"]) or "").strip()
     return BootRecord(boot_id=session or f"boot-{int(boot_time)}", boot_time=boot_time)
 

@@ -106,3 +106,17 @@ def test_nothing_available_never_raises():
     e = env(unavailable)
     assert macos.boot_record(e).boot_time == 1772438400.0
     assert macos.os_facts(e)["os_version"] == ""
+
+
+def test_a_clock_step_moves_kern_boottime_but_not_the_boot_id():
+    # XNU's clock_set_calendar_microtime shifts the boot time by every clock step; the
+    # boot session UUID is set once per boot, so the id stays (in this process and after
+    # an agent restart, which is just another reading).
+    stepped = dict(RECORDED)
+    stepped[("sysctl", "-n", "kern.boottime")] = (
+        "{ sec = 1772437646, usec = 731002 } Mon Mar  2 07:47:26 2026\n"
+    )
+    before = macos.boot_record(env())
+    after = macos.boot_record(env(runner=lambda argv: stepped[tuple(argv)]))
+    assert after.boot_time != before.boot_time
+    assert after.boot_id == before.boot_id == "5C1E1F4A-6B2D-4E0F-9A7C-3D8B2E6F1A90"
