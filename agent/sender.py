@@ -76,13 +76,18 @@ def enroll(
     deadline: float = 15.0,
     client_cert: str | None = None,
     client_key: str | None = None,
+    expected_site: str | None = None,
 ) -> Enrollment:
+    """Exchanges ``token`` for a device credential. With ``expected_site`` the collector
+    refuses a token of another site (FAILED_PRECONDITION) before enrolling anything.
+    Raises EnrollmentError (one line, with the gRPC status)."""
+    request = pb.EnrollRequest(
+        token=token, facts=serde.facts_to_proto(facts), expected_site=expected_site or ""
+    )
     with open_channel(target, ca_cert, insecure, client_cert, client_key) as channel:
         stub = pb_grpc.TelemetryStub(channel)
         try:
-            resp = stub.Enroll(
-                pb.EnrollRequest(token=token, facts=serde.facts_to_proto(facts)), timeout=deadline
-            )
+            resp = stub.Enroll(request, timeout=deadline)
         except grpc.RpcError as err:
             raise EnrollmentError(f"enrollment at {target} failed: {_describe(err)}") from None
     return Enrollment(resp.device_id, resp.device_secret, resp.site, resp.user_hash_key)

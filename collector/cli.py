@@ -57,9 +57,17 @@ def serve(
         float, typer.Option(help="How often fleet-state gauges are recomputed.")
     ] = 10.0,
     device_rate: Annotated[
-        float, typer.Option(help="Reports per second per device (0 = no limit).")
+        float,
+        typer.Option(help="Reports per second per device, one per 500 records (0 = no limit)."),
     ] = 1.0,
     device_burst: Annotated[float, typer.Option(help="Reports a device may send at once.")] = 60.0,
+    auth_failure_rate: Annotated[
+        float,
+        typer.Option(help="Failed authentications per second per peer address (0 = no limit)."),
+    ] = 1.0,
+    auth_failure_burst: Annotated[
+        float, typer.Option(help="Failed authentications a peer address may make at once.")
+    ] = 30.0,
     metrics_tls_cert: Annotated[
         Path | None, typer.Option(help="Serve /metrics over HTTPS.")
     ] = None,
@@ -90,6 +98,8 @@ def serve(
         refresh_seconds=refresh_seconds,
         device_rate=device_rate,
         device_burst=device_burst,
+        auth_failure_rate=auth_failure_rate,
+        auth_failure_burst=auth_failure_burst,
         metrics_tls_cert=metrics_tls_cert,
         metrics_tls_key=metrics_tls_key,
         metrics_auth=metrics_auth,

@@ -5,7 +5,8 @@ CollectorError               base; message shown to users on one line
 ├── Unauthenticated          missing/unknown/revoked credential or token  -> UNAUTHENTICATED
 ├── PermissionDenied         a credential used for another device's data  -> PERMISSION_DENIED
 ├── InvalidReport            records failing validation (lists their seqs) -> INVALID_ARGUMENT
-├── RateLimited              a device over its report rate                 -> RESOURCE_EXHAUSTED
+├── WrongSite                a token of another site than the one expected -> FAILED_PRECONDITION
+├── RateLimited              a device or peer over its rate                -> RESOURCE_EXHAUSTED
 └── StoreUnavailable         the database cannot commit right now          -> UNAVAILABLE
 """
 
@@ -21,10 +22,20 @@ class ConfigError(CollectorError):
 
 
 class Unauthenticated(CollectorError):
-    pass
+    """``reason``: a short fixed word for the auth-failure metric (bounded label)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PermissionDenied(CollectorError):
+    def __init__(self, message: str, reason: str = "wrong_credential") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WrongSite(CollectorError):
     pass
 
 

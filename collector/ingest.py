@@ -39,16 +39,16 @@ class Ingestor:
         self._metrics = metrics
         self._clock = clock
 
-    async def report(self, report: Report, authorization: str | None) -> Ack:
+    async def report(self, report: Report, authorization: str | None, peer: str = "") -> Ack:
         if self._auth.is_cached(report.device_id):  # the common case: no thread hop
-            device = self._auth.authenticate(report.device_id, authorization)
+            device = self._auth.authenticate(report.device_id, authorization, peer)
         else:
             device = await asyncio.to_thread(
-                self._auth.authenticate, report.device_id, authorization
+                self._auth.authenticate, report.device_id, authorization, peer
             )
         if device.device_id != report.device_id:
             raise PermissionDenied("a device may only report its own records")
-        self._limiter.check(device.device_id)
+        self._limiter.check(device.device_id, len(report.records))
         now = self._clock()
         try:
             validate(report, now)

@@ -213,6 +213,48 @@ class IngestMetrics:
             self.records.labels(kind, "rejected").inc(n)
 
 
+#: the failed-authentication reasons per RPC (a fixed set: bounded label values)
+AUTH_REASONS = {
+    "Enroll": ("malformed", "unknown", "revoked", "expired", "used_up"),
+    "Report": ("missing", "unknown", "revoked", "wrong_credential"),
+}
+
+
+class AuthMetrics:
+    """Failed authentications and the requests refused for them, per RPC (this instance;
+    sum across instances)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.failures = Counter(
+            "fleetpulse_auth_failures",
+            "Failed authentications: a bad enrollment token on Enroll, a bad device "
+            "credential on Report.",
+            ["rpc", "reason"],
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "fleetpulse_auth_throttled",
+            "Requests refused with RESOURCE_EXHAUSTED because their peer address is over "
+            "its failed-authentication budget.",
+            ["rpc"],
+            registry=registry,
+        )
+        for rpc, reasons in AUTH_REASONS.items():
+            self.throttled.labels(rpc)
+            for reason in (*reasons, OTHER):
+                self.failures.labels(rpc, reason)
+
+    def failure(self, rpc: str, reason: str) -> None:
+        known = AUTH_REASONS.get(rpc)
+        if known is None:
+            return
+        self.failures.labels(rpc, reason if reason in known else OTHER).inc()
+
+    def refused(self, rpc: str) -> None:
+        if rpc in AUTH_REASONS:
+            self.throttled.labels(rpc).inc()
+
+
 class FleetStateCollector(Collector):
     """Renders the latest fleet-state snapshot (refreshed off the scrape path)."""
 

@@ -19,11 +19,11 @@ from collector.auth import Authenticator
 from collector.errors import ConfigError
 from collector.exposition import load_users, serve_metrics
 from collector.ingest import Ingestor
-from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
+from collector.metrics import AppLabels, AuthMetrics, FleetStateCollector, IngestMetrics
 from collector.model import FleetState
 from collector.per_device import Rendered
 from collector.per_device import render as render_per_device
-from collector.ratelimit import RateLimiter
+from collector.ratelimit import FailureLimiter, RateLimiter
 from collector.servicer import TelemetryServicer, add_to_server
 from collector.settings import SiteSettings
 from collector.store.base import Store, open_store
@@ -51,6 +51,8 @@ class ServerConfig:
     refresh_seconds: float = 10.0
     device_rate: float = 1.0  # reports per second per device (0 = unlimited) ...
     device_burst: float = 60.0  # ... after a burst of this many
+    auth_failure_rate: float = 1.0  # failed authentications per second per peer address ...
+    auth_failure_burst: float = 30.0  # ... after a burst of this many
     app_top_n: int = 50
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
@@ -71,7 +73,11 @@ class Collector:
         self.fleet = FleetStateCollector()
         self.per_device = Rendered()
         self.registry.register(self.fleet)
-        self.auth = Authenticator(self.store)
+        self.auth = Authenticator(
+            self.store,
+            guard=FailureLimiter(config.auth_failure_rate, config.auth_failure_burst),
+            metrics=AuthMetrics(self.registry),
+        )
         self.auth.fleet_key()
         self.writer = Writer(self.store)
         self.ingestor = Ingestor(

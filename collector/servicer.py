@@ -18,6 +18,7 @@ from collector.errors import (
     RateLimited,
     StoreUnavailable,
     Unauthenticated,
+    WrongSite,
 )
 from collector.ingest import Ingestor
 from collector.settings import SiteSettings
@@ -42,6 +43,8 @@ async def _abort(context: grpc.aio.ServicerContext, err: CollectorError) -> None
         code = grpc.StatusCode.UNAUTHENTICATED
     elif isinstance(err, PermissionDenied):
         code = grpc.StatusCode.PERMISSION_DENIED
+    elif isinstance(err, WrongSite):
+        code = grpc.StatusCode.FAILED_PRECONDITION
     elif isinstance(err, RateLimited | StoreUnavailable):
         context.set_trailing_metadata((("retry-after-ms", str(int(err.retry_after * 1000))),))
         code = (
@@ -75,6 +78,8 @@ class TelemetryServicer:
                 f.hardware_id[:256],
                 f.machine_id[:256],
                 time.time(),
+                request.expected_site[:256],
+                context.peer(),
             )
         except CollectorError as err:
             await _abort(context, err)
@@ -91,7 +96,9 @@ class TelemetryServicer:
     async def Report(self, request: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
         try:
             report = serde.report_from_bytes(request)
-            ack = await self._ingestor.report(report, _metadata(context, "authorization"))
+            ack = await self._ingestor.report(
+                report, _metadata(context, "authorization"), context.peer()
+            )
         except CollectorError as err:
             await _abort(context, err)
             raise

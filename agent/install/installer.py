@@ -194,19 +194,22 @@ def _enrollment(
                 outcome.changes.append("updated the credential's connection settings")
             outcome.device_id, outcome.site = wanted.device_id, wanted.site
             return
+    # with --site the collector refuses a token of another site before enrolling anything
     got = enroll(opts.collector, opts.token, facts, tls["ca_cert"], opts.insecure,
-                 client_cert=tls["client_cert"], client_key=tls["client_key"])
+                 client_cert=tls["client_cert"], client_key=tls["client_key"],
+                 expected_site=opts.site)
+    if opts.site is not None and got.site != opts.site:
+        # a collector that predates the check enrolled it anyway: keep no credential
+        raise EnrollmentError(
+            f"the token enrolled this device into site {got.site!r}, not {opts.site!r}: "
+            f"no credential kept; revoke device {got.device_id} and use a token of that site"
+        )
     Credentials(
         device_id=got.device_id, device_secret=got.device_secret, collector=opts.collector,
         site=got.site, user_hash_key=got.user_hash_key.hex(), insecure=opts.insecure, **tls,
     ).save(state)
     outcome.changes.append(f"enrolled as {got.device_id} (site {got.site})")
     outcome.device_id, outcome.site, outcome.enrolled = got.device_id, got.site, True
-    if opts.site is not None and got.site != opts.site:
-        raise EnrollmentError(
-            f"the token enrolled this device into site {got.site!r}, not {opts.site!r}: "
-            "use a token of that site"
-        )
 
 
 def install(

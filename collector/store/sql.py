@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord, SigninState
-from collector.errors import Unauthenticated
+from collector.errors import Unauthenticated, WrongSite
 from collector.model import (
     Device,
     DeviceRow,
@@ -194,28 +194,28 @@ class SqlStore:
         hardware_id: str,
         machine_id: str,
         now: float,
+        expected_site: str = "",
     ) -> str:
+        """Spends one use of the token and creates the device, in one transaction.
+
+        The use is taken by one conditional ``UPDATE ... RETURNING`` (valid, unexpired, not
+        used up, of ``expected_site`` if given), so collectors sharing a database never
+        spend more than ``max_uses`` (PostgreSQL re-checks the condition on the row after
+        a concurrent update; SQLite's ``BEGIN IMMEDIATE`` serialises writers), and a failed
+        enrolment rolls its use back. Raises Unauthenticated (unknown, revoked, expired,
+        used up) or WrongSite; neither spends a use nor stores a device."""
         with self._write() as conn:
             row = self._x(
                 conn,
-                "SELECT token_id, site, expires_at, max_uses, uses, revoked_at FROM tokens"
-                " WHERE token_hash = ?",
-                (token_hash,),
+                "UPDATE tokens SET uses = uses + 1, last_used = ? WHERE token_hash = ?"
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+                " AND (max_uses IS NULL OR uses < max_uses) AND (? = '' OR site = ?)"
+                " RETURNING token_id, site",
+                (now, token_hash, now, expected_site, expected_site),
             ).fetchone()
             if row is None:
-                raise Unauthenticated("enrollment token is not known")
-            token_id, site, expires_at, max_uses, uses, revoked_at = row
-            if revoked_at is not None:
-                raise Unauthenticated(f"enrollment token {token_id} was revoked")
-            if expires_at is not None and now >= expires_at:
-                raise Unauthenticated(f"enrollment token {token_id} has expired")
-            if max_uses is not None and uses >= max_uses:
-                raise Unauthenticated(f"enrollment token {token_id} is used up ({uses} uses)")
-            self._x(
-                conn,
-                "UPDATE tokens SET uses = uses + 1, last_used = ? WHERE token_id = ?",
-                (now, token_id),
-            )
+                raise self._token_refusal(conn, token_hash, now, expected_site)
+            token_id, site = row
             self._x(
                 conn,
                 "INSERT INTO devices (device_id, secret_hash, site, hostname, os, os_version,"
@@ -237,6 +237,32 @@ class SqlStore:
             )
             self._check_identity(conn, device_id, hardware_id, machine_id)
         return str(site)
+
+    def _token_refusal(
+        self, conn: Any, token_hash: str, now: float, expected_site: str
+    ) -> Unauthenticated | WrongSite:
+        """Why the conditional use of a token matched nothing (read in the same transaction)."""
+        row = self._x(
+            conn,
+            "SELECT token_id, site, expires_at, max_uses, uses, revoked_at FROM tokens"
+            " WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            return Unauthenticated("enrollment token is not known", reason="unknown")
+        token_id, site, expires_at, max_uses, uses, revoked_at = row
+        if revoked_at is not None:
+            return Unauthenticated(f"enrollment token {token_id} was revoked", reason="revoked")
+        if expires_at is not None and now >= expires_at:
+            return Unauthenticated(f"enrollment token {token_id} has expired", reason="expired")
+        if max_uses is not None and uses >= max_uses:
+            return Unauthenticated(
+                f"enrollment token {token_id} is used up ({uses} uses)", reason="used_up"
+            )
+        return WrongSite(
+            f"enrollment token {token_id} belongs to site {site!r}, not {expected_site!r}:"
+            f" use a token of site {expected_site!r}"
+        )
 
     def _check_identity(self, conn: Any, device_id: str, hardware_id: str, machine_id: str) -> None:
         """Marks a device enrolled again from the same hardware or OS installation.

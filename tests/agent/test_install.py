@@ -180,11 +180,17 @@ def test_moving_site_enrolls_again_and_wrong_site_token_fails(
     moved = install(Options(collector.grpc, token(collector, "north"), site="north"), layout,
                     Recorder(), PROGRAM)
     assert moved.enrolled and moved.site == "north" and moved.device_id != first.device_id
+    kept = (layout.state_dir / "credentials.json").read_bytes()
+    enrolled = len(devices(collector))
     rec = Recorder()
-    with pytest.raises(EnrollmentError, match="into site 'hq', not 'south'"):
+    with pytest.raises(EnrollmentError, match=r"FAILED_PRECONDITION: .* belongs to site 'hq', "
+                                              r"not 'south'"):
         install(Options(collector.grpc, token(collector, "hq"), site="south"), layout, rec,
                 PROGRAM)
     assert rec.calls == []  # no service (re)started on a failed enrollment
+    # refused before enrolling: the north credential is untouched, no device was added
+    assert (layout.state_dir / "credentials.json").read_bytes() == kept
+    assert len(devices(collector)) == enrolled
 
 
 def test_bad_token_fails_enrollment_and_registers_nothing(

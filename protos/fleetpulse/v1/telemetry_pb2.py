@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66leetpulse/v1/telemetry.proto\x12\rfleetpulse.v1\"\xe3\x01\n\x0b\x44\x65viceFacts\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x12\n\nos_version\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x13\n\x0bhardware_id\x18\x05 \x01(\t\x12\x12\n\nmachine_id\x18\x06 \x01(\t\x12\x11\n\tcpu_count\x18\x07 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x08 \x01(\x04\x12\x16\n\tboot_time\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x66orm_factor\x18\n \x01(\tB\x0c\n\n_boot_time\"^\n\x08Settings\x12\x1f\n\x17report_interval_seconds\x18\x01 \x01(\r\x12\x15\n\rapp_allowlist\x18\x02 \x03(\t\x12\x1a\n\x12signin_slo_seconds\x18\x03 \x01(\x01\"I\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12)\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x1a.fleetpulse.v1.DeviceFacts\"\x8a\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x15\n\rdevice_secret\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x15\n\ruser_hash_key\x18\x04 \x01(\x0c\x12)\n\x08settings\x18\x05 \x01(\x0b\x32\x17.fleetpulse.v1.Settings\"&\n\x05Phase\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"6\n\x07\x43ulprit\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\"\xf8\x01\n\x04\x42oot\x12\x0f\n\x07\x62oot_id\x18\x01 \x01(\t\x12\x11\n\tboot_time\x18\x02 \x01(\x01\x12\x1a\n\rtotal_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12$\n\x06phases\x18\x04 \x03(\x0b\x32\x14.fleetpulse.v1.Phase\x12*\n\tboot_type\x18\x05 \x01(\x0e\x32\x17.fleetpulse.v1.BootType\x12\x15\n\x08\x64\x65graded\x18\x06 \x01(\x08H\x01\x88\x01\x01\x12(\n\x08\x63ulprits\x18\x07 \x03(\x0b\x32\x16.fleetpulse.v1.CulpritB\x10\n\x0e_total_secondsB\x0b\n\t_degraded\"\xc2\x02\n\x06Signin\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.fleetpulse.v1.SigninState\x12\x1a\n\rtotal_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0f\x65lapsed_seconds\x18\x07 \x01(\x01\x12$\n\x06phases\x18\x08 \x03(\x0b\x32\x14.fleetpulse.v1.Phase\x12\x18\n\x0b\x66irst_login\x18\t \x01(\x08H\x01\x88\x01\x01\x12\x19\n\x0c\x61\x66ter_update\x18\n \x01(\x08H\x02\x88\x01\x01\x42\x10\n\x0e_total_secondsB\x0e\n\x0c_first_loginB\x0f\n\r_after_update\"\x93\x02\n\x08\x41ppUsage\x12\x16\n\x0einterval_start\x18\x01 \x01(\x01\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\x12\x0b\n\x03\x61pp\x18\x03 \x01(\t\x12\x10\n\x08launches\x18\x04 \x01(\r\x12\x17\n\x0frunning_seconds\x18\x05 \x01(\x01\x12\x1f\n\x12\x66oreground_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x63pu_seconds\x18\x07 \x01(\x01\x12\x1b\n\x0epeak_rss_bytes\x18\x08 \x01(\x04H\x01\x88\x01\x01\x12\x14\n\x07\x63rashes\x18\t \x01(\rH\x02\x88\x01\x01\x42\x15\n\x13_foreground_secondsB\x11\n\x0f_peak_rss_bytesB\n\n\x08_crashes\"\xec\x01\n\x0b\x41gentHealth\x12\x38\n\x07\x64ropped\x18\x01 \x03(\x0b\x32\'.fleetpulse.v1.AgentHealth.DroppedEntry\x12\x14\n\x0cparse_errors\x18\x02 \x01(\x04\x12\x13\n\x0bspool_bytes\x18\x03 \x01(\x04\x12\x1f\n\x12\x63lock_skew_seconds\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08rejected\x18\x05 \x01(\x04\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x42\x15\n\x13_clock_skew_seconds\"\xdc\x01\n\x06Record\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x13\n\x0bobserved_at\x18\x02 \x01(\x01\x12#\n\x04\x62oot\x18\n \x01(\x0b\x32\x13.fleetpulse.v1.BootH\x00\x12\'\n\x06signin\x18\x0b \x01(\x0b\x32\x15.fleetpulse.v1.SigninH\x00\x12,\n\tapp_usage\x18\x0c \x01(\x0b\x32\x17.fleetpulse.v1.AppUsageH\x00\x12,\n\x06health\x18\r \x01(\x0b\x32\x1a.fleetpulse.v1.AgentHealthH\x00\x42\x06\n\x04\x62ody\"\x86\x01\n\rReportRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12)\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x1a.fleetpulse.v1.DeviceFacts\x12&\n\x07records\x18\x03 \x03(\x0b\x32\x15.fleetpulse.v1.Record\x12\x0f\n\x07sent_at\x18\x04 \x01(\x01\"v\n\x0eReportResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\x12\x13\n\x0bserver_time\x18\x03 \x01(\x01\x12)\n\x08settings\x18\x04 \x01(\x0b\x32\x17.fleetpulse.v1.Settings*k\n\x08\x42ootType\x12\x19\n\x15\x42OOT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x42OOT_TYPE_COLD\x10\x01\x12\x1a\n\x16\x42OOT_TYPE_FAST_STARTUP\x10\x02\x12\x14\n\x10\x42OOT_TYPE_RESUME\x10\x03*d\n\x0bSigninState\x12\x1c\n\x18SIGNIN_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNIN_STATE_IN_PROGRESS\x10\x01\x12\x19\n\x15SIGNIN_STATE_COMPLETE\x10\x02\x32\x99\x01\n\tTelemetry\x12\x45\n\x06\x45nroll\x12\x1c.fleetpulse.v1.EnrollRequest\x1a\x1d.fleetpulse.v1.EnrollResponse\x12\x45\n\x06Report\x12\x1c.fleetpulse.v1.ReportRequest\x1a\x1d.fleetpulse.v1.ReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66leetpulse/v1/telemetry.proto\x12\rfleetpulse.v1\"\xe3\x01\n\x0b\x44\x65viceFacts\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x12\n\nos_version\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x13\n\x0bhardware_id\x18\x05 \x01(\t\x12\x12\n\nmachine_id\x18\x06 \x01(\t\x12\x11\n\tcpu_count\x18\x07 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x08 \x01(\x04\x12\x16\n\tboot_time\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x66orm_factor\x18\n \x01(\tB\x0c\n\n_boot_time\"^\n\x08Settings\x12\x1f\n\x17report_interval_seconds\x18\x01 \x01(\r\x12\x15\n\rapp_allowlist\x18\x02 \x03(\t\x12\x1a\n\x12signin_slo_seconds\x18\x03 \x01(\x01\"`\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12)\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x1a.fleetpulse.v1.DeviceFacts\x12\x15\n\rexpected_site\x18\x03 \x01(\t\"\x8a\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x15\n\rdevice_secret\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x15\n\ruser_hash_key\x18\x04 \x01(\x0c\x12)\n\x08settings\x18\x05 \x01(\x0b\x32\x17.fleetpulse.v1.Settings\"&\n\x05Phase\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"6\n\x07\x43ulprit\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07seconds\x18\x03 \x01(\x01\"\xf8\x01\n\x04\x42oot\x12\x0f\n\x07\x62oot_id\x18\x01 \x01(\t\x12\x11\n\tboot_time\x18\x02 \x01(\x01\x12\x1a\n\rtotal_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12$\n\x06phases\x18\x04 \x03(\x0b\x32\x14.fleetpulse.v1.Phase\x12*\n\tboot_type\x18\x05 \x01(\x0e\x32\x17.fleetpulse.v1.BootType\x12\x15\n\x08\x64\x65graded\x18\x06 \x01(\x08H\x01\x88\x01\x01\x12(\n\x08\x63ulprits\x18\x07 \x03(\x0b\x32\x16.fleetpulse.v1.CulpritB\x10\n\x0e_total_secondsB\x0b\n\t_degraded\"\xc2\x02\n\x06Signin\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.fleetpulse.v1.SigninState\x12\x1a\n\rtotal_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0f\x65lapsed_seconds\x18\x07 \x01(\x01\x12$\n\x06phases\x18\x08 \x03(\x0b\x32\x14.fleetpulse.v1.Phase\x12\x18\n\x0b\x66irst_login\x18\t \x01(\x08H\x01\x88\x01\x01\x12\x19\n\x0c\x61\x66ter_update\x18\n \x01(\x08H\x02\x88\x01\x01\x42\x10\n\x0e_total_secondsB\x0e\n\x0c_first_loginB\x0f\n\r_after_update\"\x93\x02\n\x08\x41ppUsage\x12\x16\n\x0einterval_start\x18\x01 \x01(\x01\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\x12\x0b\n\x03\x61pp\x18\x03 \x01(\t\x12\x10\n\x08launches\x18\x04 \x01(\r\x12\x17\n\x0frunning_seconds\x18\x05 \x01(\x01\x12\x1f\n\x12\x66oreground_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x63pu_seconds\x18\x07 \x01(\x01\x12\x1b\n\x0epeak_rss_bytes\x18\x08 \x01(\x04H\x01\x88\x01\x01\x12\x14\n\x07\x63rashes\x18\t \x01(\rH\x02\x88\x01\x01\x42\x15\n\x13_foreground_secondsB\x11\n\x0f_peak_rss_bytesB\n\n\x08_crashes\"\xec\x01\n\x0b\x41gentHealth\x12\x38\n\x07\x64ropped\x18\x01 \x03(\x0b\x32\'.fleetpulse.v1.AgentHealth.DroppedEntry\x12\x14\n\x0cparse_errors\x18\x02 \x01(\x04\x12\x13\n\x0bspool_bytes\x18\x03 \x01(\x04\x12\x1f\n\x12\x63lock_skew_seconds\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08rejected\x18\x05 \x01(\x04\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x42\x15\n\x13_clock_skew_seconds\"\xdc\x01\n\x06Record\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x13\n\x0bobserved_at\x18\x02 \x01(\x01\x12#\n\x04\x62oot\x18\n \x01(\x0b\x32\x13.fleetpulse.v1.BootH\x00\x12\'\n\x06signin\x18\x0b \x01(\x0b\x32\x15.fleetpulse.v1.SigninH\x00\x12,\n\tapp_usage\x18\x0c \x01(\x0b\x32\x17.fleetpulse.v1.AppUsageH\x00\x12,\n\x06health\x18\r \x01(\x0b\x32\x1a.fleetpulse.v1.AgentHealthH\x00\x42\x06\n\x04\x62ody\"\x86\x01\n\rReportRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12)\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x1a.fleetpulse.v1.DeviceFacts\x12&\n\x07records\x18\x03 \x03(\x0b\x32\x15.fleetpulse.v1.Record\x12\x0f\n\x07sent_at\x18\x04 \x01(\x01\"v\n\x0eReportResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\x12\x13\n\x0bserver_time\x18\x03 \x01(\x01\x12)\n\x08settings\x18\x04 \x01(\x0b\x32\x17.fleetpulse.v1.Settings*k\n\x08\x42ootType\x12\x19\n\x15\x42OOT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x42OOT_TYPE_COLD\x10\x01\x12\x1a\n\x16\x42OOT_TYPE_FAST_STARTUP\x10\x02\x12\x14\n\x10\x42OOT_TYPE_RESUME\x10\x03*d\n\x0bSigninState\x12\x1c\n\x18SIGNIN_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SIGNIN_STATE_IN_PROGRESS\x10\x01\x12\x19\n\x15SIGNIN_STATE_COMPLETE\x10\x02\x32\x99\x01\n\tTelemetry\x12\x45\n\x06\x45nroll\x12\x1c.fleetpulse.v1.EnrollRequest\x1a\x1d.fleetpulse.v1.EnrollResponse\x12\x45\n\x06Report\x12\x1c.fleetpulse.v1.ReportRequest\x1a\x1d.fleetpulse.v1.ReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,38 +33,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTHEALTH_DROPPEDENTRY']._loaded_options = None
   _globals['_AGENTHEALTH_DROPPEDENTRY']._serialized_options = b'8\001'
-  _globals['_BOOTTYPE']._serialized_start=2259
-  _globals['_BOOTTYPE']._serialized_end=2366
-  _globals['_SIGNINSTATE']._serialized_start=2368
-  _globals['_SIGNINSTATE']._serialized_end=2468
+  _globals['_BOOTTYPE']._serialized_start=2282
+  _globals['_BOOTTYPE']._serialized_end=2389
+  _globals['_SIGNINSTATE']._serialized_start=2391
+  _globals['_SIGNINSTATE']._serialized_end=2491
   _globals['_DEVICEFACTS']._serialized_start=49
   _globals['_DEVICEFACTS']._serialized_end=276
   _globals['_SETTINGS']._serialized_start=278
   _globals['_SETTINGS']._serialized_end=372
   _globals['_ENROLLREQUEST']._serialized_start=374
-  _globals['_ENROLLREQUEST']._serialized_end=447
-  _globals['_ENROLLRESPONSE']._serialized_start=450
-  _globals['_ENROLLRESPONSE']._serialized_end=588
-  _globals['_PHASE']._serialized_start=590
-  _globals['_PHASE']._serialized_end=628
-  _globals['_CULPRIT']._serialized_start=630
-  _globals['_CULPRIT']._serialized_end=684
-  _globals['_BOOT']._serialized_start=687
-  _globals['_BOOT']._serialized_end=935
-  _globals['_SIGNIN']._serialized_start=938
-  _globals['_SIGNIN']._serialized_end=1260
-  _globals['_APPUSAGE']._serialized_start=1263
-  _globals['_APPUSAGE']._serialized_end=1538
-  _globals['_AGENTHEALTH']._serialized_start=1541
-  _globals['_AGENTHEALTH']._serialized_end=1777
-  _globals['_AGENTHEALTH_DROPPEDENTRY']._serialized_start=1708
-  _globals['_AGENTHEALTH_DROPPEDENTRY']._serialized_end=1754
-  _globals['_RECORD']._serialized_start=1780
-  _globals['_RECORD']._serialized_end=2000
-  _globals['_REPORTREQUEST']._serialized_start=2003
-  _globals['_REPORTREQUEST']._serialized_end=2137
-  _globals['_REPORTRESPONSE']._serialized_start=2139
-  _globals['_REPORTRESPONSE']._serialized_end=2257
-  _globals['_TELEMETRY']._serialized_start=2471
-  _globals['_TELEMETRY']._serialized_end=2624
+  _globals['_ENROLLREQUEST']._serialized_end=470
+  _globals['_ENROLLRESPONSE']._serialized_start=473
+  _globals['_ENROLLRESPONSE']._serialized_end=611
+  _globals['_PHASE']._serialized_start=613
+  _globals['_PHASE']._serialized_end=651
+  _globals['_CULPRIT']._serialized_start=653
+  _globals['_CULPRIT']._serialized_end=707
+  _globals['_BOOT']._serialized_start=710
+  _globals['_BOOT']._serialized_end=958
+  _globals['_SIGNIN']._serialized_start=961
+  _globals['_SIGNIN']._serialized_end=1283
+  _globals['_APPUSAGE']._serialized_start=1286
+  _globals['_APPUSAGE']._serialized_end=1561
+  _globals['_AGENTHEALTH']._serialized_start=1564
+  _globals['_AGENTHEALTH']._serialized_end=1800
+  _globals['_AGENTHEALTH_DROPPEDENTRY']._serialized_start=1731
+  _globals['_AGENTHEALTH_DROPPEDENTRY']._serialized_end=1777
+  _globals['_RECORD']._serialized_start=1803
+  _globals['_RECORD']._serialized_end=2023
+  _globals['_REPORTREQUEST']._serialized_start=2026
+  _globals['_REPORTREQUEST']._serialized_end=2160
+  _globals['_REPORTRESPONSE']._serialized_start=2162
+  _globals['_REPORTRESPONSE']._serialized_end=2280
+  _globals['_TELEMETRY']._serialized_start=2494
+  _globals['_TELEMETRY']._serialized_end=2647
 # @@protoc_insertion_point(module_scope)

@@ -62,12 +62,14 @@ class Settings(_message.Message):
     def __init__(self, report_interval_seconds: _Optional[int] = ..., app_allowlist: _Optional[_Iterable[str]] = ..., signin_slo_seconds: _Optional[float] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("token", "facts")
+    __slots__ = ("token", "facts", "expected_site")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SITE_FIELD_NUMBER: _ClassVar[int]
     token: str
     facts: DeviceFacts
-    def __init__(self, token: _Optional[str] = ..., facts: _Optional[_Union[DeviceFacts, _Mapping]] = ...) -> None: ...
+    expected_site: str
+    def __init__(self, token: _Optional[str] = ..., facts: _Optional[_Union[DeviceFacts, _Mapping]] = ..., expected_site: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("device_id", "device_secret", "site", "user_hash_key", "settings")
