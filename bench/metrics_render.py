@@ -180,7 +180,6 @@ def breakdown(
     registry = CollectorRegistry()
     ingest = IngestMetrics(registry)
     fleet_gauges = FleetStateCollector()
-    fleet_gauges.per_device = per_device
     fleet_gauges.state = state
     registry.register(fleet_gauges)
     for site, os_, _version, _state in state.devices:
@@ -261,7 +260,8 @@ def main() -> None:
                         get(url, True)  # warm up
                         figures: dict[bool, tuple[list[float], int, int]] = {}
                         for gz in (True, False):
-                            took, size, rows = [], 0, 0
+                            took: list[float] = []
+                            size, rows = 0, 0
                             budget = time.monotonic() + args.budget
                             while len(took) < args.gets and (
                                 len(took) < 5 or time.monotonic() < budget

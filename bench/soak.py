@@ -68,8 +68,10 @@ def _stored(db: str) -> tuple[dict[str, list[tuple[str, int]]], int]:
     import psycopg
 
     with psycopg.connect(db) as pg:
+        row = pg.execute(live).fetchone()
+        assert row is not None  # COUNT(*) always returns one row
         return ({k: [(str(d), int(s)) for d, s in pg.execute(q).fetchall()]
-                 for k, q in queries.items()}, int(pg.execute(live).fetchone()[0]))
+                 for k, q in queries.items()}, int(row[0]))
 
 
 def _snapshot(fleet: SimulatedFleet, into: dict[str, set[tuple[str, int]]]) -> None:
