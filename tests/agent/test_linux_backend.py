@@ -137,10 +137,46 @@ def test_boot_record_from_a_uefi_boot():
             "systemctl", "show",
             "--property=FirmwareTimestampMonotonic,LoaderTimestampMonotonic,"
             "InitRDTimestampMonotonic,UserspaceTimestampMonotonic,FinishTimestampMonotonic,"
-            "SecurityStartTimestampMonotonic,SoftRebootStartTimestampMonotonic",
+            "SecurityStartTimestampMonotonic,SoftRebootStartTimestampMonotonic,Virtualization",
         ),
         ("systemctl", "show", "graphical.target", "--property=ActiveEnterTimestampMonotonic"),
     ]  # fmt: skip
+
+
+def test_vm_with_a_bogus_firmware_time_reports_only_the_sound_phases():
+    """systemd #22060: a KVM guest booted by sd-boot whose firmware "took" 28 minutes."""
+    env, _ = make_env(boot_outputs("vm-bogus-firmware"))
+    boot = linux.boot_record(env)
+    phases = {p.name: p.seconds for p in boot.phases}
+    assert "firmware" not in phases and "loader" not in phases  # unknown on a VM
+    assert phases == {
+        "kernel": pytest.approx(0.990, abs=1e-6),
+        "initrd": pytest.approx(1.663, abs=1e-6),
+        "userspace": pytest.approx(6.042, abs=1e-6),
+        "login_screen": pytest.approx(8.683, abs=1e-6),
+    }
+    assert boot.total_seconds is None  # its firmware part is unknown
+    assert boot.boot_type is BootType.COLD
+    # firmware, loader and the total, each once with its reason
+    assert env.problems.counts["plausibility"] == 3
+    linux.boot_record(env)  # measured again next cycle: not counted again
+    assert env.problems.counts["plausibility"] == 3
+
+
+def test_bare_metal_firmware_beyond_the_ceiling_is_unknown(caplog: pytest.LogCaptureFixture):
+    """systemd #8422: firmware time that grows with every reboot (9 min 39 s here)."""
+    env, _ = make_env(boot_outputs("firmware-compounding"))
+    boot = linux.boot_record(env)
+    assert {p.name: p.seconds for p in boot.phases} == {
+        "loader": pytest.approx(23.462, abs=1e-6),
+        "kernel": pytest.approx(0.315, abs=1e-6),
+        "initrd": pytest.approx(0.802, abs=1e-6),
+        "userspace": pytest.approx(0.609, abs=1e-6),
+        "login_screen": pytest.approx(1.719, abs=1e-6),
+    }
+    assert boot.total_seconds is None
+    assert env.problems.counts["plausibility"] == 2  # firmware, and so the total
+    assert "579.222 s is beyond the 300 s ceiling" in caplog.text
 
 
 def test_boot_record_without_systemd_knows_only_the_boot_time():
