@@ -138,7 +138,8 @@ def _logind_logins(env: Env, boot_time: float) -> list[Login]:
 
 
 def _decide_type(env: Env, login: Login) -> Login:
-    """Older logind does not log a session's type; ask it while the session lasts."""
+    """logind v249-v256 does not log a session's type or class; ask it while the session
+    lasts (an ended session stays undecided: only a desktop shell or marker can decide)."""
     if login.graphical is not None or login.ended or not _SESSION_ID.fullmatch(login.session_id):
         return login
     shown = _run(

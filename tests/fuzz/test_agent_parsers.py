@@ -226,7 +226,7 @@ journal_entry = st.fixed_dictionaries(
                                     "x"])},
     optional={k: journal_value for k in (
         "__REALTIME_TIMESTAMP", "COREDUMP_EXE", "COREDUMP_COMM", "COREDUMP_TIMESTAMP",
-        "SESSION_ID", "USER_ID", "TYPE", "CLASS")},
+        "SESSION_ID", "USER_ID", "LEADER", "TYPE", "CLASS")},
 ).map(lambda d: json.dumps(d))
 journal_text = _lines(journal_entry, text, st.just("-- No entries --"),
                       st.sampled_from(["[]", "1", "null", "{", '"x"']))
