@@ -31,13 +31,16 @@ from agent.platform.linux_systemd import (
     GRAPHICAL_PROPERTY,
     GRAPHICAL_TARGET,
     MANAGER_PROPERTIES,
+    VIRTUALIZATION_PROPERTY,
     BootTiming,
     boot_timing,
     parse_show,
     parse_utc_timestamp,
+    virtualization,
 )
 from agent.platform.linux_wtmp import parse_wtmp, wtmp_logins, wtmpdb_logins
 from agent.platform.linux_x11 import active_window, parse_environ, window_pid, x11_display
+from agent.plausibility import BootContext, judge_boot
 from agent.records import BootRecord, BootType, Crash, SigninObservation
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -49,7 +52,9 @@ WTMPDB_PATH = "/var/lib/wtmpdb/wtmp.db"
 WTMP_PATH = "/var/log/wtmp"
 ENVIRON_PATH = "/proc/self/environ"
 
-MANAGER_SHOW = ("systemctl", "show", "--property=" + ",".join(MANAGER_PROPERTIES))
+MANAGER_SHOW = (
+    "systemctl", "show", "--property=" + ",".join((*MANAGER_PROPERTIES, VIRTUALIZATION_PROPERTY)),
+)  # fmt: skip
 GRAPHICAL_SHOW = ("systemctl", "show", GRAPHICAL_TARGET, f"--property={GRAPHICAL_PROPERTY}")
 SESSIONS_JOURNAL = (
     "journalctl", "-q", "-o", "json", "-b",
@@ -88,23 +93,26 @@ def _boot_id(env: Env, boot_time: float) -> str:
     return boot_id or f"boot-{int(boot_time)}"
 
 
-def _boot_timing(env: Env) -> BootTiming:
+def _boot_timing(env: Env) -> tuple[BootTiming, str | None]:
+    """The manager's boot timing and its ``Virtualization`` (None when unknown)."""
     text = _run(env, MANAGER_SHOW)  # fails without systemd as PID 1, e.g. in a container
     if text is None:
-        return BootTiming()
+        return BootTiming(), None
     manager = parse_show(text, env.problems)
     graphical: int | None = None
     if manager.get("UserspaceTimestampMonotonic"):
         shown = _run(env, GRAPHICAL_SHOW)
         if shown is not None:
             graphical = parse_show(shown, env.problems).get(GRAPHICAL_PROPERTY)
-    return boot_timing(manager, graphical, env.problems)
+    return boot_timing(manager, graphical, env.problems), virtualization(text)
 
 
 def boot_record(env: Env) -> BootRecord:
+    """The current boot; firmware and loader times of a virtual machine are judged
+    unknown here, where systemd's ``Virtualization`` is known (see agent.plausibility)."""
     boot_time = float(env.ps.boot_time())
-    timing = _boot_timing(env)
-    return BootRecord(
+    timing, virt = _boot_timing(env)
+    boot = BootRecord(
         boot_id=_boot_id(env, boot_time),
         boot_time=boot_time,
         total_seconds=timing.total_seconds,
@@ -113,6 +121,9 @@ def boot_record(env: Env) -> BootRecord:
         # kernel start systemd measured is a cold one.
         boot_type=BootType.COLD if timing.kernel_boot else BootType.UNKNOWN,
     )
+    judged = judge_boot(boot, BootContext(now=env.clock(), virtualization=virt), env.problems)
+    # A boot "in the future" is dropped by the boot source, which owns that decision.
+    return judged if judged is not None else boot
 
 
 # --- sign-ins -----------------------------------------------------------------------
@@ -127,7 +138,8 @@ def _logind_logins(env: Env, boot_time: float) -> list[Login]:
 
 
 def _decide_type(env: Env, login: Login) -> Login:
-    """Older logind does not log a session's type; ask it while the session lasts."""
+    """logind v249-v256 does not log a session's type or class; ask it while the session
+    lasts (an ended session stays undecided: only a desktop shell or marker can decide)."""
     if login.graphical is not None or login.ended or not _SESSION_ID.fullmatch(login.session_id):
         return login
     shown = _run(

@@ -37,13 +37,24 @@ def read_bytes(path: str) -> bytes:
 
 @dataclass
 class Problems:
-    """Counts inputs that were skipped as malformed, each logged with its reason."""
+    """Counts inputs that were skipped as malformed or implausible, each logged with its
+    reason."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def skip(self, source: str, reason: str) -> None:
         self.counts[source] += 1
         log.warning("skipped malformed %s input: %s", source, reason)
+
+    def once(self, source: str, reason: str) -> None:
+        """Like ``skip``, but a reason already counted is not counted again: a value that is
+        measured every cycle is one problem, not one per cycle."""
+        if (source, reason) in self._seen:
+            return
+        self._seen.add((source, reason))
+        self.counts[source] += 1
+        log.warning("%s value is unknown: %s", source, reason)
 
     @property
     def total(self) -> int:

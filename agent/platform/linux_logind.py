@@ -38,8 +38,10 @@ def classify(session_type: str | None, session_class: str | None) -> bool | None
 def logind_logins(entries: Iterable[Mapping[str, str]], problems: Problems) -> list[Login]:
     """Sessions started in the given journal entries; those with a removal entry are ended.
 
-    Newer logind records the session's TYPE and CLASS in the entry; older ones do not,
-    and such sessions are left undecided (``graphical=None``).
+    logind v249-v256 logs SESSION_ID, USER_ID (the user name) and LEADER only
+    (src/login/logind-session.c, ``session_start`` / ``session_finalize``), so its sessions
+    are left undecided (``graphical=None``) for ``loginctl show-session`` or a desktop
+    shell to decide; later releases also log CLASS and TYPE, which are used when present.
     """
     starts: list[Mapping[str, str]] = []
     stopped: set[str] = set()

@@ -28,6 +28,9 @@ MANAGER_PROPERTIES = (
     "SecurityStartTimestampMonotonic",
     "SoftRebootStartTimestampMonotonic",
 )
+#: The manager's virtualization id: empty on bare metal, e.g. ``kvm`` or ``docker``
+#: otherwise (org.freedesktop.systemd1(5); src/core/dbus-manager.c returns "" for none).
+VIRTUALIZATION_PROPERTY = "Virtualization"
 GRAPHICAL_TARGET = "graphical.target"
 GRAPHICAL_PROPERTY = "ActiveEnterTimestampMonotonic"
 
@@ -57,6 +60,8 @@ def parse_show(text: str, problems: Problems) -> dict[str, int | None]:
         key, raw = key.strip(), raw.strip()
         if not sep or not key:
             problems.skip(SOURCE, f"not a property line: {line[:80]!r}")
+            continue
+        if key == VIRTUALIZATION_PROPERTY:  # text, read by ``virtualization``
             continue
         if not _DIGITS.fullmatch(raw):
             problems.skip(SOURCE, f"{key} is not a whole number of µs: {raw[:40]!r}")
@@ -118,6 +123,16 @@ def boot_timing(
     if kernel_boot and graphical_enter_us:
         phases.append(Phase("login_screen", graphical_enter_us / _USEC))
     return BootTiming(phases=tuple(phases), total_seconds=total, kernel_boot=kernel_boot)
+
+
+def virtualization(text: str) -> str | None:
+    """The ``Virtualization`` line of ``systemctl show`` output: ``""`` on bare metal, the
+    technology's id in a VM or container, ``None`` when the line is absent (unknown)."""
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == VIRTUALIZATION_PROPERTY:
+            return value.strip()
+    return None
 
 
 def parse_utc_timestamp(value: str) -> float | None:

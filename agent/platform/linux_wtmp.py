@@ -1,5 +1,6 @@
 """Logins from the login accounting files: the legacy wtmp file (glibc ``struct utmp``
-records) and its Y2038-safe successor, the wtmpdb SQLite database.
+records, in any layout of :mod:`agent.platform.linux_utmp`) and its Y2038-safe successor,
+the wtmpdb SQLite database.
 
 Pure: both parsers take the file's bytes.
 """
@@ -7,24 +8,26 @@ Pure: both parsers take the file's bytes.
 from __future__ import annotations
 
 import sqlite3
-import struct
 from dataclasses import dataclass
 
 from agent.platform.env import Problems
 from agent.platform.linux_desktop import Login
+from agent.platform.linux_utmp import (
+    BOOT_TIME,
+    COMPAT32,
+    DEAD_PROCESS,
+    LAYOUTS,
+    USER_PROCESS,
+    detect_layout,
+    implausible,
+    unpack,
+)
 
 WTMP_SOURCE = "wtmp"
 WTMPDB_SOURCE = "wtmpdb"
 
-#: glibc ``struct utmp`` on 64-bit Linux: ut_type, (pad), ut_pid, ut_line[32], ut_id[4],
-#: ut_user[32], ut_host[256], ut_exit, ut_session, ut_tv (two 32-bit fields, kept 32-bit
-#: for compatibility), ut_addr_v6[4], reserved[20] = 384 bytes. tv_sec is read unsigned,
-#: as newer glibc does, so that times after 2038 stay positive.
-UTMP = struct.Struct("=h2xi32s4s32s256shhiIi16s20s")
-assert UTMP.size == 384
-
-RUN_LVL, BOOT_TIME, USER_PROCESS, DEAD_PROCESS = 1, 2, 7, 8
-_MAX_UT_TYPE = 9  # ACCOUNTING
+#: The x86-64 layout, kept under its old name for callers that build records.
+UTMP = COMPAT32.fmt
 WTMPDB_USER_PROCESS = 3
 
 #: PAM services of display managers: a login through one of them is a desktop sign-in.
@@ -81,22 +84,40 @@ def is_graphical(line: str, host: str, service: str = "") -> bool | None:
 
 
 def parse_wtmp(data: bytes, problems: Problems) -> list[UtmpRecord]:
-    """All well-formed records of a wtmp file; garbage or a torn tail is skipped."""
+    """All well-formed records of a wtmp file in whichever glibc layout it was written.
+
+    A file no layout explains is one problem and no records (never garbage read as
+    logins); within the detected layout a record that is not plausible, non-UTF-8 text
+    or a torn tail is skipped and counted.
+    """
+    if not data:
+        return []
+    layout = detect_layout(data)
+    if layout is None:
+        smallest = min(x.size for x in LAYOUTS)
+        reason = (
+            f"{len(data)} bytes are not a whole record"
+            if len(data) < smallest
+            else f"{len(data)} bytes match no glibc utmp layout "
+            f"({', '.join(f'{x.name} {x.size} bytes' for x in LAYOUTS)})"
+        )
+        problems.skip(WTMP_SOURCE, reason)
+        return []
     records: list[UtmpRecord] = []
-    whole = len(data) - len(data) % UTMP.size
+    whole = len(data) - len(data) % layout.size
     if whole != len(data):
         problems.skip(WTMP_SOURCE, f"{len(data) - whole} trailing bytes are not a whole record")
-    for offset in range(0, whole, UTMP.size):
-        ut_type, pid, line, _id, user, host, _term, _exit, _sess, sec, usec, _addr, _res = (
-            UTMP.unpack_from(data, offset)
-        )
-        if not 0 <= ut_type <= _MAX_UT_TYPE or not 0 <= usec < 1_000_000:
-            problems.skip(WTMP_SOURCE, f"record at byte {offset} is not a utmp record")
+    for offset in range(0, whole, layout.size):
+        raw = unpack(layout, data, offset)
+        why = implausible(raw)
+        if why is not None:
+            problems.skip(WTMP_SOURCE, f"record at byte {offset} ({layout.name}): {why}")
             continue
         try:
             record = UtmpRecord(
-                ut_type, pid, _text(line), _text(user), _text(host), sec + usec / 1e6
-            )
+                raw.ut_type, raw.pid, _text(raw.line), _text(raw.user), _text(raw.host),
+                raw.sec + raw.usec / 1e6,
+            )  # fmt: skip
         except UnicodeDecodeError:
             problems.skip(WTMP_SOURCE, f"record at byte {offset} has non-UTF-8 text")
             continue

@@ -1,10 +1,15 @@
-"""The boot source: one record per boot, once its duration is known or can no longer be."""
+"""The boot source: one record per boot, once its duration is known or can no longer be.
+
+Every boot passes the plausibility rules (agent.plausibility) before it is reported, on
+every platform.
+"""
 
 from __future__ import annotations
 
 from agent import platform
 from agent.memory import Memory
 from agent.platform.env import Env
+from agent.plausibility import BootContext, judge_boot
 from agent.records import BootRecord
 
 #: Windows writes its boot-performance event minutes after boot; wait this long for it
@@ -26,7 +31,11 @@ class BootSource:
         except Exception as exc:  # a backend bug must not stop the agent loop
             self._env.problems.skip("boot", f"{type(exc).__name__}: {exc}")
             return []
-        self.current = boot
+        judged = judge_boot(boot, BootContext(now=self._env.clock()), self._env.problems)
+        self.current = judged
+        if judged is None:  # starts in the future: nothing of it can be placed in time
+            return []
+        boot = judged
         key = f"boot:{boot.boot_id}"
         if key in self._memory:
             return []

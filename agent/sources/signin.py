@@ -17,6 +17,7 @@ from agent import platform
 from agent.memory import Memory
 from agent.phases import SIGNIN_CORE, SIGNIN_RESPONSIVE
 from agent.platform.env import Env
+from agent.plausibility import judge_signin
 from agent.records import Phase, SigninObservation, SigninRecord, SigninState
 
 
@@ -93,9 +94,12 @@ class SigninSource:
             return []
         now = self._env.clock()
         out = []
-        for obs in observations:
-            key = f"signin:{boot_id}:{obs.session_id}"
+        for seen in observations:
+            key = f"signin:{boot_id}:{seen.session_id}"
             if key in self._memory:
+                continue
+            obs = judge_signin(seen, boot_time, now, self._env.problems)
+            if obs is None:
                 continue
             record = self._record(obs, boot_id, now, key)
             if record.state is SigninState.COMPLETE:
@@ -107,13 +111,15 @@ class SigninSource:
     def _record(self, obs: SigninObservation, boot_id: str, now: float, key: str) -> SigninRecord:
         phases = list(obs.phases)
         shell = obs.shell_started_at
+        # judge_signin has made unknown any shell start before the sign-in and any ready
+        # mark before the shell, so these differences are never negative.
         if shell is not None:
-            phases.insert(0, Phase(SIGNIN_CORE, max(0.0, shell - obs.started_at)))
+            phases.insert(0, Phase(SIGNIN_CORE, shell - obs.started_at))
         ready = obs.desktop_ready_at
         if ready is None and shell is not None:
             ready = self._responsive(key, shell, now)
         if ready is not None and shell is not None:
-            phases.insert(1, Phase(SIGNIN_RESPONSIVE, max(0.0, ready - shell)))
+            phases.insert(1, Phase(SIGNIN_RESPONSIVE, ready - shell))
         record = SigninRecord(
             session_id=obs.session_id,
             boot_id=boot_id,
@@ -126,7 +132,7 @@ class SigninSource:
             after_update=obs.after_update,
         )
         if ready is not None:
-            total = max(0.0, ready - obs.started_at)
+            total = ready - obs.started_at
             return replace(
                 record, state=SigninState.COMPLETE, total_seconds=total, elapsed_seconds=0.0
             )

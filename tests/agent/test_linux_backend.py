@@ -137,10 +137,46 @@ def test_boot_record_from_a_uefi_boot():
             "systemctl", "show",
             "--property=FirmwareTimestampMonotonic,LoaderTimestampMonotonic,"
             "InitRDTimestampMonotonic,UserspaceTimestampMonotonic,FinishTimestampMonotonic,"
-            "SecurityStartTimestampMonotonic,SoftRebootStartTimestampMonotonic",
+            "SecurityStartTimestampMonotonic,SoftRebootStartTimestampMonotonic,Virtualization",
         ),
         ("systemctl", "show", "graphical.target", "--property=ActiveEnterTimestampMonotonic"),
     ]  # fmt: skip
+
+
+def test_vm_with_a_bogus_firmware_time_reports_only_the_sound_phases():
+    """systemd #22060: a KVM guest booted by sd-boot whose firmware "took" 28 minutes."""
+    env, _ = make_env(boot_outputs("vm-bogus-firmware"))
+    boot = linux.boot_record(env)
+    phases = {p.name: p.seconds for p in boot.phases}
+    assert "firmware" not in phases and "loader" not in phases  # unknown on a VM
+    assert phases == {
+        "kernel": pytest.approx(0.990, abs=1e-6),
+        "initrd": pytest.approx(1.663, abs=1e-6),
+        "userspace": pytest.approx(6.042, abs=1e-6),
+        "login_screen": pytest.approx(8.683, abs=1e-6),
+    }
+    assert boot.total_seconds is None  # its firmware part is unknown
+    assert boot.boot_type is BootType.COLD
+    # firmware, loader and the total, each once with its reason
+    assert env.problems.counts["plausibility"] == 3
+    linux.boot_record(env)  # measured again next cycle: not counted again
+    assert env.problems.counts["plausibility"] == 3
+
+
+def test_bare_metal_firmware_beyond_the_ceiling_is_unknown(caplog: pytest.LogCaptureFixture):
+    """systemd #8422: firmware time that grows with every reboot (9 min 39 s here)."""
+    env, _ = make_env(boot_outputs("firmware-compounding"))
+    boot = linux.boot_record(env)
+    assert {p.name: p.seconds for p in boot.phases} == {
+        "loader": pytest.approx(23.462, abs=1e-6),
+        "kernel": pytest.approx(0.315, abs=1e-6),
+        "initrd": pytest.approx(0.802, abs=1e-6),
+        "userspace": pytest.approx(0.609, abs=1e-6),
+        "login_screen": pytest.approx(1.719, abs=1e-6),
+    }
+    assert boot.total_seconds is None
+    assert env.problems.counts["plausibility"] == 2  # firmware, and so the total
+    assert "579.222 s is beyond the 300 s ceiling" in caplog.text
 
 
 def test_boot_record_without_systemd_knows_only_the_boot_time():
@@ -189,6 +225,8 @@ DESKTOP_PROCS = [
 def test_signins_from_logind(tmp_path: Path):
     outputs: dict[tuple[str, ...], str | Exception] = {
         SESSIONS: fixture("journal-logind-sessions.jsonl"),
+        (*LOGINCTL, "c1", "--property=Type", "--property=Class"): "Type=wayland\nClass=greeter\n",
+        (*LOGINCTL, "2", "--property=Type", "--property=Class"): "Type=wayland\nClass=user\n",
         (*LOGINCTL, "4", "--property=Type", "--property=Class"): "Type=x11\nClass=user\n",
         (*LOGINCTL, "6", "--property=Type", "--property=Class"): "Type=unspecified\nClass=user\n",
     }
@@ -211,8 +249,9 @@ def test_signins_from_logind(tmp_path: Path):
     assert all(o.first_login is None and o.phases == () for o in got)
     # the truncated line and the two non-UTF-8 user names
     assert env.problems.counts["journal"] == 3
-    # logind was asked only about live sessions whose type the journal did not record.
-    assert [c[2] for c in runner.calls if c[:2] == LOGINCTL] == ["4", "6"]
+    # The journal of logind v249-v256 records no session type: logind is asked about each
+    # live session (3 and 5 ended; 8 and 9 have no readable user).
+    assert [c[2] for c in runner.calls if c[:2] == LOGINCTL] == ["c1", "2", "4", "6"]
 
 
 def test_signins_only_of_this_boot():
@@ -226,24 +265,28 @@ def test_signins_only_of_this_boot():
 def test_user_manager_target_stands_in_for_an_unknown_shell():
     line = (
         '{"__REALTIME_TIMESTAMP":"1714634800000000","MESSAGE_ID":"8d45620c1a4348dbb17410da57c60c66",'
-        '"SESSION_ID":"11","USER_ID":"frank","TYPE":"wayland","CLASS":"user"}\n'
+        '"SESSION_ID":"11","USER_ID":"frank","LEADER":"2051"}\n'
     )
     target = (
         "systemctl", "--user", "--machine=frank@.host", "show", "graphical-session.target",
         "--property=ActiveEnterTimestamp", "--timestamp=us+utc",
     )  # fmt: skip
+    # logind itself tells the live session's type (the journal entry does not).
+    typed = {(*LOGINCTL, "11", "--property=Type", "--property=Class"): "Type=wayland\nClass=user"}
     env, _ = make_env(
-        {SESSIONS: line, target: "ActiveEnterTimestamp=Thu 2024-05-02 07:26:45.250000 UTC\n"}
-    )
+        {**typed, SESSIONS: line,
+         target: "ActiveEnterTimestamp=Thu 2024-05-02 07:26:45.250000 UTC\n"}
+    )  # fmt: skip
     [obs] = linux.signin_observations(env, BOOT)
     assert obs.shell_started_at == pytest.approx(1714634805.25, abs=1e-6)
 
     # Not readable (not root) or reached in an earlier session: unknown.
-    env, _ = make_env({SESSIONS: line})
+    env, _ = make_env({**typed, SESSIONS: line})
     assert linux.signin_observations(env, BOOT)[0].shell_started_at is None
     env, _ = make_env(
-        {SESSIONS: line, target: "ActiveEnterTimestamp=Thu 2024-05-02 07:00:00.000000 UTC"}
-    )
+        {**typed, SESSIONS: line,
+         target: "ActiveEnterTimestamp=Thu 2024-05-02 07:00:00.000000 UTC"}
+    )  # fmt: skip
     assert linux.signin_observations(env, BOOT)[0].shell_started_at is None
 
 

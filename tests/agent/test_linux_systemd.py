@@ -15,6 +15,7 @@ from agent.platform.linux_systemd import (
     boot_timing,
     parse_show,
     parse_utc_timestamp,
+    virtualization,
 )
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
@@ -199,3 +200,13 @@ def test_utc_timestamps_parse_to_the_microsecond():
     assert parse_utc_timestamp("") is None
     assert parse_utc_timestamp("n/a") is None
     assert parse_utc_timestamp("Thu 2024-05-02 07:14:06 CEST") is None
+
+
+def test_virtualization_is_text_not_a_timestamp():
+    problems = Problems()
+    text = "Virtualization=kvm\nFirmwareTimestampMonotonic=5\n"
+    assert parse_show(text, problems) == {"FirmwareTimestampMonotonic": 5}
+    assert problems.total == 0  # not "not a whole number of µs"
+    assert virtualization(text) == "kvm"
+    assert virtualization("Virtualization=\n") == ""  # bare metal: systemd's empty string
+    assert virtualization("FirmwareTimestampMonotonic=5\n") is None  # not asked: unknown

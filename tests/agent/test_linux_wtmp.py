@@ -13,6 +13,7 @@ from agent.platform.env import Problems
 from agent.platform.linux_wtmp import parse_wtmp, wtmp_logins, wtmpdb_logins
 
 BOOT = 1714633980.0
+WTMP_FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux" / "wtmp"
 
 # glibc struct utmp on x86_64 / aarch64, written independently of the parser's format.
 _UTMP = "=hxxi32s4s32s256shhiii16s20s"
@@ -76,6 +77,77 @@ def test_non_utf8_user_name_is_skipped():
     )  # fmt: skip
     records = parse_wtmp(utmp(7, ":1", "erin", BOOT + 10) + bad, problems)
     assert [r.user for r in records] == ["erin"]
+    assert problems.counts["wtmp"] == 1
+
+
+# --- one fixture per glibc layout (see tests/fixtures/linux/wtmp/README.md) -----------
+
+
+def layout_fixture(arch: str) -> tuple[list[object], Problems]:
+    problems = Problems()
+    return list(parse_wtmp((WTMP_FIXTURES / f"wtmp-{arch}").read_bytes(), problems)), problems
+
+
+def test_aarch64_case_gives_its_three_records_and_one_login():
+    problems = Problems()
+    records = parse_wtmp((WTMP_FIXTURES / "wtmp-aarch64").read_bytes(), problems)
+    assert [(r.ut_type, r.pid, r.line, r.user) for r in records] == [
+        (2, 0, "~", "reboot"), (7, 1273, "pts/0", "user1"), (8, 1273, "pts/0", ""),
+    ]  # fmt: skip
+    assert records[1].host == "192.0.2.10"
+    [login] = wtmp_logins(records, records[0].at)
+    assert (login.user, login.graphical, login.ended) == ("user1", False, True)
+    assert login.started_at == pytest.approx(1716921977.291081, abs=1e-6)
+    assert login.session_id == "wtmp-pts/0-1716921977291081"
+    assert problems.total == 0
+
+
+@pytest.mark.parametrize(
+    ("arch", "records", "logins"),
+    [
+        ("x86_64", 5, [("alice", 1727339461.123456, True, False),
+                       ("alice", 1727339520.0005, False, True)]),
+        ("i386", 5, [("bob", 1727426040.75, None, True),
+                     ("bob", 1727427000.000001, False, False)]),
+        ("armhf", 3, [("pi", 1727512430.4, True, False)]),
+    ],
+)  # fmt: skip
+def test_each_384_byte_layout(arch: str, records: int, logins: list[tuple[object, ...]]):
+    problems = Problems()
+    parsed = parse_wtmp((WTMP_FIXTURES / f"wtmp-{arch}").read_bytes(), problems)
+    assert len(parsed) == records and problems.total == 0
+    got = wtmp_logins(parsed, parsed[0].at)
+    assert [(x.user, x.started_at, x.graphical, x.ended) for x in got] == [
+        (user, pytest.approx(at, abs=1e-6), graphical, ended)
+        for user, at, graphical, ended in logins
+    ]
+
+
+def test_a_file_matching_no_layout_is_one_problem_and_no_records(caplog):
+    problems = Problems()
+    # A big-endian (s390x) wtmp: the right size for 384-byte records, nothing else right.
+    assert parse_wtmp((WTMP_FIXTURES / "wtmp-s390x").read_bytes(), problems) == []
+    assert problems.counts["wtmp"] == 1
+    assert "match no glibc utmp layout" in caplog.text
+    problems = Problems()
+    noise = bytes((i * 131 + 7) % 251 for i in range(4800))  # divisible by 384 and 400
+    assert parse_wtmp(noise, problems) == []
+    assert problems.counts["wtmp"] == 1
+
+
+def test_layout_is_read_from_the_records_not_the_size():
+    """4800 bytes are 25 records of 384 and 12 of 400: the records decide."""
+    aarch64 = (WTMP_FIXTURES / "wtmp-aarch64").read_bytes()
+    problems = Problems()
+    records = parse_wtmp(aarch64 * 4, problems)
+    assert len(records) == 12 and problems.total == 0
+    assert {r.user for r in records} == {"reboot", "user1", ""}
+    x86 = utmp(7, "tty2", "alice", BOOT + 1)
+    records = parse_wtmp(x86 * 25, problems)
+    assert len(records) == 25 and problems.total == 0
+    # A torn last write does not hide the layout either.
+    records = parse_wtmp(aarch64 + aarch64[:123], problems)
+    assert [r.user for r in records] == ["reboot", "user1", ""]
     assert problems.counts["wtmp"] == 1
 
 

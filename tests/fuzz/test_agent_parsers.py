@@ -42,6 +42,7 @@ from agent.platform.linux_systemd import (
     parse_show,
     parse_utc_timestamp,
 )
+from agent.platform.linux_utmp import LAYOUTS
 from agent.platform.linux_wtmp import UTMP, parse_wtmp, wtmp_logins, wtmpdb_logins
 from agent.platform.linux_x11 import active_window, parse_environ, window_pid, x11_display
 from agent.platform.windows_events import (
@@ -189,7 +190,8 @@ def test_windows_backend_on_garbled_logs(data: st.DataObject) -> None:
 # -- Linux: systemd, journal, logind, wtmp, X11, os-release ---------------------------------
 
 show_line = st.one_of(
-    st.tuples(st.sampled_from([*MANAGER_PROPERTIES, "ActiveEnterTimestampMonotonic"]),
+    st.tuples(st.sampled_from([*MANAGER_PROPERTIES, "ActiveEnterTimestampMonotonic",
+                               "Virtualization"]),
               st.one_of(st.integers(0, 10**12).map(str), digits, word, st.just(""))
               ).map("=".join),
     text,
@@ -224,7 +226,7 @@ journal_entry = st.fixed_dictionaries(
                                     "x"])},
     optional={k: journal_value for k in (
         "__REALTIME_TIMESTAMP", "COREDUMP_EXE", "COREDUMP_COMM", "COREDUMP_TIMESTAMP",
-        "SESSION_ID", "USER_ID", "TYPE", "CLASS")},
+        "SESSION_ID", "USER_ID", "LEADER", "TYPE", "CLASS")},
 ).map(lambda d: json.dumps(d))
 journal_text = _lines(journal_entry, text, st.just("-- No entries --"),
                       st.sampled_from(["[]", "1", "null", "{", '"x"']))
@@ -247,8 +249,9 @@ def test_journal_coredumps_and_logind_sessions(out: str, since: float) -> None:
 
 
 utmp = st.builds(
-    lambda t, pid, line, user, host, sec, usec: UTMP.pack(
-        t, pid, line, b"", user, host, 0, 0, 0, sec, usec, b"", b""),
+    lambda layout, t, pid, line, user, host, sec, usec: layout.fmt.pack(
+        t, pid, line, b"", user, host, 0, 0, 0, sec % 2**32, usec, b"", b""),
+    st.sampled_from(LAYOUTS),
     st.integers(-5, 12), st.integers(-2**31, 2**31 - 1),
     st.one_of(st.sampled_from([b":0", b"tty2", b"pts/1", b"~"]), st.binary(max_size=32)),
     st.one_of(st.sampled_from([b"alice", b"reboot", b""]), st.binary(max_size=32)),
@@ -262,7 +265,7 @@ utmp = st.builds(
 def test_wtmp(records: bytes, tail: bytes, boot_time: float) -> None:
     problems = Problems()
     parsed = parse_wtmp(records + tail[: len(tail) % 50], problems)
-    assert len(parsed) <= (len(records) + len(tail)) // UTMP.size
+    assert len(parsed) <= (len(records) + len(tail)) // min(x.size for x in LAYOUTS)
     for login in wtmp_logins(parsed, boot_time):
         assert login.started_at >= boot_time and login.user
 
