@@ -25,6 +25,10 @@ class Memory:
     def __contains__(self, key: str) -> bool:
         return key in self._set
 
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The remembered keys that start with ``prefix``, oldest first."""
+        return [k for k in self._keys if k.startswith(prefix)]
+
     def add(self, key: str) -> None:
         if key in self._set:
             return

@@ -35,7 +35,8 @@ def test_boot_is_remembered_only_after_it_is_spooled(tmp_path: Path) -> None:
     path = tmp_path / "memory.json"
     src = BootSource(env(tmp_path), Memory(path), settle_seconds=0)
     [boot] = src.measure()
-    assert not path.exists()  # a crash now must not lose the boot: it is measured again
+    # a crash now must not lose the boot: it is not remembered as reported, only as seen
+    assert "boot:boot-1" not in Memory(path)
     again = BootSource(env(tmp_path), Memory(path), settle_seconds=0)
     assert len(again.measure()) == 1
     again.confirm()
@@ -151,3 +152,69 @@ def test_an_implausible_value_never_reaches_the_wire() -> None:
     assert not wire.HasField("total_seconds")
     assert sorted(p.name for p in wire.phases) == ["initrd", "kernel", "login_screen", "userspace"]
     assert max(p.seconds for p in wire.phases) < 10
+
+
+# --- one identity per boot, whatever the backend's id does between polls -------------
+
+
+class Flipping:
+    """A backend whose boot id and start time move between polls of one boot."""
+
+    def __init__(self, observations: list[tuple[str, float]]) -> None:
+        self.observations = observations
+
+    def env(self) -> Env:
+        def boot_time() -> float:
+            return self.observations[0][1]
+
+        def read_bytes(path: str) -> bytes:
+            boot_id, _ = self.observations.pop(0)
+            return f"{boot_id}\n".encode()
+
+        return Env(ps=SimpleNamespace(boot_time=boot_time), read_bytes=read_bytes,
+                   run=lambda argv: "", clock=lambda: 9000.0)
+
+
+def test_an_id_that_changes_form_within_one_boot_keeps_the_first_identity(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.json"
+    # the counter form, then a fallback form for the same start (1 s of jitter), then back
+    polls = Flipping([("win-boot-41", 1000.0), ("win-start-1001", 1001.0),
+                      ("win-boot-41", 1000.4)])
+    seen = []
+    for _ in range(3):  # a new agent process each poll: restarts keep the identity too
+        src = BootSource(polls.env(), Memory(path), settle_seconds=0)
+        records = src.measure()
+        src.confirm()
+        assert src.current is not None
+        seen.append((src.current.boot_id, src.current.boot_time, len(records)))
+    assert seen == [("win-boot-41", 1000.0, 1), ("win-boot-41", 1000.0, 0),
+                    ("win-boot-41", 1000.0, 0)]
+
+
+def test_a_real_reboot_is_a_new_boot_and_bounds_its_phases(tmp_path: Path) -> None:
+    from agent.platform import _linux as linux
+
+    fixtures = Path(__file__).parent.parent / "fixtures" / "linux"
+    answers = {
+        linux.MANAGER_SHOW: (fixtures / "systemctl-show-uefi.txt").read_text(),
+        linux.GRAPHICAL_SHOW: (fixtures / "systemctl-show-uefi-graphical.txt").read_text(),
+    }
+    path = tmp_path / "memory.json"
+
+    def source(boot_id: str, boot_time: float) -> BootSource:
+        e = Flipping([(boot_id, boot_time)]).env()
+        e.run = lambda argv: answers.get(tuple(argv), "")
+        return BootSource(e, Memory(path), settle_seconds=0)
+
+    first = source("boot-a", 1000.0)
+    [one] = first.measure()
+    first.confirm()
+    assert one.total_seconds is not None  # 4.6 s of firmware is sound on its own
+    # a new boot id 3 s later: a new boot, whose 4.6 s of firmware cannot have happened
+    # within the 3 s since the previous boot started
+    second = source("boot-b", 1003.0)
+    [two] = second.measure()
+    assert (two.boot_id, two.boot_time) == ("boot-b", 1003.0)
+    assert "firmware" not in {p.name for p in two.phases} and two.total_seconds is None
