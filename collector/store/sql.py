@@ -306,6 +306,10 @@ class SqlStore:
             )
 
     def device(self, device_id: str) -> Device | None:
+        """The device, or None if unknown; an id no store can hold (NUL, which PostgreSQL
+        text refuses) is unknown on both stores."""
+        if "\x00" in device_id:
+            return None
         rows = self._read(
             "SELECT device_id, secret_hash, site, os, revoked_at FROM devices WHERE device_id = ?",
             (device_id,),
