@@ -27,7 +27,9 @@ _KEYWORD = re.compile(
     re.IGNORECASE,
 )
 _OUR_SECRETS = re.compile(r"\bfp[td]_[A-Za-z0-9_-]+")
-_AUTHORIZATION = re.compile(r"\b(Device|Basic|Bearer)\s+(?!\*\*\*)[A-Za-z0-9_+/=.-]{8,}")
+# a credential after its scheme: 8+ characters, not all lower-case (prose such as "Basic
+# authentication" stays)
+_AUTHORIZATION = re.compile(r"\b(Device|Basic|Bearer)\s+(?=[^\s]*[A-Z0-9+/=])[A-Za-z0-9_+/=.-]{8,}")
 
 
 def redact(text: object) -> str:

@@ -51,7 +51,10 @@ def test_our_tokens_and_credentials_are_masked() -> None:
 
 
 def test_text_without_secrets_is_unchanged() -> None:
-    text = "unknown device 'ab12', postgresql://fleet@db:5432/fp?sslmode=require (retry)"
+    text = (
+        "unknown device 'ab12', postgresql://fleet@db:5432/fp?sslmode=require (retry);"
+        " Basic authentication for /metrics; Device id."
+    )
     assert redact(text) == text
 
 
