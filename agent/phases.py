@@ -31,3 +31,18 @@ BOOT_PHASES = (
     "userspace",
     "login_screen",
 )
+
+# Kinds of boot culprits: Windows Diagnostics-Performance events 101-110, one kind each
+# (the event-to-kind table is agent/platform/windows_boot.py CULPRIT_KINDS).
+CULPRIT_KINDS = (
+    "application",  # 101
+    "driver",  # 102
+    "service",  # 103
+    "core_component",  # 104
+    "foreground_prefetch",  # 105
+    "background_prefetch",  # 106
+    "machine_policy",  # 107
+    "user_policy",  # 108
+    "device",  # 109
+    "session_manager",  # 110
+)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from collector import auth
+from collector import auth, redact
 from collector.durations import parse_duration
 from collector.errors import CollectorError, ConfigError
 from collector.report import write_report
@@ -396,10 +396,11 @@ def inventory_import(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redact.install()  # no log line, ours or a library's, carries a password or credential
     try:
         app()
     except CollectorError as exc:
-        print(f"fleetpulse-collector: error: {exc}", file=sys.stderr)
+        print(f"fleetpulse-collector: error: {redact.redact(exc)}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.auth import Authenticator
-from collector.errors import InvalidReport, PermissionDenied
+from collector.errors import InvalidReport, PermissionDenied, Unauthenticated
 from collector.metrics import IngestMetrics
 from collector.model import Report
 from collector.ratelimit import RateLimiter
-from collector.validation import validate
+from collector.validation import device_id_problem, validate
 from collector.writer import Writer
 
 
@@ -40,6 +40,8 @@ class Ingestor:
         self._clock = clock
 
     async def report(self, report: Report, authorization: str | None, peer: str = "") -> Ack:
+        if problem := device_id_problem(report.device_id):  # no id we issued: no lookup
+            raise Unauthenticated(f"unknown device: {problem}")
         if self._auth.is_cached(report.device_id):  # the common case: no thread hop
             device = self._auth.authenticate(report.device_id, authorization, peer)
         else:

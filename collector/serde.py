@@ -48,10 +48,35 @@ def report_from_bytes(raw: bytes) -> Report:
     return report_from_proto(_parse(pb.ReportRequest, raw))
 
 
+#: Enum values the contract defines for incoming records; proto3 keeps any other number as
+#: is, and the agent's decoder would read it as a default (a live sign-in, an unknown boot).
+SIGNIN_STATES = (pb.SIGNIN_STATE_IN_PROGRESS, pb.SIGNIN_STATE_COMPLETE)
+BOOT_TYPES = (
+    pb.BOOT_TYPE_UNSPECIFIED,  # the device could not tell
+    pb.BOOT_TYPE_COLD,
+    pb.BOOT_TYPE_FAST_STARTUP,
+    pb.BOOT_TYPE_RESUME,
+)
+
+
+def _enum_problem(rec: pb.Record) -> str | None:
+    body = rec.WhichOneof("body")
+    if body == "signin" and rec.signin.state not in SIGNIN_STATES:
+        return f"signin: state {rec.signin.state} is not IN_PROGRESS (1) or COMPLETE (2)"
+    if body == "boot" and rec.boot.boot_type not in BOOT_TYPES:
+        return f"boot: boot_type {rec.boot.boot_type} is not one of 0..3"
+    return None
+
+
 def report_from_proto(req: pb.ReportRequest) -> Report:
+    """The report, or InvalidReport naming every record with an undefined enum value or
+    no body."""
     records = []
     problems = []
     for rec in req.records:
+        if problem := _enum_problem(rec):
+            problems.append((rec.seq, problem))
+            continue
         try:
             records.append(Incoming(rec.seq, rec.observed_at, record_from_proto(rec)))
         except ValueError as exc:

@@ -24,6 +24,7 @@ from collector.model import FleetState
 from collector.per_device import Rendered
 from collector.per_device import render as render_per_device
 from collector.ratelimit import FailureLimiter, RateLimiter
+from collector.redact import redact
 from collector.servicer import TelemetryServicer, add_to_server
 from collector.settings import SiteSettings
 from collector.store.base import Store, open_store
@@ -203,7 +204,7 @@ class Collector:
             try:
                 await self.refresh()
             except Exception as exc:  # a failing database must not stop the server
-                log.error("fleet-state refresh failed: %s", exc)
+                log.error("fleet-state refresh failed: %s", redact(exc))
 
     async def wait(self) -> None:
         if self._server is not None:

@@ -21,6 +21,7 @@ from collector.errors import (
     WrongSite,
 )
 from collector.ingest import Ingestor
+from collector.redact import redact
 from collector.settings import SiteSettings
 
 log = logging.getLogger("fleetpulse.collector.servicer")
@@ -33,7 +34,11 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
     return None
 
 
-async def _abort(context: grpc.aio.ServicerContext, err: CollectorError) -> None:
+async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
+    """Ends the call with the status code of ``err`` (see collector.errors) and its
+    message, redacted. An exception not of ours is INTERNAL with a fixed message: its text
+    may come from a driver or library and is only logged (redacted)."""
+    message = redact(err)
     if isinstance(err, InvalidReport):
         context.set_trailing_metadata(
             (("fleetpulse-rejected-seqs", ",".join(str(s) for s in err.seqs[:1000])),)
@@ -52,10 +57,14 @@ async def _abort(context: grpc.aio.ServicerContext, err: CollectorError) -> None
             if isinstance(err, RateLimited)
             else grpc.StatusCode.UNAVAILABLE
         )
+    elif isinstance(err, CollectorError):
+        code = grpc.StatusCode.INTERNAL
     else:
         code = grpc.StatusCode.INTERNAL
-    log.info("%s: %s", code.name, err)
-    await context.abort(code, str(err))
+        log.error("unexpected %s: %s", type(err).__name__, message)
+        message = "internal error (the collector log has the details)"
+    log.info("%s: %s", code.name, message)
+    await context.abort(code, message)
 
 
 class TelemetryServicer:
@@ -81,7 +90,9 @@ class TelemetryServicer:
                 request.expected_site[:256],
                 context.peer(),
             )
-        except CollectorError as err:
+        except grpc.aio.AbortError:
+            raise
+        except Exception as err:  # every failure becomes a precise status, never UNKNOWN
             await _abort(context, err)
             raise
         log.info("enrolled %s (%s) at site %s", dev.device_id, f.hostname[:64], dev.site)
@@ -99,7 +110,9 @@ class TelemetryServicer:
             ack = await self._ingestor.report(
                 report, _metadata(context, "authorization"), context.peer()
             )
-        except CollectorError as err:
+        except grpc.aio.AbortError:
+            raise
+        except Exception as err:  # every failure becomes a precise status, never UNKNOWN
             await _abort(context, err)
             raise
         return pb.ReportResponse(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from collector.errors import StoreUnavailable
 from collector.model import Outcome, Report
+from collector.redact import redact
 from collector.store.base import Store
 
 log = logging.getLogger("fleetpulse.collector.writer")
@@ -80,8 +81,14 @@ class Writer:
                 for item in group:
                     self._commit([item])
                 return
-            log.error("store commit failed for %d report(s): %s", len(group), exc)
-            err = StoreUnavailable(f"the database could not commit: {exc}".splitlines()[0])
+            err = (
+                exc
+                if isinstance(exc, StoreUnavailable)
+                else StoreUnavailable(
+                    f"the database could not commit: {redact(exc)}".splitlines()[0]
+                )
+            )
+            log.error("store commit failed for %d report(s): %s", len(group), redact(err))
             for _, fut, loop in group:
                 loop.call_soon_threadsafe(_set_exception, fut, err)
             return

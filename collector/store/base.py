@@ -6,6 +6,7 @@ from typing import Protocol
 
 from collector.errors import ConfigError
 from collector.model import Device, DeviceRow, FleetState, Outcome, Report, SigninRow, Token
+from collector.redact import redact
 
 
 class Store(Protocol):
@@ -68,4 +69,4 @@ def open_store(url: str) -> Store:
         from collector.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {url!r}")
+    raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {redact(url)!r}")

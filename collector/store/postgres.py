@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from collector.errors import ConfigError
+from collector.redact import redact
 from collector.store.sql import SqlStore
 
 _MIGRATION_LOCK = 0x666C7075  # "flpu": serialises migrations across collectors
@@ -23,9 +24,12 @@ class PostgresStore(SqlStore):
         try:
             return psycopg.connect(self.url, autocommit=False, connect_timeout=10)
         except psycopg.Error as exc:
-            raise ConfigError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
+            detail = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(
+                f"cannot connect to PostgreSQL at {redact(self.url)}: {detail}"
+            ) from None
 
-    def transient(self, exc: BaseException) -> bool:
+    def _transient(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.OperationalError)  # down, lost, lock timeout
 
     def _broken(self, conn: Any) -> bool:

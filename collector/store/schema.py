@@ -1,5 +1,7 @@
 """Schema migrations, portable between SQLite and PostgreSQL; applied in order, once each."""
 
+import re
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -126,3 +128,61 @@ MIGRATIONS: list[str] = [
     CREATE INDEX boots_by_device_time ON boots (device_id, boot_time);
     """,
 ]
+
+
+#: The range of each integer column type on both stores: PostgreSQL ``integer`` is 4 bytes
+#: and ``bigint`` 8 bytes, signed (PostgreSQL manual, 8.1.1 "Integer Types"); SQLite stores
+#: any INTEGER-affinity value in up to 8 bytes, signed (sqlite.org/datatype3.html, 2.), so
+#: the PostgreSQL range is the portable one.
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1),
+}
+
+_CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)", re.DOTALL)
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+) (.*)", re.DOTALL)
+_CONSTRAINTS = ("PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "CONSTRAINT")
+_QUALIFIERS = ("NOT", "NULL", "DEFAULT", "PRIMARY", "UNIQUE", "REFERENCES")
+
+
+def _declared(words: list[str]) -> str:
+    taken = []
+    for word in words:
+        if word in _QUALIFIERS:
+            break
+        taken.append(word)
+    return " ".join(taken)
+
+
+def _definitions(body: str) -> list[str]:
+    """The comma-separated parts of a CREATE TABLE body, commas inside parentheses kept."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def column_types() -> dict[str, str]:
+    """``{"table.column": "DECLARED TYPE"}`` after every migration, read from MIGRATIONS
+    (e.g. ``{"app_usage.launches": "INTEGER", ...}``): the type each value is stored as."""
+    types: dict[str, str] = {}
+    for script in MIGRATIONS:
+        for statement in (s.strip() for s in script.split(";")):
+            if m := _CREATE.fullmatch(statement):
+                for part in _definitions(m.group(2)):
+                    words = part.split()
+                    if words[0] not in _CONSTRAINTS:
+                        types[f"{m.group(1)}.{words[0]}"] = _declared(words[1:])
+            elif m := _ADD_COLUMN.fullmatch(statement):
+                types[f"{m.group(1)}.{m.group(2)}"] = _declared(m.group(3).split())
+    return types
+
+
+def integer_range(column: str) -> tuple[int, int]:
+    """The values ``table.column`` holds on both stores; KeyError if it is not an integer
+    column of the schema."""
+    return INTEGER_RANGES[column_types()[column]]

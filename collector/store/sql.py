@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord, SigninState
-from collector.errors import Unauthenticated, WrongSite
+from collector.errors import ConfigError, StoreUnavailable, Unauthenticated, WrongSite
 from collector.model import (
     Device,
     DeviceRow,
@@ -27,6 +27,7 @@ from collector.model import (
     SigninRow,
     Token,
 )
+from collector.redact import redact
 from collector.store.schema import MIGRATIONS
 
 REPORTING_WITHIN = 3600.0
@@ -81,8 +82,21 @@ class SqlStore:
     # -- plumbing --------------------------------------------------------------
     def transient(self, exc: BaseException) -> bool:
         """True if ``exc`` says the database is unavailable (locked, down, full) rather
-        than that this data cannot be stored (a dialect hook)."""
+        than that this data cannot be stored."""
+        return isinstance(exc, StoreUnavailable) or self._transient(exc)
+
+    def _transient(self, exc: BaseException) -> bool:
+        """``transient`` for the driver's own exceptions (a dialect hook)."""
         return False
+
+    def _unavailable(self, exc: Exception, doing: str) -> Exception:
+        """``exc`` as StoreUnavailable if it is transient (a store error every RPC answers
+        with UNAVAILABLE and a retry hint), else ``exc`` itself. The message is redacted
+        and one line: driver messages may quote the connection string."""
+        if isinstance(exc, StoreUnavailable) or not self.transient(exc):
+            return exc
+        detail = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+        return StoreUnavailable(f"the database could not {doing}: {detail}")
 
     def _broken(self, conn: Any) -> bool:
         """True if the connection is lost and must be replaced (a dialect hook)."""
@@ -94,29 +108,47 @@ class SqlStore:
             return conn
         with suppress(Exception):  # already gone
             conn.close()
-        return self._connect()
+        try:
+            return self._connect()
+        except ConfigError as exc:  # it answered at startup: unavailable now, not misconfigured
+            raise StoreUnavailable(redact(str(exc)).splitlines()[0]) from None
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
+        """A write transaction; transient failures come out as StoreUnavailable."""
         with self._write_lock:
-            self._wconn = conn = self._fresh(self._wconn)
-            self._begin(conn)
             try:
-                yield conn
-            except BaseException:
-                with suppress(Exception):  # a lost connection cannot roll back; replaced next
-                    conn.rollback()
-                raise
-            conn.commit()
+                self._wconn = conn = self._fresh(self._wconn)
+                self._begin(conn)
+                try:
+                    yield conn
+                except BaseException:
+                    with suppress(Exception):  # a lost connection cannot roll back
+                        conn.rollback()
+                    raise
+                conn.commit()
+            except Exception as exc:
+                err = self._unavailable(exc, "commit")
+                if err is exc:
+                    raise
+                raise err from exc
 
     def _x(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return conn.execute(self._sql(sql), tuple(params))
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
-            self._rconn = self._fresh(self._rconn)
-            rows = self._x(self._rconn, sql, params).fetchall()
-            self._rconn.commit()  # end the read transaction: next read sees new commits
+            try:
+                self._rconn = self._fresh(self._rconn)
+                rows = self._x(self._rconn, sql, params).fetchall()
+                self._rconn.commit()  # end the read transaction: next read sees new commits
+            except Exception as exc:
+                with suppress(Exception):  # leave no failed transaction behind
+                    self._rconn.rollback()
+                err = self._unavailable(exc, "read")
+                if err is exc:
+                    raise
+                raise err from exc
             return [tuple(r) for r in rows]
 
     def close(self) -> None:
@@ -300,6 +332,10 @@ class SqlStore:
             )
 
     def device(self, device_id: str) -> Device | None:
+        """The device, or None if unknown; an id no store can hold (NUL, which PostgreSQL
+        text refuses) is unknown on both stores."""
+        if "\x00" in device_id:
+            return None
         rows = self._read(
             "SELECT device_id, secret_hash, site, os, revoked_at FROM devices WHERE device_id = ?",
             (device_id,),

@@ -30,7 +30,7 @@ class SqliteStore(SqlStore):
             raise ConfigError(f"cannot open SQLite database {self.path}: {exc}") from exc
         return _AutoCommitting(conn)
 
-    def transient(self, exc: BaseException) -> bool:
+    def _transient(self, exc: BaseException) -> bool:
         # locked, disk full, I/O error, a damaged file: anything but "this data is wrong"
         return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
             exc, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.ProgrammingError

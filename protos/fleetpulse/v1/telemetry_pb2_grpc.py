@@ -55,6 +55,9 @@ class TelemetryServicer:
 
     def Enroll(self, request, context):
         """Exchanges a site-bound enrollment token for a per-device credential.
+        Errors: UNAUTHENTICATED (unknown, expired, used-up or revoked token),
+        INVALID_ARGUMENT, UNAVAILABLE (the database cannot commit now; metadata
+        "retry-after-ms" gives the wait).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,9 +65,11 @@ class TelemetryServicer:
 
     def Report(self, request, context):
         """Delivers a batch of records. The collector answers only after commit.
-        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (metadata
+        Errors: UNAUTHENTICATED (also a device_id no enrollment issued: empty, over 64
+        characters, control characters), PERMISSION_DENIED, INVALID_ARGUMENT (metadata
         "fleetpulse-rejected-seqs" lists the offending seqs), RESOURCE_EXHAUSTED and
-        UNAVAILABLE (metadata "retry-after-ms" gives the wait).
+        UNAVAILABLE (metadata "retry-after-ms" gives the wait). Status messages never
+        contain a connection string, password, token or credential.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -5,6 +5,18 @@ fleetpulse wire contract, version 1.
 
 Times are Unix seconds (double, UTC); durations are seconds (double).
 A duration the device could not measure is left unset ("unknown"), never 0.
+
+Bounds. The collector refuses a record outside them with INVALID_ARGUMENT naming its
+seq (metadata "fleetpulse-rejected-seqs"); the agent sets it aside and sends the rest.
+- Every double is finite. Times lie in 2000-01-01 .. collector time + 1 day; durations
+  in 0 .. 86400 s unless stated otherwise.
+- Integers are bounded by the database column that holds them (the narrower of
+  PostgreSQL and SQLite): "INTEGER column" = 0 .. 2^31-1, "BIGINT column" = 0 .. 2^63-1.
+- Strings of records: at most 256 characters, no NUL (facts are cut to 256, 64 or 32
+  characters; facts with NUL are refused).
+- Enums: only the values defined here; any other number is refused.
+- Names come from closed vocabularies (agent/phases.py) and each repeated field and map
+  has a maximum, stated at the field.
 """
 
 from collections import abc as _abc
@@ -40,12 +52,18 @@ class TelemetryStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TelemetryAsyncStub: ...
     Enroll: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.EnrollRequest, _telemetry_pb2.EnrollResponse]
-    """Exchanges a site-bound enrollment token for a per-device credential."""
+    """Exchanges a site-bound enrollment token for a per-device credential.
+    Errors: UNAUTHENTICATED (unknown, expired, used-up or revoked token),
+    INVALID_ARGUMENT, UNAVAILABLE (the database cannot commit now; metadata
+    "retry-after-ms" gives the wait).
+    """
     Report: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.ReportRequest, _telemetry_pb2.ReportResponse]
     """Delivers a batch of records. The collector answers only after commit.
-    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (metadata
+    Errors: UNAUTHENTICATED (also a device_id no enrollment issued: empty, over 64
+    characters, control characters), PERMISSION_DENIED, INVALID_ARGUMENT (metadata
     "fleetpulse-rejected-seqs" lists the offending seqs), RESOURCE_EXHAUSTED and
-    UNAVAILABLE (metadata "retry-after-ms" gives the wait).
+    UNAVAILABLE (metadata "retry-after-ms" gives the wait). Status messages never
+    contain a connection string, password, token or credential.
     """
 
 @_typing.type_check_only
@@ -56,12 +74,18 @@ class TelemetryAsyncStub(TelemetryStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Enroll: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.EnrollRequest, _telemetry_pb2.EnrollResponse]  # type: ignore[assignment]
-    """Exchanges a site-bound enrollment token for a per-device credential."""
+    """Exchanges a site-bound enrollment token for a per-device credential.
+    Errors: UNAUTHENTICATED (unknown, expired, used-up or revoked token),
+    INVALID_ARGUMENT, UNAVAILABLE (the database cannot commit now; metadata
+    "retry-after-ms" gives the wait).
+    """
     Report: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.ReportRequest, _telemetry_pb2.ReportResponse]  # type: ignore[assignment]
     """Delivers a batch of records. The collector answers only after commit.
-    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (metadata
+    Errors: UNAUTHENTICATED (also a device_id no enrollment issued: empty, over 64
+    characters, control characters), PERMISSION_DENIED, INVALID_ARGUMENT (metadata
     "fleetpulse-rejected-seqs" lists the offending seqs), RESOURCE_EXHAUSTED and
-    UNAVAILABLE (metadata "retry-after-ms" gives the wait).
+    UNAVAILABLE (metadata "retry-after-ms" gives the wait). Status messages never
+    contain a connection string, password, token or credential.
     """
 
 class TelemetryServicer(metaclass=_abc_1.ABCMeta):
@@ -75,7 +99,11 @@ class TelemetryServicer(metaclass=_abc_1.ABCMeta):
         request: _telemetry_pb2.EnrollRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.EnrollResponse, _abc.Awaitable[_telemetry_pb2.EnrollResponse]]:
-        """Exchanges a site-bound enrollment token for a per-device credential."""
+        """Exchanges a site-bound enrollment token for a per-device credential.
+        Errors: UNAUTHENTICATED (unknown, expired, used-up or revoked token),
+        INVALID_ARGUMENT, UNAVAILABLE (the database cannot commit now; metadata
+        "retry-after-ms" gives the wait).
+        """
 
     @_abc_1.abstractmethod
     def Report(
@@ -84,9 +112,11 @@ class TelemetryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.ReportResponse, _abc.Awaitable[_telemetry_pb2.ReportResponse]]:
         """Delivers a batch of records. The collector answers only after commit.
-        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (metadata
+        Errors: UNAUTHENTICATED (also a device_id no enrollment issued: empty, over 64
+        characters, control characters), PERMISSION_DENIED, INVALID_ARGUMENT (metadata
         "fleetpulse-rejected-seqs" lists the offending seqs), RESOURCE_EXHAUSTED and
-        UNAVAILABLE (metadata "retry-after-ms" gives the wait).
+        UNAVAILABLE (metadata "retry-after-ms" gives the wait). Status messages never
+        contain a connection string, password, token or credential.
         """
 
 def add_TelemetryServicer_to_server(servicer: TelemetryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
