@@ -184,25 +184,34 @@ def simulate(
     duration: Annotated[float, typer.Option(help="Seconds of live traffic after history.")] = 0.0,
     ca_cert: Annotated[Path | None, typer.Option(help="CA certificate of the collector.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plaintext to a non-loopback collector.")] = False,
+    give_up_after: Annotated[
+        float, typer.Option(help="Stop retrying after this many seconds without progress.")
+    ] = 300.0,
 ) -> None:
-    """Enroll a realistic synthetic fleet and send its history (and live sign-ins)."""
+    """Enroll a realistic synthetic fleet and send its history (and live sign-ins).
+
+    Failed sends are retried like the agent's (backoff with jitter, retry hints honoured);
+    exit 1 if records remain undelivered when it gives up."""
     from agent.simulate import SimulatedFleet
 
-    if devices < 1 or days < 0 or rate < 0:
-        raise ConfigError("--devices must be >= 1, --days and --rate >= 0")
+    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0:
+        raise ConfigError("--devices must be >= 1, --days, --rate and --give-up-after >= 0")
     fleet = SimulatedFleet(
         collector, token, devices, seed, str(ca_cert) if ca_cert else None, insecure
     )
     try:
         fleet.enroll()
         fleet.history(days)
-        acked, remaining = fleet.send()
+        acked, remaining = fleet.deliver(give_up_after)
         end = time.monotonic() + duration
         while rate > 0 and time.monotonic() < end:
             fleet.live_step(time.time(), start_probability=min(1.0, rate / devices))
             got, remaining = fleet.send()
             acked += got
             time.sleep(1.0)
+        if rate > 0 and remaining:  # what the last live steps could not send
+            got, remaining = fleet.deliver(give_up_after)
+            acked += got
     finally:
         fleet.close()
     slow = sum(1 for *_, total in fleet.truth.signins if total >= 1800)
