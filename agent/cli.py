@@ -23,7 +23,7 @@ from agent.errors import AgentError, ConfigError, EnrollmentError
 from agent.platform.env import Env
 from agent.runner import Agent
 from agent.sources.facts import device_facts
-from agent.spool import Spool
+from agent.spool import inspect as inspect_spool
 
 app = typer.Typer(
     help="fleetpulse agent: measures boot, sign-in and app usage and reports them.",
@@ -149,18 +149,34 @@ def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
 
 @app.command()
 def status(state_dir: StateDir = None) -> None:
-    """Show the enrolled identity and what waits in the spool."""
+    """Show the enrolled identity and what waits in the spool (read-only: a damaged spool
+    is described, and left for the agent to salvage when it next opens it)."""
     sd = _state(state_dir)
     creds = Credentials.load(sd)
-    spool = Spool(str(sd / "spool.db"))
-    try:
-        stats = spool.stats()
-    finally:
-        spool.close()
+    path = sd / "spool.db"
+    seen = inspect_spool(str(path))
     typer.echo(f"device:    {creds.device_id} (site {creds.site})")
     typer.echo(f"collector: {creds.collector}")
-    typer.echo(f"spool:     {stats.records} record(s), {stats.bytes} bytes {stats.by_kind}")
-    typer.echo(f"dropped:   {stats.dropped or 0}; rejected by collector: {stats.rejected}")
+    stats = seen.stats
+    if not seen.exists:
+        typer.echo(f"spool:     none yet ({path})")
+    elif stats is not None:
+        typer.echo(f"spool:     {stats.records} record(s), {stats.bytes} bytes {stats.by_kind}")
+        typer.echo(f"dropped:   {stats.dropped or 0}; rejected by collector: {stats.rejected}")
+        if stats.corrupt_spools or stats.damage_unknown:
+            typer.echo(
+                f"damage:    salvaged {stats.corrupt_spools} time(s), "
+                f"{stats.dropped.get('unreadable', 0)} record(s) unreadable; "
+                f"{stats.damage_unknown} loss(es) of unknown size"
+            )
+    for line in seen.damage:
+        typer.echo(f"DAMAGED:   {path}: {line}")
+    if seen.salvage is not None:
+        got = seen.salvage
+        typer.echo(
+            f"DAMAGED:   {len(got.rows)} record(s) readable, {got.unreadable_text} unreadable;"
+            " the agent salvages the readable ones when it next starts"
+        )
 
 
 @app.command("session-ready")
