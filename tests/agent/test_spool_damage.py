@@ -175,3 +175,18 @@ def test_status_of_a_sound_or_missing_spool_changes_nothing(state: Path) -> None
     got = cli("fleetpulse-agent", "status", "--state-dir", str(state))
     assert "spool:     3 record(s)" in got.stdout and "DAMAGED" not in got.stdout
     assert _snapshot(state) == before  # no -wal or -shm left behind
+
+
+def test_a_salvage_cut_short_is_finished_at_the_next_open(tmp_path: Path) -> None:
+    path, original, _ = _damaged(tmp_path)
+    # killed after the complete copy was renamed to .salvaged, before the swap
+    good = tmp_path / "copy.db"
+    copied = fill(good, _payloads(7))
+    good.rename(f"{path}.salvaged")
+    Path(f"{path}.salvage-tmp").write_bytes(b"half a file")  # an older, unfinished copy
+    spool = Spool(str(path))
+    assert dict(spool.peek(limit=100)) == copied  # the finished copy, not a second salvage
+    spool.close()
+    assert not list(tmp_path.glob("*.salvage*"))
+    aside = [p for p in tmp_path.glob("spool.db.corrupt-*") if not p.name.endswith(("wal", "shm"))]
+    assert len(aside) == 1 and aside[0].stat().st_size > len(original)  # the damaged file
