@@ -23,7 +23,7 @@ from agent.errors import AgentError, ConfigError, EnrollmentError
 from agent.platform.env import Env
 from agent.runner import Agent
 from agent.sources.facts import device_facts
-from agent.spool import Spool
+from agent.spool import inspect as inspect_spool
 
 app = typer.Typer(
     help="fleetpulse agent: measures boot, sign-in and app usage and reports them.",
@@ -149,18 +149,34 @@ def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
 
 @app.command()
 def status(state_dir: StateDir = None) -> None:
-    """Show the enrolled identity and what waits in the spool."""
+    """Show the enrolled identity and what waits in the spool (read-only: a damaged spool
+    is described, and left for the agent to salvage when it next opens it)."""
     sd = _state(state_dir)
     creds = Credentials.load(sd)
-    spool = Spool(str(sd / "spool.db"))
-    try:
-        stats = spool.stats()
-    finally:
-        spool.close()
+    path = sd / "spool.db"
+    seen = inspect_spool(str(path))
     typer.echo(f"device:    {creds.device_id} (site {creds.site})")
     typer.echo(f"collector: {creds.collector}")
-    typer.echo(f"spool:     {stats.records} record(s), {stats.bytes} bytes {stats.by_kind}")
-    typer.echo(f"dropped:   {stats.dropped or 0}; rejected by collector: {stats.rejected}")
+    stats = seen.stats
+    if not seen.exists:
+        typer.echo(f"spool:     none yet ({path})")
+    elif stats is not None:
+        typer.echo(f"spool:     {stats.records} record(s), {stats.bytes} bytes {stats.by_kind}")
+        typer.echo(f"dropped:   {stats.dropped or 0}; rejected by collector: {stats.rejected}")
+        if stats.corrupt_spools or stats.damage_unknown:
+            typer.echo(
+                f"damage:    salvaged {stats.corrupt_spools} time(s), "
+                f"{stats.dropped.get('unreadable', 0)} record(s) unreadable; "
+                f"{stats.damage_unknown} loss(es) of unknown size"
+            )
+    for line in seen.damage:
+        typer.echo(f"DAMAGED:   {path}: {line}")
+    if seen.salvage is not None:
+        got = seen.salvage
+        typer.echo(
+            f"DAMAGED:   {len(got.rows)} record(s) readable, {got.unreadable_text} unreadable;"
+            " the agent salvages the readable ones when it next starts"
+        )
 
 
 @app.command("session-ready")
@@ -184,25 +200,34 @@ def simulate(
     duration: Annotated[float, typer.Option(help="Seconds of live traffic after history.")] = 0.0,
     ca_cert: Annotated[Path | None, typer.Option(help="CA certificate of the collector.")] = None,
     insecure: Annotated[bool, typer.Option(help="Plaintext to a non-loopback collector.")] = False,
+    give_up_after: Annotated[
+        float, typer.Option(help="Stop retrying after this many seconds without progress.")
+    ] = 300.0,
 ) -> None:
-    """Enroll a realistic synthetic fleet and send its history (and live sign-ins)."""
+    """Enroll a realistic synthetic fleet and send its history (and live sign-ins).
+
+    Failed sends are retried like the agent's (backoff with jitter, retry hints honoured);
+    exit 1 if records remain undelivered when it gives up."""
     from agent.simulate import SimulatedFleet
 
-    if devices < 1 or days < 0 or rate < 0:
-        raise ConfigError("--devices must be >= 1, --days and --rate >= 0")
+    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0:
+        raise ConfigError("--devices must be >= 1, --days, --rate and --give-up-after >= 0")
     fleet = SimulatedFleet(
         collector, token, devices, seed, str(ca_cert) if ca_cert else None, insecure
     )
     try:
         fleet.enroll()
         fleet.history(days)
-        acked, remaining = fleet.send()
+        acked, remaining = fleet.deliver(give_up_after)
         end = time.monotonic() + duration
         while rate > 0 and time.monotonic() < end:
             fleet.live_step(time.time(), start_probability=min(1.0, rate / devices))
             got, remaining = fleet.send()
             acked += got
             time.sleep(1.0)
+        if rate > 0 and remaining:  # what the last live steps could not send
+            got, remaining = fleet.deliver(give_up_after)
+            acked += got
     finally:
         fleet.close()
     slow = sum(1 for *_, total in fleet.truth.signins if total >= 1800)

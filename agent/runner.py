@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,24 +139,31 @@ class Agent:
         next_foreground = next_measure
         while not stop.is_set():
             now = time.monotonic()
-            if now >= next_measure:
-                self.spool_records(self.measure())
-                next_measure = now + self.interval
-                if self.backoff.failures == 0:
-                    next_send = now  # fresh records go out at once unless backing off
-            if now >= next_send:
-                result = self.send()
-                if result.ok:
-                    next_send = next_measure
-                else:
-                    delay = self.backoff.next_delay(result.retry_after)
-                    log.warning(
-                        "report failed (%s); %d record(s) kept, retry in %.0fs",
-                        result.error,
-                        result.remaining,
-                        delay,
-                    )
-                    next_send = now + delay
+            try:
+                if now >= next_measure:
+                    self.spool_records(self.measure())
+                    next_measure = now + self.interval
+                    if self.backoff.failures == 0:
+                        next_send = now  # fresh records go out at once unless backing off
+                if now >= next_send:
+                    result = self.send()
+                    if result.ok:
+                        next_send = next_measure
+                    else:
+                        delay = self.backoff.next_delay(result.retry_after)
+                        log.warning(
+                            "report failed (%s); %d record(s) kept, retry in %.0fs",
+                            result.error,
+                            result.remaining,
+                            delay,
+                        )
+                        next_send = now + delay
+            except (sqlite3.Error, OSError) as exc:
+                # Damage is salvaged inside the spool; this is what it could not get past
+                # (a full disk, a file it may not write): keep running and try again.
+                delay = self.backoff.next_delay()
+                log.error("spool %s unusable (%s); retry in %.0fs", self.spool.path, exc, delay)
+                next_measure = next_send = now + delay
             if now >= next_foreground:
                 self.apps.sample_foreground(FOREGROUND_TICK)
                 next_foreground = now + FOREGROUND_TICK
@@ -166,7 +174,10 @@ class Agent:
             if self.signin.awaiting_responsive:
                 cpu = float(self.env.ps.cpu_percent(interval=None))
                 self.signin.sample_cpu(self.env.clock(), cpu)
-        log.info("stopping: %d record(s) stay spooled", self.spool.stats().records)
+        try:
+            log.info("stopping: %d record(s) stay spooled", self.spool.stats().records)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("stopping: spool %s unreadable (%s)", self.spool.path, exc)
 
     def close(self) -> None:
         self.sender.close()

@@ -7,15 +7,17 @@ OS mix, first logins, and application usage. Many devices share one process and 
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from agent import __version__
+from agent.backoff import Backoff
 from agent.records import (
     AppUsageRecord,
     BootRecord,
@@ -26,7 +28,7 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from agent.sender import Sender, enroll
+from agent.sender import RETRYABLE, Sender, SendResult, enroll
 from agent.serde import record_to_bytes
 from agent.sources.signin import user_hash
 from agent.spool import Spool
@@ -46,6 +48,8 @@ APPS = (
     "explorer.exe",
 )
 LONG_TAIL = 0.01
+
+log = logging.getLogger("fleetpulse.agent.simulate")
 
 
 @dataclass
@@ -265,17 +269,71 @@ class SimulatedFleet:
             if items:
                 self._spool(dev, items)
 
-    def send(self, workers: int = 4) -> tuple[int, int]:
-        """Sends every device's spool; returns (acked, still spooled)."""
-
-        def one(dev: SimDevice) -> tuple[int, int]:
+    def _send_each(
+        self, devices: Sequence[SimDevice], workers: int
+    ) -> list[tuple[SimDevice, SendResult]]:
+        def one(dev: SimDevice) -> tuple[SimDevice, SendResult]:
             assert dev.sender is not None
-            res = dev.sender.send(dev.spool, dev.facts)
-            return res.acked + res.duplicates, res.remaining
+            return dev, dev.sender.send(dev.spool, dev.facts)
 
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one, self.devices))
-        return sum(a for a, _ in results), sum(r for _, r in results)
+            return list(pool.map(one, devices))
+
+    def send(self, workers: int = 4) -> tuple[int, int]:
+        """One pass: sends every device's spool until it is empty or a call fails;
+        returns (acked, still spooled)."""
+        results = self._send_each(self.devices, workers)
+        return (
+            sum(r.acked + r.duplicates for _, r in results),
+            sum(r.remaining for _, r in results),
+        )
+
+    def deliver(
+        self,
+        give_up_after: float = 300.0,
+        workers: int = 4,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> tuple[int, int]:
+        """Sends until every spool is empty, retrying the devices whose send failed as the
+        agent does (agent/backoff.py: full jitter, never sooner than the collector's
+        ``retry-after-ms`` hint; agent/sender.py's retryable status codes). Gives up when
+        a non-retryable status (e.g. UNAUTHENTICATED) comes back or after
+        ``give_up_after`` seconds without a single record delivered; returns
+        (acked, still spooled)."""
+        backoff = backoff or Backoff(base=0.5, cap=10.0)
+        retryable = {code.name for code in RETRYABLE}
+        acked = 0
+        pending: Sequence[SimDevice] = self.devices
+        last_progress = time.monotonic()
+        while True:
+            results = self._send_each(pending, workers)
+            got = sum(r.acked + r.duplicates for _, r in results)
+            acked += got
+            left = [(dev, r) for dev, r in results if r.remaining]
+            remaining = sum(r.remaining for _, r in left)
+            if not left:
+                return acked, 0
+            errors = [r.error for _, r in left if r.error is not None]
+            if any(e.split(":", 1)[0] not in retryable for e in errors):
+                return acked, remaining
+            if got:
+                last_progress = time.monotonic()
+                backoff.reset()
+            if time.monotonic() - last_progress >= give_up_after:
+                return acked, remaining
+            if errors:
+                hint = max((r.retry_after or 0.0 for _, r in left), default=0.0)
+                delay = backoff.next_delay(hint or None)
+                log.warning(
+                    "%d device(s) could not send (%s); %d record(s) kept, retry in %.1fs",
+                    len(errors),
+                    errors[0],
+                    remaining,
+                    delay,
+                )
+                sleep(delay)
+            pending = [dev for dev, _ in left]
 
     def close(self) -> None:
         self._channel.close()

@@ -3,19 +3,33 @@
 Every record is committed here before any send and deleted only once the collector has
 acknowledged it. Sequence numbers come from AUTOINCREMENT and start at the creation time in
 microseconds, so a spool recreated after corruption never reuses an earlier number.
+
+Damage (SQLITE_CORRUPT / SQLITE_NOTADB, found by ``quick_check`` at open or by any later
+statement) is salvaged, not discarded: every row that still reads back is copied with its
+seq into a fresh spool (agent/salvage.py), the rows that do not are counted under
+``dropped["unreadable"]`` (sent in the next health record), and the damaged files are kept
+as ``spool.db.corrupt-<time>``. A 0-byte spool file or a lost write-ahead log (``-shm``
+left by a crash but no ``-wal``) loses records that cannot be counted: that is logged and
+counted in ``damage_unknown``. The rename sequence is restartable: a crash mid-salvage is
+finished at the next open (``spool.db.salvaged`` is complete, ``.salvage-tmp`` is not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from agent.errors import ConfigError
 from agent.records import PRIORITY, Kind
+from agent.salvage import Salvage, connect_readonly, is_damage, salvage
+
+T = TypeVar("T")
 
 log = logging.getLogger("fleetpulse.agent.spool")
 
@@ -46,6 +60,8 @@ class SpoolStats:
     by_kind: dict[str, int]
     dropped: dict[str, int]
     rejected: int
+    corrupt_spools: int = 0  # times this spool was found damaged and salvaged
+    damage_unknown: int = 0  # of those (and 0-byte files, lost WALs), losses not countable
 
 
 class SpoolCorrupt(Exception):
@@ -64,8 +80,11 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._clock = clock
+        pending: list[str] = []  # losses found before opening, to count once it is open
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._finish_interrupted_salvage(path)
+            pending = self._lost_files(path)
         try:
             self._db = self._open(path)
         except sqlite3.OperationalError as exc:  # cannot open: permissions, disk, locks
@@ -73,10 +92,14 @@ class Spool:
         except sqlite3.DatabaseError as exc:  # opened, but not a (sound) database
             if path == ":memory:":
                 raise
-            self._db = self._set_aside_and_reopen(path, exc)
-        self._bytes = int(
-            self._db.execute("SELECT COALESCE(SUM(size), 0) FROM spool").fetchone()[0]
-        )
+            self._db = self._salvage(exc)
+        if pending:
+            with self._transaction():
+                self._bump(self._db, "damage_unknown", len(pending))
+        self._bytes = self._stored_bytes()
+
+    def _stored_bytes(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(SUM(size), 0) FROM spool").fetchone()[0])
 
     def _open(self, path: str) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -84,7 +107,9 @@ class Spool:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
-            db.execute("PRAGMA quick_check").fetchone()
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
             if db.execute("SELECT seq FROM sqlite_sequence WHERE name='spool'").fetchone() is None:
                 start = int(self._clock() * 1_000_000)
                 db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('spool', ?)", (start,))
@@ -93,15 +118,103 @@ class Spool:
             raise
         return db
 
-    def _set_aside_and_reopen(self, path: str, exc: Exception) -> sqlite3.Connection:
+    # -- damage ------------------------------------------------------------------
+    def _lost_files(self, path: str) -> list[str]:
+        """Losses visible before opening: a 0-byte file, a write-ahead log gone missing.
+        Logged here; returns one line per loss (counted once the spool is open)."""
+        lost: list[str] = []
+        if os.path.exists(path) and os.path.getsize(path) == 0:
+            lost.append("the spool file is empty (0 bytes)")
+        elif os.path.exists(path + "-shm") and not os.path.exists(path + "-wal"):
+            # a crash leaves -wal and -shm; a clean close removes both; -shm alone means
+            # the log with the latest commits was deleted (sqlite.org/wal.html)
+            lost.append("its write-ahead log (-wal) is missing")
+        for what in lost:
+            log.error("spool %s: %s; the records it held are lost, how many is unknown", path, what)
+        return lost
+
+    def _finish_interrupted_salvage(self, path: str) -> None:
+        """Completes a salvage a crash interrupted (see the module docstring)."""
+        if os.path.exists(path + ".salvage-tmp"):
+            os.remove(path + ".salvage-tmp")  # incomplete: the damaged file is still in place
+        if os.path.exists(path + ".salvaged"):
+            self._install(path)
+
+    def _install(self, path: str) -> str:
+        """Moves the damaged files aside and the complete salvaged copy into place."""
         aside = f"{path}.corrupt-{int(self._clock())}"
-        log.error("spool %s is unreadable (%s); set aside as %s", path, exc, aside)
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, aside + suffix)
-        db = self._open(path)
-        self._bump(db, "corrupt_spools", 1)
-        return db
+        os.replace(path + ".salvaged", path)
+        _fsync_dir(path)
+        return aside
+
+    def _salvage(self, exc: Exception) -> sqlite3.Connection:
+        """Copies what is readable into a fresh spool in place of the damaged one."""
+        path = self.path
+        got = salvage(path)
+        tmp = path + ".salvage-tmp"
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        self._write_salvage(tmp, got)
+        os.replace(tmp, path + ".salvaged")
+        aside = self._install(path)
+        log.error(
+            "spool %s was damaged (%s): %d record(s) salvaged, %s unreadable; "
+            "the damaged file is kept as %s",
+            path,
+            exc,
+            len(got.rows),
+            got.unreadable_text,
+            aside,
+        )
+        return self._open(path)
+
+    def _write_salvage(self, tmp: str, got: Salvage) -> None:
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO spool (seq, kind, priority, created_at, size, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                got.rows,
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO rejected (seq, kind, reason, payload) VALUES (?, ?, ?, ?)",
+                got.rejected,
+            )
+            db.executemany("INSERT INTO counters (name, value) VALUES (?, ?)", got.counters.items())
+            self._bump(db, "corrupt_spools", 1)
+            if got.unreadable:
+                self._bump(db, "dropped:unreadable", got.unreadable)
+            if got.unreadable is None or not got.complete:
+                self._bump(db, "damage_unknown", 1)
+            # above every seq the damaged spool may have handed out, so none is reused
+            start = max(
+                got.last_seq or 0,
+                got.rows[-1][0] if got.rows else 0,
+                int(self._clock() * 1_000_000),
+            )
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'spool'")
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('spool', ?)", (start,))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _guarded(self, op: Callable[[], T]) -> T:
+        """Runs ``op``; if the file turns out damaged, salvages it and runs ``op`` again."""
+        try:
+            return op()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc) or self.path == ":memory:":
+                raise
+            self._db.close()
+            self._db = self._salvage(exc)
+            self._bytes = self._stored_bytes()
+            return op()
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int) -> None:
@@ -113,6 +226,10 @@ class Spool:
 
     def put(self, items: Iterable[tuple[Kind, bytes]]) -> list[int]:
         """Commits records durably; returns their sequence numbers."""
+        batch = list(items)
+        return self._guarded(lambda: self._put(batch))
+
+    def _put(self, items: list[tuple[Kind, bytes]]) -> list[int]:
         now = self._clock()
         seqs: list[int] = []
         added = 0
@@ -132,9 +249,11 @@ class Spool:
 
     def peek(self, limit: int = 500, max_bytes: int = 1_000_000) -> list[tuple[int, bytes]]:
         """The oldest records, most valuable first within the byte budget."""
-        rows = self._db.execute(
-            "SELECT seq, payload FROM spool ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
+        rows = self._guarded(
+            lambda: self._db.execute(
+                "SELECT seq, payload FROM spool ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        )
         out: list[tuple[int, bytes]] = []
         total = 0
         for seq, payload in rows:
@@ -148,6 +267,9 @@ class Spool:
         """Forgets records the collector has committed."""
         if not seqs:
             return
+        self._guarded(lambda: self._ack(seqs))
+
+    def _ack(self, seqs: list[int]) -> None:
         with self._transaction():
             freed = self._delete(seqs)
         self._bytes -= freed
@@ -156,6 +278,9 @@ class Spool:
         """Moves records the collector refused as invalid aside (kept, never resent)."""
         if not seqs:
             return
+        self._guarded(lambda: self._reject(seqs, reason))
+
+    def _reject(self, seqs: list[int], reason: str) -> None:
         with self._transaction():
             marks = ",".join("?" * len(seqs))
             self._db.execute(
@@ -182,6 +307,9 @@ class Spool:
 
     def enforce_cap(self) -> dict[str, int]:
         """Drops expired records, then the least valuable oldest ones, until under the cap."""
+        return self._guarded(self._enforce_cap)
+
+    def _enforce_cap(self) -> dict[str, int]:
         dropped: dict[str, int] = {}
         with self._transaction():
             cutoff = self._clock() - self.max_age
@@ -214,6 +342,10 @@ class Spool:
         return dropped
 
     def stats(self) -> SpoolStats:
+        """Records and bytes waiting, per kind; the cumulative drop and damage counters."""
+        return self._guarded(self._stats)
+
+    def _stats(self) -> SpoolStats:
         by_kind = {
             str(k): int(n)
             for k, n in self._db.execute("SELECT kind, COUNT(*) FROM spool GROUP BY kind")
@@ -225,6 +357,8 @@ class Spool:
             by_kind=by_kind,
             dropped={k[8:]: v for k, v in counters.items() if k.startswith("dropped:")},
             rejected=counters.get("rejected", 0),
+            corrupt_spools=counters.get("corrupt_spools", 0),
+            damage_unknown=counters.get("damage_unknown", 0),
         )
 
     def _transaction(self) -> _Transaction:
@@ -232,6 +366,75 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """A spool as ``status`` sees it, read without changing anything on disk.
+
+    ``stats`` when it reads soundly; ``damage`` lines when it does not (or when records
+    were lost before it was opened), with ``salvage`` telling what the next open of the
+    spool will keep; ``exists`` False when there is no spool file yet."""
+
+    exists: bool
+    stats: SpoolStats | None = None
+    damage: tuple[str, ...] = ()
+    salvage: Salvage | None = None
+
+
+def _read_stats(db: sqlite3.Connection) -> SpoolStats:
+    by_kind = {
+        str(k): int(n) for k, n in db.execute("SELECT kind, COUNT(*) FROM spool GROUP BY kind")
+    }
+    size = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM spool").fetchone()[0])
+    counters = {str(k): int(v) for k, v in db.execute("SELECT name, value FROM counters")}
+    return SpoolStats(
+        records=sum(by_kind.values()),
+        bytes=size,
+        by_kind=by_kind,
+        dropped={k[8:]: v for k, v in counters.items() if k.startswith("dropped:")},
+        rejected=counters.get("rejected", 0),
+        corrupt_spools=counters.get("corrupt_spools", 0),
+        damage_unknown=counters.get("damage_unknown", 0),
+    )
+
+
+def inspect(path: str) -> Inspection:
+    """Reads the spool at ``path`` read-only (agent/salvage.py ``connect_readonly``): no
+    file is created, moved or written, whether the spool is sound, damaged or missing."""
+    if not os.path.exists(path):
+        return Inspection(exists=False)
+    damage: list[str] = []
+    if os.path.getsize(path) == 0:
+        damage.append("the spool file is empty (0 bytes): records lost, how many is unknown")
+    elif os.path.exists(path + "-shm") and not os.path.exists(path + "-wal"):
+        damage.append(
+            "its write-ahead log (-wal) is missing: records committed since the last"
+            " checkpoint are lost, how many is unknown"
+        )
+    try:
+        db = connect_readonly(path)
+    except sqlite3.DatabaseError as exc:
+        return Inspection(True, None, (*damage, f"cannot be opened: {exc}"), salvage(path))
+    try:
+        check = db.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise sqlite3.DatabaseError(str(check[0]) if check else "quick_check gave no answer")
+        if (
+            db.execute(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'spool'"
+            ).fetchone()
+            is None
+        ):
+            return Inspection(True, None, tuple(damage))  # created, never written
+        return Inspection(True, _read_stats(db), tuple(damage))
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and not is_damage(exc):
+            raise ConfigError(f"cannot read spool {path}: {exc}") from None  # locked, I/O
+        first = str(exc).splitlines()[0]
+        return Inspection(True, None, (*damage, f"damaged ({first})"), salvage(path))
+    finally:
+        db.close()
 
 
 class _Transaction:
@@ -242,4 +445,17 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the error being raised says more
+                self._db.execute("ROLLBACK")
+
+
+def _fsync_dir(path: str) -> None:
+    """Makes the renames in ``path``'s directory durable (rename(2) is not, until then)."""
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

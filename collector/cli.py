@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import logging
 import signal
@@ -372,19 +371,15 @@ def settings_show(db: Db) -> None:
 def inventory_import(
     file: Annotated[Path, typer.Argument(help="CSV with columns hostname,site.")], db: Db
 ) -> None:
-    """Import the expected devices per site (an asset register export)."""
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"hostname", "site"} <= set(reader.fieldnames):
-                raise ConfigError(f"{file}: needs a header with columns hostname,site")
-            rows = [
-                (r["hostname"].strip(), r["site"].strip())
-                for r in reader
-                if r["hostname"] and r["site"]
-            ]
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc}") from exc
+    """Import the expected devices per site (an asset register export).
+
+    The file is streamed into one transaction: a bad line (invalid UTF-8, an oversized or
+    control-character field) is a one-line error naming it, and nothing is imported."""
+    from collector.inventory import read_inventory
+
+    if not file.is_file():
+        raise ConfigError(f"cannot read {file}: no such file")
+    rows = read_inventory(file)
     store = open_store(db)
     try:
         store.migrate()

@@ -99,16 +99,17 @@ def _coverage(
     for dev in reporting:
         site = devices[dev][1]
         per_site[site] = per_site.get(site, 0) + 1
-    inventory = {hostname.lower(): site for hostname, site in store.inventory_rows()}
-    if not inventory:
+    expected = store.inventory_expected()  # aggregated in the database: bounded memory
+    if not expected:
         return Coverage(len(reporting), None, None, None), per_site, None
-    expected: dict[str, int] = {}
-    for site in inventory.values():
-        expected[site] = expected.get(site, 0) + 1
     hosts = [devices[dev][0].lower() for dev in reporting]
-    covered = {h for h in hosts if h in inventory}
-    outside = sum(1 for h in hosts if h not in inventory)
-    return Coverage(len(reporting), len(inventory), len(covered), outside), per_site, expected
+    listed = store.inventory_listed(hosts)
+    outside = sum(1 for h in hosts if h not in listed)
+    return (
+        Coverage(len(reporting), sum(expected.values()), len(listed), outside),
+        per_site,
+        expected,
+    )
 
 
 def build_report(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -354,16 +354,28 @@ class SqlStore:
             )
             return bool(cur.rowcount)
 
-    def import_inventory(self, rows: list[tuple[str, str]]) -> int:
+    def import_inventory(self, rows: Iterable[tuple[str, str]], chunk: int = 5000) -> int:
+        """Inserts or updates (hostname, site) rows in one transaction, ``chunk`` rows per
+        executemany, so a file of any size is streamed; returns the number of rows read.
+        An error from ``rows`` (a bad line) rolls the whole import back."""
+        sql = self._sql(
+            "INSERT INTO inventory (hostname, site) VALUES (?, ?)"
+            " ON CONFLICT (hostname) DO UPDATE SET site = excluded.site"
+        )
+        n = 0
         with self._write() as conn:
-            for hostname, site in rows:
-                self._x(
-                    conn,
-                    "INSERT INTO inventory (hostname, site) VALUES (?, ?)"
-                    " ON CONFLICT (hostname) DO UPDATE SET site = excluded.site",
-                    (hostname, site),
-                )
-        return len(rows)
+            cur = conn.cursor()
+            batch: list[tuple[str, str]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= chunk:
+                    cur.executemany(sql, batch)
+                    n += len(batch)
+                    batch = []
+            if batch:
+                cur.executemany(sql, batch)
+                n += len(batch)
+        return n
 
     # -- ingest ------------------------------------------------------------------
     def ingest(self, reports: list[Report], now: float) -> list[Outcome]:
@@ -749,12 +761,32 @@ class SqlStore:
             for r in rows
         ]
 
-    def inventory_rows(self) -> list[tuple[str, str]]:
-        """The imported inventory: (hostname, site) of every expected device."""
-        return [
-            (str(h), str(s))
-            for h, s in self._read("SELECT hostname, site FROM inventory ORDER BY site, hostname")
-        ]
+    def inventory_expected(self) -> dict[str, int]:
+        """Expected devices per site, aggregated in the database so memory stays bounded
+        whatever the inventory's size. Entries whose hostnames differ only in case count
+        once, under the greatest site name (SQL ``lower()``: ASCII letters on SQLite, the
+        database locale on PostgreSQL)."""
+        rows = self._read(
+            "SELECT site, COUNT(*) FROM (SELECT MAX(site) AS site FROM inventory"
+            " GROUP BY lower(hostname)) AS folded GROUP BY site ORDER BY site"
+        )
+        return {str(site): int(n) for site, n in rows}
+
+    def inventory_listed(self, hostnames: Iterable[str], chunk: int = 5000) -> set[str]:
+        """Those of ``hostnames`` (lower case) the inventory lists, ignoring case; asked
+        ``chunk`` names at a time so neither side is loaded whole."""
+        names = sorted(set(hostnames))
+        found: set[str] = set()
+        for i in range(0, len(names), chunk):
+            part = names[i : i + chunk]
+            marks = ",".join("?" * len(part))
+            for (host,) in self._read(
+                "SELECT DISTINCT lower(hostname) FROM inventory"
+                f" WHERE lower(hostname) IN ({marks})",
+                part,
+            ):
+                found.add(str(host))
+        return found
 
     def top_apps(self, since: float, limit: int) -> list[str]:
         """Executables by foreground (then running) time since a moment, most used first."""

@@ -56,6 +56,9 @@ class _AutoCommitting:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)
 
+    def cursor(self) -> sqlite3.Cursor:
+        return self._conn.cursor()
+
     def commit(self) -> None:
         if self._conn.in_transaction:
             self._conn.execute("COMMIT")
