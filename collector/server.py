@@ -14,13 +14,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from agent.errors import AgentError
+from agent.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
 from agent.transport import is_loopback, split_target
 from collector.auth import Authenticator
 from collector.errors import ConfigError
 from collector.exposition import load_users, serve_metrics
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, FleetStateCollector, IngestMetrics
-from collector.model import FleetState
+from collector.model import FleetState, InProgressExpiry
 from collector.per_device import Rendered
 from collector.per_device import render as render_per_device
 from collector.ports import check_free
@@ -74,6 +75,9 @@ class ServerConfig:
     max_connection_age_seconds: float = 1800.0
     # ... letting calls in flight finish within this grace (agents' deadline is 10 s).
     max_connection_age_grace_seconds: float = 60.0
+    # A connection that has not finished its TLS and HTTP/2 handshake by then is closed
+    # (gRPC's default is 120 s): a silent TCP connection cannot hold a descriptor longer.
+    handshake_timeout_seconds: float = 20.0
 
 
 def server_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -88,6 +92,7 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
             "grpc.max_connection_age_grace_ms",
             int(config.max_connection_age_grace_seconds * 1000),
         ),
+        ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_seconds * 1000)),
         ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
         ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -127,6 +132,7 @@ class Collector:
         self._http: Any = None
         self._refresher: asyncio.Task[None] | None = None
         self._health = health.aio.HealthServicer()
+        self._expired_since: float | None = None  # the last fleet-state snapshot's time
 
     def _check_transport(self) -> None:
         c = self.config
@@ -229,17 +235,35 @@ class Collector:
         return f"{scheme}://{host}:{self.metrics_port}/metrics"
 
     async def refresh(self) -> None:
-        state, rendered = await asyncio.to_thread(self._snapshot, time.time())
-        self.fleet.state = state
-        self.per_device = rendered
         rows = await asyncio.to_thread(self.store.site_settings)
         self.config.settings.load(rows, self._base_settings)
+        now = time.time()
+        state, rendered = await asyncio.to_thread(self._snapshot, now)
+        self.fleet.update(state)
+        self._expired_since = now
+        self.per_device = rendered
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
 
+    def in_progress_expiry(self) -> InProgressExpiry:
+        """Report intervals as agents are told them: the central setting per site, else
+        the agents' own default."""
+        s = self.config.settings
+        default = float(s.default.report_interval_seconds or DEFAULT_REPORT_INTERVAL_SECONDS)
+        return InProgressExpiry(
+            default,
+            {
+                site: float(v.report_interval_seconds)
+                for site, v in s.per_site.items()
+                if v.report_interval_seconds
+            },
+        )
+
     def _snapshot(self, now: float) -> tuple[FleetState, Rendered]:
         per_device = self.config.per_device_metrics
-        state = self.store.fleet_state(now, per_device)
+        state = self.store.fleet_state(
+            now, per_device, self.in_progress_expiry(), self._expired_since
+        )
         return state, (render_per_device(state) if per_device else Rendered())
 
     async def _refresh_loop(self) -> None:

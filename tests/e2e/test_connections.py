@@ -5,6 +5,7 @@ two sides agree so a well-behaved agent is never sent away for pinging too often
 from __future__ import annotations
 
 import asyncio
+import configparser
 import socket
 import struct
 import threading
@@ -24,6 +25,7 @@ from collector.server import Collector, ServerConfig
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SETTINGS, PING, GOAWAY = 0x4, 0x6, 0x7
 ACK = 0x1
+HANDSHAKE = 1.0
 
 
 class Running:
@@ -62,8 +64,14 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = Running(ServerConfig(db=f"sqlite:///{tmp_path / 'c.db'}", listen="127.0.0.1:0",
-                             metrics_listen="127.0.0.1:0", max_connection_idle_seconds=1.0))
+    r = Running(
+        ServerConfig(
+            db=f"sqlite:///{tmp_path / 'c.db'}",
+            listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            max_connection_idle_seconds=1.0,
+        )
+    )
     yield r
     r.close()
 
@@ -113,6 +121,31 @@ def test_an_idle_connection_is_closed(running: Running) -> None:
     assert closed_at <= 15.0, closed_at
 
 
+def test_a_connection_that_never_speaks_is_closed(tmp_path: Path) -> None:
+    quiet = Running(
+        ServerConfig(
+            db=f"sqlite:///{tmp_path / 'c.db'}",
+            listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            handshake_timeout_seconds=HANDSHAKE,
+        )
+    )
+    try:
+        assert quiet.collector is not None
+        _closed_unspoken(quiet.collector.port)
+    finally:
+        quiet.close()
+
+
+def _closed_unspoken(port: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    opened = time.monotonic()
+    with sock:  # the server's SETTINGS arrive; the client never sends its preface
+        while sock.recv(1024):
+            pass
+    assert 0.8 <= time.monotonic() - opened <= 10.0
+
+
 def test_agents_reconnect_after_an_idle_close(running: Running, tmp_path: Path) -> None:
     assert running.collector is not None
     c = running.collector
@@ -138,9 +171,25 @@ def test_keepalive_policies_agree() -> None:
     # the server accepts pings without calls, at most one per min_ping_interval; the agent
     # pings at half that rate at most, so it never collects a strike (gRPC doc/keepalive.md)
     assert opts["grpc.keepalive_permit_without_calls"] == 1
-    assert client["grpc.keepalive_time_ms"] >= 2 * opts[
-        "grpc.http2.min_ping_interval_without_data_ms"]
+    assert (
+        client["grpc.keepalive_time_ms"] >= 2 * opts["grpc.http2.min_ping_interval_without_data_ms"]
+    )
     assert opts["grpc.so_reuseport"] == 0
     assert opts["grpc.max_connection_idle_ms"] == 300_000
     assert opts["grpc.max_connection_age_ms"] == 1_800_000
     assert opts["grpc.max_connection_age_grace_ms"] == 60_000
+    assert opts["grpc.server_handshake_timeout_ms"] == 20_000
+
+
+def test_the_documented_unit_raises_the_descriptor_limit() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    unit = doc.split("```ini\n", 1)[1].split("```", 1)[0]
+    parser = configparser.ConfigParser(strict=True, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(unit)
+    service = parser["Service"]
+    assert int(service["LimitNOFILE"]) >= 65536  # far above the usual soft limit of 1024
+    assert service["ExecStart"].split()[1] == "serve"
+    # systemd waits for the drain (SIGTERM: in-flight reports commit and ack) longer than
+    # gRPC's stop grace in collector.cli
+    assert int(service["TimeoutStopSec"]) > 10

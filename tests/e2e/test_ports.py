@@ -13,8 +13,10 @@ import pytest
 
 from tests.procs import CollectorProc, cli, scrape, start_collector, value
 
-IN_USE = "address already in use (another collector? instances that share a database each " \
-         "take their own port)"
+IN_USE = (
+    "address already in use (another collector? instances that share a database each "
+    "take their own port)"
+)
 
 
 @pytest.fixture
@@ -32,29 +34,50 @@ def _one_line(stderr: str) -> str:
 
 
 def test_serve_on_a_port_in_use_is_refused(first: CollectorProc, tmp_path: Path) -> None:
-    second = cli("fleetpulse-collector", "serve", "--db", f"sqlite:///{tmp_path / 'second.db'}",
-                 "--listen", first.grpc, "--metrics-listen", "127.0.0.1:0", timeout=30)
+    second = cli(
+        "fleetpulse-collector",
+        "serve",
+        "--db",
+        f"sqlite:///{tmp_path / 'second.db'}",
+        "--listen",
+        first.grpc,
+        "--metrics-listen",
+        "127.0.0.1:0",
+        timeout=30,
+    )
     assert second.returncode == 1
     assert _one_line(second.stderr) == (
-        f"fleetpulse-collector: error: cannot listen on {first.grpc}: {IN_USE}")
+        f"fleetpulse-collector: error: cannot listen on {first.grpc}: {IN_USE}"
+    )
     assert "gRPC" not in second.stdout
     # the first one serves on, untouched
-    assert value(scrape(first.metrics_url), "fleetpulse_ingest_records_total", kind="signin",
-                 result="accepted") == 0
+    assert (
+        value(
+            scrape(first.metrics_url),
+            "fleetpulse_ingest_records_total",
+            kind="signin",
+            result="accepted",
+        )
+        == 0
+    )
 
 
 def test_demo_on_a_port_in_use_is_refused(first: CollectorProc) -> None:
-    demo = cli("fleetpulse-collector", "demo", "--listen", first.grpc, "--duration", "1",
-               timeout=30)
+    demo = cli(
+        "fleetpulse-collector", "demo", "--listen", first.grpc, "--duration", "1", timeout=30
+    )
     assert demo.returncode == 1
     assert _one_line(demo.stderr) == (
-        f"fleetpulse-collector: error: cannot listen on {first.grpc}: {IN_USE}")
+        f"fleetpulse-collector: error: cannot listen on {first.grpc}: {IN_USE}"
+    )
     port = first.metrics_url.split("//")[1].split("/")[0]
-    demo = cli("fleetpulse-collector", "demo", "--metrics-listen", port, "--duration", "1",
-               timeout=30)
+    demo = cli(
+        "fleetpulse-collector", "demo", "--metrics-listen", port, "--duration", "1", timeout=30
+    )
     assert demo.returncode == 1
     assert _one_line(demo.stderr).startswith(
-        f"fleetpulse-collector: error: cannot serve metrics on {port}: ")
+        f"fleetpulse-collector: error: cannot serve metrics on {port}: "
+    )
 
 
 def test_a_port_shared_by_grpcio_default_is_refused_too(tmp_path: Path) -> None:
@@ -63,11 +86,20 @@ def test_a_port_shared_by_grpcio_default_is_refused_too(tmp_path: Path) -> None:
     port = other.add_insecure_port("127.0.0.1:0")
     other.start()
     try:
-        second = cli("fleetpulse-collector", "serve", "--db", f"sqlite:///{tmp_path / 'c.db'}",
-                     "--listen", f"127.0.0.1:{port}", "--metrics-listen", "127.0.0.1:0",
-                     timeout=30)
+        second = cli(
+            "fleetpulse-collector",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            timeout=30,
+        )
     finally:
         other.stop(None)
     assert second.returncode == 1
     assert _one_line(second.stderr) == (
-        f"fleetpulse-collector: error: cannot listen on 127.0.0.1:{port}: {IN_USE}")
+        f"fleetpulse-collector: error: cannot listen on 127.0.0.1:{port}: {IN_USE}"
+    )
