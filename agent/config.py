@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError
+from agent.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS, check
 
 CREDENTIALS = "credentials.json"
 CONFIG = "config.toml"
+#: Older names still read from config.toml, with the name they stand for.
+ALIASES = {"interval_seconds": "report_interval_seconds"}
 
 
 def default_state_dir() -> Path:
@@ -36,9 +39,14 @@ def default_state_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    """Operator settings; every field may be set in config.toml."""
+    """Operator settings; every field may be set in config.toml.
 
-    interval_seconds: float = 60.0
+    Each value must lie in its range in agent.setting_ranges.RANGES (the same names and
+    ranges as the collector's central settings); ConfigError names the first that does not.
+    ``report_interval_seconds`` may also be written under its older name
+    ``interval_seconds``."""
+
+    report_interval_seconds: float = float(DEFAULT_REPORT_INTERVAL_SECONDS)
     spool_max_bytes: int = 50 * 1024 * 1024
     spool_max_age_seconds: float = 30 * 86400.0
     batch_records: int = 500
@@ -49,25 +57,38 @@ class AgentConfig:
     app_top_n: int = 0  # 0 = every executable (the collector caps label cardinality)
     boot_settle_seconds: float = 900.0  # wait for late boot-performance events
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if problem := check(f.name, getattr(self, f.name)):
+                raise ConfigError(problem)
+
     @classmethod
     def load(cls, path: Path | None) -> AgentConfig:
+        """The settings of ``path`` over the defaults (defaults when it does not exist).
+
+        Raises ConfigError (one line, naming the file) for unreadable TOML, an unknown
+        setting, a non-number or a value outside its range."""
         if path is None or not path.exists():
             return cls()
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        for old, new in ALIASES.items():
+            if old in data and new in data:
+                raise ConfigError(f"{path}: set {new} or {old} (its older name), not both")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in data if ALIASES.get(k, k) not in known)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+        defaults = cls()
         values: dict[str, Any] = {}
-        for key, value in data.items():
-            default = getattr(cls(), key)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"{path}: {key} must be a number, got {value!r}")
-            values[key] = type(default)(value)
-        return replace(cls(), **values)
+        for written, value in data.items():
+            key = ALIASES.get(written, written)
+            if problem := check(key, value):
+                raise ConfigError(f"{path}: {written}{problem.removeprefix(key)}")
+            values[key] = type(getattr(defaults, key))(value)
+        return replace(defaults, **values)
 
 
 @dataclass(frozen=True, slots=True)

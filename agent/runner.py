@@ -75,7 +75,7 @@ class Agent:
         )
         self.facts = device_facts(self.env)
         self.backoff = Backoff()
-        self.interval = config.interval_seconds
+        self.interval = config.report_interval_seconds
         self.clock_skew: float | None = None
         self._last_health: tuple[object, ...] | None = None
         self._last_health_at = 0.0

@@ -114,6 +114,7 @@ class Sender:
         self.device_id = device_id
         self._auth = (("authorization", f"Device {device_secret}"),)
         self._deadline = deadline
+        self._configured_batch = batch_records
         self._batch = batch_records
         self._clock = clock
         self._own_channel = channel is None
@@ -124,7 +125,13 @@ class Sender:
         """Sends until the spool is empty or a call fails; acked records leave the spool.
 
         With nothing spooled it still sends one empty report: a heartbeat that keeps the
-        device "reporting" and brings back the collector's time and settings."""
+        device "reporting" and brings back the collector's time and settings.
+
+        A report the collector refuses whole for its size (INVALID_ARGUMENT naming no
+        record, e.g. more than its record limit; RESOURCE_EXHAUSTED without a retry hint,
+        gRPC's "message larger than max") is split: the batch size halves and the same
+        records go again, so no record is dropped or set aside for the size of its report.
+        The smaller size is kept for later sends."""
         result = SendResult()
         for attempt in range(max_batches):
             batch = spool.peek(limit=self._batch)
@@ -135,6 +142,8 @@ class Sender:
             try:
                 resp = self._stub.Report(request, timeout=self._deadline, metadata=self._auth)
             except grpc.RpcError as err:
+                if self._split(err, batch):
+                    continue
                 if not self._handle_error(err, spool, batch, result):
                     break
                 continue
@@ -148,6 +157,29 @@ class Sender:
             result.settings = resp.settings
         result.remaining = spool.stats().records
         return result
+
+    def _split(self, err: grpc.RpcError, batch: list[tuple[int, bytes]]) -> bool:
+        """True when ``err`` refuses the report for its size and a smaller batch may pass
+        (the batch size is halved); a one-record batch refused so is a real error and the
+        configured size comes back for the next send."""
+        code = err.code()
+        meta = _metadata(err)
+        whole = (
+            code == grpc.StatusCode.INVALID_ARGUMENT and not meta.get("fleetpulse-rejected-seqs")
+        ) or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and "retry-after-ms" not in meta)
+        if not whole:
+            return False
+        if len(batch) <= 1:
+            self._batch = self._configured_batch
+            return False
+        self._batch = max(1, len(batch) // 2)
+        log.warning(
+            "collector refused a report of %d records (%s); sending %d at a time",
+            len(batch),
+            _describe(err),
+            self._batch,
+        )
+        return True
 
     def _handle_error(
         self, err: grpc.RpcError, spool: Spool, batch: list[tuple[int, bytes]], result: SendResult

@@ -8,9 +8,17 @@ import grpc
 
 from agent.errors import ConfigError
 
+# Keepalive (gRPC core doc/keepalive.md, proposal A8): a ping every 2 minutes, also between
+# reports, finds a connection that died (NAT timeout, collector host gone) before the next
+# report waits out its deadline on it. The collector accepts one ping per minute without
+# calls (collector.server.KEEPALIVE_MIN_PING_MS): at half that rate an agent never collects
+# the ping strikes that end in GOAWAY "too_many_pings".
+KEEPALIVE_TIME_MS = 120_000
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
     ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),  # keepalive pings need no data in between
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
     ("grpc.enable_retries", 0),  # the spool and Backoff retry; no hidden resends
 ]

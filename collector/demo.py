@@ -45,7 +45,7 @@ def _local_agent(target: str, token: str, state_dir: Path, stop: threading.Event
     got = enroll(target, token, device_facts(env))
     creds = Credentials(got.device_id, got.device_secret, target, got.site, got.user_hash_key.hex())
     creds.save(state_dir)
-    agent = Agent(state_dir, AgentConfig(interval_seconds=10), creds, env=env)
+    agent = Agent(state_dir, AgentConfig(report_interval_seconds=10), creds, env=env)
     try:
         agent.run(stop)
     finally:

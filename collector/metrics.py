@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agent.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
@@ -260,6 +260,15 @@ class FleetStateCollector(Collector):
 
     def __init__(self) -> None:
         self.state = FleetState()
+        self.expired: dict[str, int] = {}  # sign-ins in progress given up, since start
+
+    def update(self, state: FleetState) -> None:
+        """Takes a new snapshot and adds its newly expired sign-ins to the running totals."""
+        for site in state.in_progress:
+            self.expired.setdefault(site, 0)
+        for site, n in state.in_progress_expired.items():
+            self.expired[site] = self.expired.get(site, 0) + n
+        self.state = state
 
     def collect(self) -> Iterator[Metric]:
         s = self.state
@@ -298,6 +307,16 @@ class FleetStateCollector(Collector):
             "How long the longest sign-in in progress has lasted so far.",
             s.longest_in_progress,
         )
+        expired = CounterMetricFamily(
+            "fleetpulse_logins_in_progress_expired",
+            "Sign-ins in progress given up after three report intervals without news of them "
+            "(agent stopped, machine off). Every instance counts the same ones from the shared "
+            "database: aggregate with max, never sum.",
+            labels=["site"],
+        )
+        for site, n in sorted(self.expired.items()):
+            expired.add_metric([site], n)
+        yield expired
 
 
 def _by_site(name: str, doc: str, values: dict[str, float] | dict[str, int]) -> GaugeMetricFamily:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.records import DeviceFacts, Record
+from agent.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,39 @@ class DeviceRow:
     related_device: str | None = None
 
 
+#: Report intervals without news of a sign-in in progress after which it is given up
+#: (its agent crashed, the machine was switched off or lost its network): one late report
+#: (backoff jitter, a slow commit) and one lost one are not yet a dead agent.
+IN_PROGRESS_MISSED_REPORTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class InProgressExpiry:
+    """When a sign-in in progress stops counting as one.
+
+    Agents re-send every sign-in in progress at each measure cycle, once per report
+    interval (agent.runner): the site's central ``report_interval_seconds`` when set,
+    else the agents' default (agent.setting_ranges.DEFAULT_REPORT_INTERVAL_SECONDS). A
+    sign-in with no news for ``IN_PROGRESS_MISSED_REPORTS`` intervals has expired; until
+    then its elapsed time is extrapolated by at most one interval past the last news."""
+
+    default_interval: float = float(DEFAULT_REPORT_INTERVAL_SECONDS)
+    per_site_interval: dict[str, float] = field(default_factory=dict)
+    missed_reports: int = IN_PROGRESS_MISSED_REPORTS
+
+    def interval(self, site: str) -> float:
+        """Seconds between two reports of a sign-in in progress at ``site``."""
+        return self.per_site_interval.get(site, self.default_interval)
+
+    def after(self, site: str) -> float:
+        """Seconds without news after which a sign-in in progress at ``site`` expires."""
+        return self.missed_reports * self.interval(site)
+
+    def longest(self) -> float:
+        """The longest expiry of any site, in seconds."""
+        return self.missed_reports * max([self.default_interval, *self.per_site_interval.values()])
+
+
 @dataclass(frozen=True, slots=True)
 class FleetState:
     """Gauges computed from the shared database (the same on every collector instance)."""
@@ -86,6 +120,8 @@ class FleetState:
     unused: dict[str, int] = field(default_factory=dict)
     in_progress: dict[str, int] = field(default_factory=dict)
     longest_in_progress: dict[str, float] = field(default_factory=dict)
+    # sign-ins in progress that expired (InProgressExpiry) since the previous snapshot
+    in_progress_expired: dict[str, int] = field(default_factory=dict)
     identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
     per_device: list[tuple[str, str, str, float | None, float | None, float | None]] = field(
         default_factory=list

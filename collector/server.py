@@ -14,15 +14,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from agent.errors import AgentError
+from agent.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
 from agent.transport import is_loopback, split_target
 from collector.auth import Authenticator
 from collector.errors import ConfigError
 from collector.exposition import load_users, serve_metrics
 from collector.ingest import Ingestor
 from collector.metrics import AppLabels, AuthMetrics, FleetStateCollector, IngestMetrics
-from collector.model import FleetState
+from collector.model import FleetState, InProgressExpiry
 from collector.per_device import Rendered
 from collector.per_device import render as render_per_device
+from collector.ports import check_free
 from collector.ratelimit import FailureLimiter, RateLimiter
 from collector.redact import redact
 from collector.servicer import TelemetryServicer, add_to_server
@@ -34,6 +36,17 @@ log = logging.getLogger("fleetpulse.collector")
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICE = "fleetpulse.v1.Telemetry"
+
+# Keepalive (gRPC core doc/keepalive.md, proposal A8): the server pings every connection
+# every 2 minutes and drops it when no answer comes within 20 s (a laptop that went to
+# sleep leaves a half-open connection holding a descriptor). It accepts a client ping
+# every KEEPALIVE_MIN_PING_MS even without calls; agents ping every 120 s
+# (agent.transport.CHANNEL_OPTIONS), so a well-behaved agent never collects the ping
+# strikes that end in GOAWAY "too_many_pings".
+KEEPALIVE_TIME_MS = 120_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+KEEPALIVE_MIN_PING_MS = 60_000
+MAX_PING_STRIKES = 2
 
 
 @dataclass
@@ -57,6 +70,38 @@ class ServerConfig:
     app_top_n: int = 50
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
+    # Connection management (gRPC proposal A9): a connection with no call for this long is
+    # closed with GOAWAY (agents reconnect for their next report) ...
+    max_connection_idle_seconds: float = 300.0
+    # ... every connection is closed after this long (+/-10% jitter), so that clients
+    # spread again over instances behind a load balancer ...
+    max_connection_age_seconds: float = 1800.0
+    # ... letting calls in flight finish within this grace (agents' deadline is 10 s).
+    max_connection_age_grace_seconds: float = 60.0
+    # A connection that has not finished its TLS and HTTP/2 handshake by then is closed
+    # (gRPC's default is 120 s): a silent TCP connection cannot hold a descriptor longer.
+    handshake_timeout_seconds: float = 20.0
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """The gRPC server channel arguments (names from grpc/impl/channel_arg_names.h)."""
+    return [
+        ("grpc.so_reuseport", 0),  # a port in use is an error, never a shared port
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_concurrent_streams", 256),
+        ("grpc.max_connection_idle_ms", int(config.max_connection_idle_seconds * 1000)),
+        ("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+        (
+            "grpc.max_connection_age_grace_ms",
+            int(config.max_connection_age_grace_seconds * 1000),
+        ),
+        ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_seconds * 1000)),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_MS),
+        ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
+    ]
 
 
 class Collector:
@@ -94,6 +139,7 @@ class Collector:
         self._http: Any = None
         self._refresher: asyncio.Task[None] | None = None
         self._health = health.aio.HealthServicer()
+        self._expired_since: float | None = None  # the last fleet-state snapshot's time
 
     def _check_transport(self) -> None:
         c = self.config
@@ -113,6 +159,22 @@ class Collector:
                 f"refusing plaintext gRPC on non-loopback {c.listen}: "
                 "give --tls-cert/--tls-key, or --insecure"
             )
+        if (
+            c.metrics_auth
+            and not c.metrics_tls_cert
+            and not c.insecure
+            and not is_loopback(c.metrics_listen)
+        ):
+            # basic auth sends the password in every scrape (RFC 7617 section 4)
+            raise ConfigError(
+                f"refusing /metrics basic auth in plaintext on non-loopback {c.metrics_listen}: "
+                "give --metrics-tls-cert/--metrics-tls-key, or --insecure"
+            )
+        if c.metrics_auth and not c.metrics_tls_cert and not is_loopback(c.metrics_listen):
+            log.warning(
+                "/metrics on %s takes basic-auth passwords in plaintext (--insecure)",
+                c.metrics_listen,
+            )
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         c = self.config
@@ -129,17 +191,12 @@ class Collector:
 
     async def start(self) -> None:
         server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_concurrent_streams", 256),
-                ("grpc.keepalive_time_ms", 120_000),
-                ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
-            ],
-            compression=grpc.Compression.Gzip,
+            options=server_options(self.config), compression=grpc.Compression.Gzip
         )
         add_to_server(TelemetryServicer(self.auth, self.ingestor, self.config.settings), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         creds = self._credentials()
+        check_free(*split_target(self.config.listen))
         try:
             if creds is None:
                 self.port = server.add_insecure_port(self.config.listen)
@@ -185,17 +242,35 @@ class Collector:
         return f"{scheme}://{host}:{self.metrics_port}/metrics"
 
     async def refresh(self) -> None:
-        state, rendered = await asyncio.to_thread(self._snapshot, time.time())
-        self.fleet.state = state
-        self.per_device = rendered
         rows = await asyncio.to_thread(self.store.site_settings)
         self.config.settings.load(rows, self._base_settings)
+        now = time.time()
+        state, rendered = await asyncio.to_thread(self._snapshot, now)
+        self.fleet.update(state)
+        self._expired_since = now
+        self.per_device = rendered
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
 
+    def in_progress_expiry(self) -> InProgressExpiry:
+        """Report intervals as agents are told them: the central setting per site, else
+        the agents' own default."""
+        s = self.config.settings
+        default = float(s.default.report_interval_seconds or DEFAULT_REPORT_INTERVAL_SECONDS)
+        return InProgressExpiry(
+            default,
+            {
+                site: float(v.report_interval_seconds)
+                for site, v in s.per_site.items()
+                if v.report_interval_seconds
+            },
+        )
+
     def _snapshot(self, now: float) -> tuple[FleetState, Rendered]:
         per_device = self.config.per_device_metrics
-        state = self.store.fleet_state(now, per_device)
+        state = self.store.fleet_state(
+            now, per_device, self.in_progress_expiry(), self._expired_since
+        )
         return state, (render_per_device(state) if per_device else Rendered())
 
     async def _refresh_loop(self) -> None:

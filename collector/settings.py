@@ -3,9 +3,9 @@ per-site overrides, set with ``fleetpulse-collector settings set`` and kept in t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
+from agent.setting_ranges import RANGES
 from collector.errors import ConfigError
 
 FLEET = "*"
@@ -20,18 +20,21 @@ class AgentSettings:
     signin_slo_seconds: float = 0.0
 
 
-def _interval(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 86400:
-        raise ValueError("must be 1..86400 seconds")
+def _number(key: str, text: str) -> float:
+    """``text`` as a number within the range agents check the same setting against
+    (agent.setting_ranges.RANGES)."""
+    value = float(text)
+    if problem := RANGES[key].problem(value):
+        raise ValueError(problem)
     return value
+
+
+def _interval(text: str) -> int:
+    return int(_number("report_interval_seconds", text))
 
 
 def _slo(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or not 1 <= value <= 86400:
-        raise ValueError("must be 1..86400 seconds")
-    return value
+    return _number("signin_slo_seconds", text)
 
 
 def _apps(text: str) -> tuple[str, ...]:

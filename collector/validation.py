@@ -13,6 +13,7 @@ import math
 
 from agent.phases import BOOT_PHASES, CULPRIT_KINDS, SIGNIN_PHASES
 from agent.records import AppUsageRecord, BootRecord, HealthRecord, Kind, Phase, SigninRecord
+from agent.setting_ranges import REPORT_MAX_RECORDS
 from collector.errors import InvalidReport
 from collector.model import Incoming, Report
 from collector.store.schema import INTEGER_RANGES, integer_range
@@ -21,7 +22,7 @@ EARLIEST = 946684800.0  # 2000-01-01: older timestamps are a broken clock
 FUTURE_SLACK = 86400.0  # device clocks may run ahead, but not by more than a day
 MAX_DURATION = 86400.0  # no boot or sign-in phase lasts a day
 MAX_INTERVAL = 86400.0
-MAX_RECORDS = 5000
+MAX_RECORDS = REPORT_MAX_RECORDS  # agents bound batch_records by the same value
 MAX_TEXT = 256
 MAX_CULPRITS = 100  # a slow boot logs a few Diagnostics-Performance 101-110 events, not 100
 MAX_DEVICE_ID = 64  # ids are UUIDs (36 characters), issued at enrollment

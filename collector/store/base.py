@@ -6,7 +6,16 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from collector.errors import ConfigError
-from collector.model import Device, DeviceRow, FleetState, Outcome, Report, SigninRow, Token
+from collector.model import (
+    Device,
+    DeviceRow,
+    FleetState,
+    InProgressExpiry,
+    Outcome,
+    Report,
+    SigninRow,
+    Token,
+)
 from collector.redact import redact
 
 
@@ -41,7 +50,13 @@ class Store(Protocol):
     def device(self, device_id: str) -> Device | None: ...
     def revoke_device(self, device_id: str, now: float) -> bool: ...
     def ingest(self, reports: list[Report], now: float) -> list[Outcome]: ...
-    def fleet_state(self, now: float, per_device: bool = False) -> FleetState: ...
+    def fleet_state(
+        self,
+        now: float,
+        per_device: bool = False,
+        expiry: InProgressExpiry | None = None,
+        expired_since: float | None = None,
+    ) -> FleetState: ...
     def device_rows(self, now: float) -> list[DeviceRow]: ...
     def import_inventory(self, rows: Iterable[tuple[str, str]], chunk: int = 5000) -> int: ...
     def signins_between(self, since: float, until: float) -> list[SigninRow]: ...

@@ -22,6 +22,7 @@ from collector.model import (
     DeviceRow,
     FleetState,
     Incoming,
+    InProgressExpiry,
     Outcome,
     Report,
     SigninRow,
@@ -33,7 +34,6 @@ from collector.store.schema import MIGRATIONS
 REPORTING_WITHIN = 3600.0
 SILENT_AFTER = 86400.0
 UNUSED_AFTER = 14 * 86400.0
-IN_PROGRESS_STALE_AFTER = 900.0
 PER_DEVICE_MAX_AGE = 7 * 86400.0
 _CHUNK = 300
 
@@ -598,7 +598,16 @@ class SqlStore:
         return cur.fetchone() is not None
 
     # -- fleet state and listings ---------------------------------------------
-    def fleet_state(self, now: float, per_device: bool = False) -> FleetState:
+    def fleet_state(
+        self,
+        now: float,
+        per_device: bool = False,
+        expiry: InProgressExpiry | None = None,
+        expired_since: float | None = None,
+    ) -> FleetState:
+        """The fleet-state gauges at ``now``. Sign-ins in progress count until ``expiry``
+        gives them up; those that expired within ``(expired_since, now]`` are counted in
+        ``in_progress_expired`` (none when ``expired_since`` is None)."""
         state = FleetState()
         for site, os_, version, status, n in self._read(
             "SELECT site, os, agent_version, CASE WHEN last_seen >= ? THEN 'reporting'"
@@ -628,17 +637,30 @@ class SqlStore:
             (now - UNUSED_AFTER, now - UNUSED_AFTER),
         ):
             state.unused[site] = int(n)
-        for site, n, longest in self._read(
-            "SELECT d.site, COUNT(*), MAX(p.elapsed_seconds + (? - p.updated_at))"
-            " FROM signins_in_progress p JOIN devices d ON d.device_id = p.device_id"
-            " WHERE p.updated_at >= ? GROUP BY d.site",
-            (now, now - IN_PROGRESS_STALE_AFTER),
-        ):
-            state.in_progress[site] = int(n)
-            state.longest_in_progress[site] = float(longest)
+        self._in_progress(state, now, expiry or InProgressExpiry(), expired_since)
         if per_device:
             state.per_device.extend(self._per_device(now))
         return state
+
+    def _in_progress(
+        self, state: FleetState, now: float, expiry: InProgressExpiry, since: float | None
+    ) -> None:
+        # rows older than every expiry, also as seen from ``since``, matter no more
+        oldest = min(now, now if since is None else since) - expiry.longest()
+        for site, elapsed, updated_at in self._read(
+            "SELECT d.site, p.elapsed_seconds, p.updated_at FROM signins_in_progress p"
+            " JOIN devices d ON d.device_id = p.device_id WHERE p.updated_at >= ?",
+            (oldest,),
+        ):
+            silent = max(0.0, now - float(updated_at))
+            if silent <= expiry.after(site):
+                state.in_progress[site] = state.in_progress.get(site, 0) + 1
+                so_far = float(elapsed) + min(silent, expiry.interval(site))
+                state.longest_in_progress[site] = max(
+                    state.longest_in_progress.get(site, 0.0), so_far
+                )
+            elif since is not None and since < float(updated_at) + expiry.after(site) <= now:
+                state.in_progress_expired[site] = state.in_progress_expired.get(site, 0) + 1
 
     def _per_device(
         self, now: float

@@ -62,7 +62,8 @@ def test_install_doctor_uninstall(tmp_path: Path) -> None:
         assert creds["collector"] == c.grpc and creds["site"] == "hq"
         assert stat.S_IMODE((state / "credentials.json").stat().st_mode) == 0o600
         assert stat.S_IMODE((state / "ready").stat().st_mode) == 0o1777
-        assert "# interval_seconds = 60.0" in (state / "config.toml").read_text().splitlines()
+        written = (state / "config.toml").read_text().splitlines()
+        assert "# report_interval_seconds = 60.0" in written
         assert Recorder.read(record) == [
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "fleetpulse-agent.service"],
