@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from collector.errors import ConfigError
-from collector.model import Device, DeviceRow, FleetState, Outcome, Report, SigninRow, Token
+from collector.model import (
+    BootRow,
+    Device,
+    DeviceRow,
+    FleetState,
+    Outcome,
+    Report,
+    SigninRow,
+    Token,
+)
 
 
 class Store(Protocol):
@@ -46,6 +55,7 @@ class Store(Protocol):
     def boots_between(
         self, since: float, until: float
     ) -> list[tuple[str, float, float | None]]: ...
+    def boot_details_between(self, since: float, until: float) -> list[BootRow]: ...
     def device_activity(
         self,
     ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]: ...

@@ -64,7 +64,8 @@ def test_verdict_sentence_and_outcome() -> None:
     assert text.verdict(report) == (
         "33.3% of 3 sign-ins on 4 of 8 expected devices met the 120 s target; 2 took ≥ 30 min."
         " 1 more sign-in(s) have an unknown duration and are not counted.")
-    assert text.outcome(report) == "FAIL: 33.3% < the 95% target."
+    assert text.outcome(report) == (
+        "FAIL: 33.3% < the 95% target (1 of 3 sign-ins within 120 s).")
     assert "5 reporting devices (expected: unknown" in text.verdict(make(ENTRIES, NO_INVENTORY))
     assert text.outcome(make([], NO_INVENTORY)).startswith("NO VERDICT")
 
@@ -81,9 +82,14 @@ def test_a_share_never_reads_as_the_target_when_it_is_not(
 
 def test_markdown_lists_long_sign_ins_and_says_unknown() -> None:
     md = render(make(ENTRIES, NO_INVENTORY), "md")
-    rows = [line for line in md.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \d\d:", line)]
+    section = md.split("## Sign-ins that took 30 minutes or more")[1].split("\n## ")[0]
+    rows = [line[2:-2].split(" | ") for line in section.splitlines()[4:] if line]
     escaped = '\\<img src=x onerror="alert(1)"\\>'  # rendered as text, not as a tag
-    assert [r.split(" | ")[1] for r in rows] == [escaped, "pc-2"]  # oldest first, flagged out
+    # hostname and site first, the device id last; oldest first, flagged out
+    assert [(r[0], r[1], r[-1]) for r in rows] == [
+        (escaped, "north", f"id-{escaped}"), ("pc-2", "north", "id-pc-2")]
+    assert rows[1][4] == "applying group policy [group_policy, 30 min 00 s]"
+    assert rows[0][4] == "unknown"
     assert HOSTILE not in md
     assert "expected: unknown" in md and "| unknown |" in md
     assert "1 first login(s)" in md and "Excluded from the SLA figures" in md
