@@ -211,13 +211,10 @@ def render_html(report: SlaReport) -> str:
         )
         + "</div>",
         f"<p>{escape(t.coverage(report))}<br>{escape(t.exclusions(report))}</p>",
+        *([] if report.comparison is None else _comparison(report.comparison)),
         '<div class="charts">'
         + "".join(f"<figure>{chart}</figure>" for chart in _charts(report))
         + "</div>",
-    ]
-    if report.comparison is not None:
-        parts += _comparison(report.comparison)
-    parts += [
         "<h2>Sign-ins that took 30 minutes or more</h2>",
         '<p class="muted">Phases: the longest measured part of the sign-in, in plain words'
         " with the agent's name for it.</p>",

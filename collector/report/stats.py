@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy
-import scipy.stats
 from numpy.typing import NDArray
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261001  # fixed: the same store gives the same report
+# scipy.stats is imported where it is used: it takes over a second to import, and every
+# collector command (serve included) imports this package.
 _BATCH = 100  # resamples held in memory at once: 100 x n floats
 
 Interval = tuple[float, float]
@@ -43,6 +44,8 @@ def exact_interval(k: int, n: int, confidence: float = CONFIDENCE) -> Interval:
 
     Raises ValueError when n < 1 or k is not in [0, n]."""
     _check(k, n)
+    import scipy.stats
+
     ci = scipy.stats.binomtest(k, n).proportion_ci(confidence, method="exact")
     return float(ci.low), float(ci.high)
 
@@ -51,6 +54,8 @@ def exact_upper_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
     """One-sided exact (Clopper-Pearson) upper bound of a rate k/n: with ``confidence``
     the true rate is below it. For k = 0 it equals ``1 - (1 - confidence) ** (1 / n)``."""
     _check(k, n)
+    import scipy.stats
+
     test = scipy.stats.binomtest(k, n, alternative="less")
     return float(test.proportion_ci(confidence, method="exact").high)
 
@@ -58,6 +63,8 @@ def exact_upper_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
 def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> Interval:
     """Wilson (1927) score interval of a rate k/n."""
     _check(k, n)
+    import scipy.stats
+
     ci = scipy.stats.binomtest(k, n).proportion_ci(confidence, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -104,6 +111,8 @@ def bootstrap_difference(
     Seeded: the same inputs always give the same interval."""
     if len(before) < 2 or len(after) < 2:
         return None
+
+    import scipy.stats
 
     def diff(
         b: NDArray[numpy.float64], a: NDArray[numpy.float64], axis: int = -1
