@@ -25,7 +25,8 @@ h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 8px; font-size: 19p
 .card b { display: block; font-size: 22px; } .card span { color: #607d8b; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #cfd8dc; padding: 5px 8px; text-align: left; }
-th { background: #f5f7f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f5f7f8; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; align-items: start; }
 .charts figure { margin: 0; border: 1px solid #eceff1; padding: 6px; }
 .verdicts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin: 12px 0; }
@@ -81,11 +82,12 @@ def _distribution(report: SlaReport) -> str:
 
 
 def _charts(report: SlaReport) -> list[str]:
-    weeks = [w.week.split("-")[1] for w in report.weeks]
+    weeks = [w.week.split("-")[1] + ("*" if w.partial else "") for w in report.weeks]
+    partial = " (* partial week)" if any(w.partial for w in report.weeks) else ""
     return [
         _distribution(report),
         svg.columns(
-            "p95 sign-in duration per ISO week",
+            "p95 sign-in duration per ISO week" + partial,
             weeks,
             [("p95", svg.SIGNIN, [w.durations.percentiles[95] for w in report.weeks])],
             lambda v: f"{v:.0f} s",
@@ -98,7 +100,7 @@ def _charts(report: SlaReport) -> list[str]:
             report.target,
         ),
         svg.columns(
-            "Staff-hours lost waiting per ISO week",
+            "Staff-hours lost waiting per ISO week" + partial,
             weeks,
             [
                 ("sign-in", svg.SIGNIN, [w.signin_wait_seconds / 3600 for w in report.weeks]),
