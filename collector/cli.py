@@ -17,7 +17,7 @@ import typer
 from collector import auth, redact
 from collector.durations import parse_duration
 from collector.errors import CollectorError, ConfigError
-from collector.report import write_report
+from collector.report import ReportOptions, write_report
 from collector.server import Collector, ServerConfig
 from collector.settings import parse_setting
 from collector.store.base import open_store
@@ -268,7 +268,21 @@ def devices(
 @app.command()
 def report(
     db: Db,
-    since: Annotated[str, typer.Option(help="Period before now, by event time, e.g. 28d.")] = "28d",
+    since: Annotated[
+        str | None,
+        typer.Option(help="Period start: 28d (before now), 2026-10-01 or 2026-10-01T08:00 UTC."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Period end (exclusive; a date includes its day), e.g. 2026-10-28."),
+    ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            metavar="BEFORE AFTER",
+            help="Compare two periods START..END, e.g. 2026-10-01..2026-10-28 28d.",
+        ),
+    ] = None,
     slo: Annotated[float, typer.Option(help="Sign-in target in seconds.")] = 120.0,
     target: Annotated[float, typer.Option(help="Share of sign-ins to meet it, (0, 1].")] = 0.95,
     fmt: Annotated[str, typer.Option("--format", help="md, html, json or csv.")] = "md",
@@ -278,7 +292,8 @@ def report(
     ] = False,
 ) -> None:
     """The sign-in SLA report: exact figures from the stored events (see docs/report.md)."""
-    text = write_report(db, time.time(), since, slo, target, fmt, include_flagged, out)
+    options = ReportOptions(since, until, compare, slo, target, fmt, include_flagged)
+    text = write_report(db, time.time(), options, out)
     if text is not None:
         typer.echo(text, nl=False)
 

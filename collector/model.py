@@ -129,6 +129,22 @@ class FleetState:
 
 
 @dataclass(frozen=True, slots=True)
+class BootRow:
+    """A stored boot, joined with its device, for reports. ``culprits`` are
+    (name, kind, seconds) as the agent sent them (Windows Diagnostics-Performance 101-110),
+    largest first."""
+
+    device_id: str
+    hostname: str
+    site: str
+    boot_time: float
+    total_seconds: float | None
+    boot_type: str
+    degraded: bool | None
+    culprits: list[tuple[str, str, float]]
+
+
+@dataclass(frozen=True, slots=True)
 class SigninRow:
     """A stored complete sign-in, joined with its device, for reports."""
 

@@ -7,9 +7,16 @@ no inventory imported) is ``None``, never 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.report.boots import BootFigures
+    from collector.report.compare import Comparison
 
 LONG_SECONDS = 1800.0  # the 30-minute line
 UNUSED_SECONDS = 14 * 86400.0  # enrolled this long with no sign-in this long: unused
+WEEK_SECONDS = 7 * 86400.0
+LOW_COVERAGE = 0.9  # below this share of the expected devices, evidence is called weak
 PERCENTILES = (50, 90, 95, 99)
 PERCENTILE_METHOD = (
     "linear: the value at rank 1 + p/100 x (n - 1) of the n sorted durations, interpolated"
@@ -111,6 +118,15 @@ class WeekFigures:
     boots_unknown: int
 
     @property
+    def partial(self) -> bool:
+        """Only part of this ISO week is inside the period (its figures cover fewer days)."""
+        return self.end - self.start < WEEK_SECONDS - 1e-6
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / 86400.0
+
+    @property
     def wait_hours(self) -> float:
         return (self.signin_wait_seconds + self.boot_wait_seconds) / 3600.0
 
@@ -138,11 +154,18 @@ class SlaReport:
     weeks: list[WeekFigures]
     unused: list[UnusedDevice]
     signins: list[SigninEntry] = field(default_factory=list)  # every one in the period
+    boots: BootFigures | None = None  # the boot section (None: not computed)
+    comparison: Comparison | None = None  # --compare: this report is the AFTER period
 
     @property
     def long_signins(self) -> list[SigninEntry]:
         """The SLA sign-ins that took 30 minutes or more, oldest first."""
         return [s for s in self.signins if s.in_sla and s.long]
+
+    @property
+    def long_devices(self) -> int:
+        """Distinct devices with an SLA sign-in of 30 minutes or more."""
+        return len({s.device_id for s in self.long_signins})
 
     @property
     def meets_target(self) -> bool | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from collector.report.compare import FLEET, Comparison
 from collector.report.figures import SlaReport
 from collector.report.render_json import iso
 
@@ -37,7 +38,64 @@ def _opt(value: object) -> str:
     return str(value)
 
 
+COMPARISON_COLUMNS = (
+    "scope",
+    "site",
+    "figure",
+    "before",
+    "after",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "excludes_zero",
+    "method",
+    "before_since",
+    "before_until",
+    "after_since",
+    "after_until",
+    "before_signins",
+    "after_signins",
+    "warnings",
+)
+
+
+def render_comparison_csv(c: Comparison) -> str:
+    """One row per scope and figure; differences are after minus before; the warnings
+    (different devices, different coverage) are repeated on every row."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(COMPARISON_COLUMNS)
+    warnings = " | ".join(c.warnings)
+    for scope in c.scopes:
+        for e in scope.estimates:
+            out.writerow(
+                [
+                    "fleet" if scope.scope == FLEET else "site",
+                    "" if scope.scope == FLEET else _text(scope.scope),
+                    e.metric,
+                    _opt(e.before),
+                    _opt(e.after),
+                    _opt(e.difference),
+                    _opt(e.low),
+                    _opt(e.high),
+                    _opt(e.excludes_zero),
+                    e.method,
+                    iso(c.before.since),
+                    iso(c.before.until),
+                    iso(c.after.since),
+                    iso(c.after.until),
+                    scope.before_signins,
+                    scope.after_signins,
+                    warnings,
+                ]
+            )
+    return buf.getvalue()
+
+
 def render_csv(report: SlaReport) -> str:
+    """Every sign-in of the period; with ``--compare``, the comparison table instead."""
+    if report.comparison is not None:
+        return render_comparison_csv(report.comparison)
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(COLUMNS)

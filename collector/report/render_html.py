@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from html import escape
 from itertools import pairwise
 
+from collector.report import compare_text as ct
 from collector.report import svg
 from collector.report import text as t
+from collector.report.compare import Comparison
 from collector.report.figures import LONG_SECONDS, PERCENTILE_METHOD, PERCENTILES, SlaReport
 
 CSS = """
@@ -23,9 +25,16 @@ h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin: 28px 0 8px; font-size: 19p
 .card b { display: block; font-size: 22px; } .card span { color: #607d8b; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #cfd8dc; padding: 5px 8px; text-align: left; }
-th { background: #f5f7f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f5f7f8; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; align-items: start; }
 .charts figure { margin: 0; border: 1px solid #eceff1; padding: 6px; }
+.verdicts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin: 12px 0; }
+.verdicts section { border: 1px solid #cfd8dc; border-radius: 6px; padding: 10px 14px; }
+.verdicts h3 { margin: 0 0 8px; font-size: 15px; color: #607d8b; }
+.verdicts p { margin: 8px 0 0; }
+.warning { background: #fff8e1; border-left: 4px solid #f9a825; padding: 6px 10px; }
+td.better { color: #2e7d32; font-weight: bold; } td.worse { color: #c62828; font-weight: bold; }
 @media print { body { background: #fff; } }
 """
 
@@ -73,11 +82,12 @@ def _distribution(report: SlaReport) -> str:
 
 
 def _charts(report: SlaReport) -> list[str]:
-    weeks = [w.week.split("-")[1] for w in report.weeks]
+    weeks = [w.week.split("-")[1] + ("*" if w.partial else "") for w in report.weeks]
+    partial = " (* partial week)" if any(w.partial for w in report.weeks) else ""
     return [
         _distribution(report),
         svg.columns(
-            "p95 sign-in duration per ISO week",
+            "p95 sign-in duration per ISO week" + partial,
             weeks,
             [("p95", svg.SIGNIN, [w.durations.percentiles[95] for w in report.weeks])],
             lambda v: f"{v:.0f} s",
@@ -90,7 +100,7 @@ def _charts(report: SlaReport) -> list[str]:
             report.target,
         ),
         svg.columns(
-            "Staff-hours lost waiting per ISO week",
+            "Staff-hours lost waiting per ISO week" + partial,
             weeks,
             [
                 ("sign-in", svg.SIGNIN, [w.signin_wait_seconds / 3600 for w in report.weeks]),
@@ -101,10 +111,73 @@ def _charts(report: SlaReport) -> list[str]:
     ]
 
 
-def render_html(report: SlaReport) -> str:
-    f, c = report.fleet, report.coverage
+def _verdicts(report: SlaReport) -> str:
     met = report.meets_target
     badge = "none" if met is None else ("pass" if met else "fail")
+    f = report.fleet
+    long_badge = "none" if not f.known else ("fail" if f.long else "pass")
+    return (
+        '<div class="verdicts">'
+        '<section id="slo-verdict"><h3>1. Within the SLO</h3>'
+        f'<span class="badge {badge}">{escape(t.outcome(report))}</span>'
+        f"<p>{escape(t.verdict(report))}</p></section>"
+        '<section id="long-verdict"><h3>2. Sign-ins of 30 minutes or more</h3>'
+        f'<span class="badge {long_badge}">{escape(t.long_outcome(report))}</span>'
+        f"<p>{escape(t.long_verdict(report))}</p></section>"
+        "</div>"
+    )
+
+
+def _verdict_class(changed: str) -> str:
+    return next((w for w in ("better", "worse") if changed.endswith(w)), "")
+
+
+def _comparison(c: Comparison) -> list[str]:
+    header, rows = ct.comparison_table(c)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(v)}</td>" if i < 2 else f'<td class="n">{escape(v)}</td>'
+            for i, v in enumerate(row[:-1])
+        )
+        + f'<td class="{_verdict_class(row[-1])}">{escape(row[-1])}</td>'
+        + "</tr>"
+        for row in rows
+    )
+    return [
+        "<h2>Before and after</h2>",
+        "<p>" + "<br>".join(escape(line) + "." for line in ct.periods(c)) + "</p>",
+        *(f'<p class="warning">{escape(w)}</p>' for w in c.warnings),
+        f'<table id="comparison"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
+        f'<p class="muted">{escape(ct.methods(c))}</p>',
+    ]
+
+
+def _boots(report: SlaReport) -> list[str]:
+    parts = [
+        "<h2>Boots</h2>",
+        f"<p>{escape(t.boots_summary(report))}</p>",
+        "<h3>Slowest boots</h3>",
+    ]
+    slowest = t.slowest_boot_table(report)
+    parts.append(
+        _table(*slowest, {3}, "slowest-boots")
+        if slowest[1]
+        else '<p id="slowest-boots">None in the period.</p>'
+    )
+    parts.append("<h3>Top boot culprits (what Windows says slowed the boots)</h3>")
+    culprits = t.culprit_table(report)
+    parts.append(
+        _table(*culprits, {2, 3, 4, 5}, "boot-culprits")
+        if culprits[1]
+        else '<p id="boot-culprits">None named in the period.</p>'
+    )
+    return parts
+
+
+def render_html(report: SlaReport) -> str:
+    f, c = report.fleet, report.coverage
     cards = [
         (str(f.signins), "sign-ins (SLA)"),
         (t.share_against(f.share_within_slo, report.target), f"within {t.slo(report)}"),
@@ -133,24 +206,26 @@ def render_html(report: SlaReport) -> str:
         "<h1>Sign-in SLA report</h1>",
         f'<p class="muted">{escape(t.period(report))}. SLO {escape(t.slo(report))}, target'
         f" {100 * report.target:g}% of sign-ins within it.</p>",
-        f'<p class="verdict">{escape(t.verdict(report))}</p>',
-        f'<p><span class="badge {badge}">{escape(t.outcome(report))}</span></p>',
+        _verdicts(report),
         '<div class="cards">'
         + "".join(
             f'<div class="card"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in cards
         )
         + "</div>",
         f"<p>{escape(t.coverage(report))}<br>{escape(t.exclusions(report))}</p>",
+        *([] if report.comparison is None else _comparison(report.comparison)),
         '<div class="charts">'
         + "".join(f"<figure>{chart}</figure>" for chart in _charts(report))
         + "</div>",
         "<h2>Sign-ins that took 30 minutes or more</h2>",
+        '<p class="muted">Phases: the longest measured part of the sign-in, in plain words'
+        " with the agent's name for it.</p>",
     ]
     if report.long_signins:
         parts.append(
             _table(
                 *t.long_signin_table(report),
-                {4},
+                {3},
                 "long-signins",
             )
         )
@@ -166,6 +241,8 @@ def render_html(report: SlaReport) -> str:
     ]
     parts += [
         "<h2>Weekly trend and staff-hours lost waiting (ISO weeks, UTC)</h2>",
+        '<p class="muted">A week marked partial has only some of its days inside the'
+        " period: its counts cover those days only.</p>",
         _table(
             [
                 "week",
@@ -181,7 +258,7 @@ def render_html(report: SlaReport) -> str:
             ],
             [
                 [
-                    w.week,
+                    t.week_label(w),
                     t.day(w.start),
                     str(w.durations.signins),
                     t.seconds(w.durations.percentiles[95]),
@@ -198,6 +275,7 @@ def render_html(report: SlaReport) -> str:
             "weeks",
         ),
     ]
+    parts += _boots(report)
     parts.append(
         "<h2>Devices enrolled but unused</h2>"
         '<p class="muted">Enrolled 14 days or more ago, no sign-in in the last'
@@ -220,6 +298,13 @@ def render_html(report: SlaReport) -> str:
         f" the stored durations — {escape(PERCENTILE_METHOD)}. A sign-in whose duration is"
         " unknown is counted and stated, never taken as 0. Staff-hours add every sign-in"
         " (flagged ones too) and every boot with a known duration.</p>",
+        "<p>The 30-minute verdict gives the exact binomial interval of Clopper &amp; Pearson"
+        " (1934) — one-sided upper bound when no sign-in took 30 minutes — computed with"
+        " scipy.stats.binomtest. It speaks for the devices that reported: with low coverage"
+        " the silent devices could hold the slow sign-ins. A comparison gives percentile"
+        " bootstrap intervals (Efron) for percentiles and staff-hours, seeded so the same"
+        " store gives the same report, and Newcombe's (1998) hybrid score interval, built"
+        " from Wilson (1927) intervals, for the difference of two rates.</p>",
         f'<p class="muted">Generated {escape(t.when(report.generated_at))} UTC.</p>',
         "</main></body></html>",
         "",

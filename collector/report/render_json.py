@@ -6,9 +6,11 @@ import json
 import time
 from typing import Any
 
-from collector.report import text
+from collector.report import stats, text
+from collector.report.compare import FLEET, Comparison, PeriodSummary
 from collector.report.figures import (
     LONG_SECONDS,
+    LOW_COVERAGE,
     PERCENTILE_METHOD,
     Durations,
     SigninEntry,
@@ -52,6 +54,7 @@ def signin_dict(s: SigninEntry) -> dict[str, Any]:
         "after_update": s.after_update,
         "in_sla": s.in_sla,
         "dominant_phase": s.dominant_phase,
+        "dominant_phase_meaning": text.PHASE_WORDS.get(s.dominant_phase or ""),
         "dominant_phase_seconds": s.dominant_phase_seconds,
     }
 
@@ -71,6 +74,8 @@ def report_dict(report: SlaReport) -> dict[str, Any]:
         "percentile_method": PERCENTILE_METHOD,
         "verdict": text.verdict(report),
         "meets_target": report.meets_target,
+        "slo_verdict": text.outcome(report),
+        "long_verdict": _long_verdict(report),
         "fleet": _durations(report.fleet),
         "flagged": {
             "first_login": fl.first_login,
@@ -99,6 +104,8 @@ def report_dict(report: SlaReport) -> dict[str, Any]:
         "weeks": [
             {
                 "week": w.week,
+                "partial": w.partial,
+                "days": w.days,
                 "start": iso(w.start),
                 "end": iso(w.end),
                 **_durations(w.durations),
@@ -126,5 +133,115 @@ def report_dict(report: SlaReport) -> dict[str, Any]:
     }
 
 
+def _long_verdict(report: SlaReport) -> dict[str, Any]:
+    """Verdict 2: sign-ins of 30 minutes or more, with the exact interval of their rate."""
+    f = report.fleet
+    out: dict[str, Any] = {
+        "text": text.long_verdict(report),
+        "long": f.long,
+        "known_duration": f.known,
+        "devices_with_long": report.long_devices,
+        "rate": None,
+        "confidence": stats.CONFIDENCE,
+        "interval": None,
+        "one_sided": None,
+        "method": "Clopper-Pearson (1934) exact binomial",
+        "coverage": report.coverage.share,
+        "low_coverage": None
+        if report.coverage.share is None
+        else report.coverage.share < LOW_COVERAGE,
+    }
+    if f.known:
+        est = stats.rate_estimate(f.long, f.known)
+        out.update(rate=est.rate, interval=[est.low, est.high], one_sided=est.one_sided)
+    return out
+
+
+def _boots(report: SlaReport) -> dict[str, Any] | None:
+    b = report.boots
+    if b is None:
+        return None
+    return {
+        "boots": b.boots,
+        "unknown_duration": b.unknown,
+        "percentiles_seconds": {"p50": b.p50, "p95": b.p95},
+        "with_culprits": b.with_culprits,
+        "slowest": [
+            {
+                "hostname": r.hostname,
+                "site": r.site,
+                "boot_time": iso(r.boot_time),
+                "total_seconds": r.total_seconds,
+                "boot_type": r.boot_type,
+                "degraded": r.degraded,
+                "culprits": [{"name": n, "kind": k, "seconds": s} for n, k, s in r.culprits],
+                "device_id": r.device_id,
+            }
+            for r in b.slowest
+        ],
+        "top_culprits": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "boots": c.boots,
+                "devices": c.devices,
+                "total_seconds": c.total_seconds,
+                "median_seconds": c.median_seconds,
+            }
+            for c in b.culprits
+        ],
+    }
+
+
+def _period(p: PeriodSummary) -> dict[str, Any]:
+    return {
+        "since": iso(p.since),
+        "until": iso(p.until),
+        "signins": p.signins,
+        "devices": p.devices,
+        "reporting_expected": p.reporting_expected,
+        "expected": p.expected,
+        "coverage": p.coverage,
+        "meets_target": p.meets_target,
+        "long": p.long,
+    }
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    return {
+        "difference": "after minus before",
+        "confidence": c.confidence,
+        "bootstrap": {"resamples": c.resamples, "seed": c.seed, "method": "percentile"},
+        "before": _period(c.before),
+        "after": _period(c.after),
+        "warnings": c.warnings,
+        "scopes": [
+            {
+                "scope": "fleet" if s.scope == FLEET else "site",
+                "site": None if s.scope == FLEET else s.scope,
+                "before_signins": s.before_signins,
+                "after_signins": s.after_signins,
+                "before_devices": s.before_devices,
+                "after_devices": s.after_devices,
+                "figures": {
+                    e.metric: {
+                        "before": e.before,
+                        "after": e.after,
+                        "difference": e.difference,
+                        "interval": None if e.low is None else [e.low, e.high],
+                        "excludes_zero": e.excludes_zero,
+                        "method": e.method,
+                    }
+                    for e in s.estimates
+                },
+            }
+            for s in c.scopes
+        ],
+    }
+
+
 def render_json(report: SlaReport) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    data = report_dict(report)
+    data["boots"] = _boots(report)
+    data["comparison"] = None if report.comparison is None else comparison_dict(report.comparison)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

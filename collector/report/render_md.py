@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from collector.report import compare_text as ct
 from collector.report import text as t
 from collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
 
@@ -21,6 +22,30 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _comparison(report: SlaReport) -> list[str]:
+    c = report.comparison
+    assert c is not None
+    out = ["## Before and after", ""]
+    out += [f"- {line}." for line in ct.periods(c)]
+    out.append("")
+    out += [f"> **Warning:** {w}" for w in c.warnings]
+    if c.warnings:
+        out.append("")
+    out += _table(*ct.comparison_table(c))
+    out += ["", ct.methods(c)]
+    return out
+
+
+def _boots(report: SlaReport) -> list[str]:
+    out = ["## Boots", "", t.boots_summary(report), "", "### Slowest boots", ""]
+    slowest = t.slowest_boot_table(report)
+    out += _table(*slowest) if slowest[1] else ["None in the period."]
+    out += ["", "### Top boot culprits (what Windows says slowed the boots)", ""]
+    culprits = t.culprit_table(report)
+    out += _table(*culprits) if culprits[1] else ["None named in the period."]
+    return out
+
+
 def render_md(report: SlaReport) -> str:
     f = report.fleet
     out = [
@@ -31,7 +56,11 @@ def render_md(report: SlaReport) -> str:
         "",
         f"**{t.verdict(report)}**",
         "",
-        f"**{t.outcome(report)}**",
+        "## Verdicts",
+        "",
+        f"1. **Within the SLO — {t.outcome(report)}**",
+        f"2. **Sign-ins of 30 minutes or more — {t.long_outcome(report)}.**"
+        f" {t.long_verdict(report)}",
         "",
         "## Figures",
         "",
@@ -52,14 +81,23 @@ def render_md(report: SlaReport) -> str:
         out += _table(*t.long_signin_table(report))
     else:
         out.append("None in the period.")
+    if report.comparison is not None:
+        out += ["", *_comparison(report)]
     out += ["", "## Per site", ""]
     out += _table(*t.site_table(report))
-    out += ["", "## Weekly trend (ISO weeks, UTC)", ""]
+    out += [
+        "",
+        "## Weekly trend (ISO weeks, UTC)",
+        "",
+        "A week marked partial has only some of its days inside the period: its counts cover"
+        " those days only.",
+        "",
+    ]
     out += _table(
         ["week", "from", "sign-ins", "p95", "within SLO", "≥ 30 min"],
         [
             [
-                w.week,
+                t.week_label(w),
                 t.day(w.start),
                 str(w.durations.signins),
                 t.seconds(w.durations.percentiles[95]),
@@ -81,7 +119,7 @@ def render_md(report: SlaReport) -> str:
         ["week", "sign-in hours", "boot hours", "total hours", "unknown sign-ins", "unknown boots"],
         [
             [
-                w.week,
+                t.week_label(w),
                 t.hours(w.signin_wait_seconds / 3600),
                 t.hours(w.boot_wait_seconds / 3600),
                 t.hours(w.wait_hours),
@@ -91,6 +129,7 @@ def render_md(report: SlaReport) -> str:
             for w in report.weeks
         ],
     )
+    out += ["", *_boots(report)]
     out += [
         "",
         "## Devices enrolled but unused",

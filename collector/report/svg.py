@@ -127,13 +127,43 @@ def columns(
     return "\n".join(out)
 
 
+def share_axis(values: Sequence[float | None], target: float) -> tuple[float, float]:
+    """(axis minimum, tick step) for shares: 0 and 10 % when the bars spread widely, else a
+    range that starts just below the lowest bar or the target, so 94.9 % and 96.1 % differ
+    visibly instead of both looking full."""
+    lowest = 100 * min([v for v in values if v is not None] + [target])
+    span = 100 - lowest
+    for step in (0.5, 1.0, 2.0, 5.0):
+        if span <= 4 * step:
+            break
+    else:
+        return 0.0, 0.1
+    floor = step * ((lowest - step / 2) // step)
+    return (0.0, 0.1) if floor < 40 else (floor / 100, step / 100)
+
+
 def shares(title: str, labels: Sequence[str], values: Sequence[float | None], target: float) -> str:
-    """Horizontal bars of a share (0..1) per label, with the target as a dashed line."""
-    row, left, right, top = 26, 120, 60, 34
+    """Horizontal bars of a share (0..1) per label, with the target as a dashed line. The
+    axis starts above 0 when every bar is in a narrow band (``share_axis``); then it says so."""
+    row, left, right, top = 26, 120, 60, 48
     width = 560
-    height = top + row * max(len(labels), 1) + 28
+    bottom = top + row * max(len(labels), 1)
+    height = bottom + 44
     plot_w = width - left - right
+    lo, step = share_axis(values, target)
     out = _open(width, height, title)
+
+    def x(v: float) -> float:
+        return left + plot_w * (min(max(v, lo), 1.0) - lo) / (1.0 - lo)
+
+    tick = lo
+    while tick <= 1.0 + 1e-9:
+        out.append(
+            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{bottom}"'
+            f' stroke="{GRID}" stroke-width="1"/>'
+        )
+        out.append(_text(x(tick), bottom + 14, f"{100 * tick:g}%", size=10, fill=MUTED))
+        tick = round(tick + step, 6)
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         ry = top + row * i
         out.append(_text(left - 8, ry + 16, label[:18], "end", 12))
@@ -146,17 +176,20 @@ def shares(title: str, labels: Sequence[str], values: Sequence[float | None], ta
             continue
         colour = GOOD if v >= target else BAD
         out.append(
-            f'<rect x="{left}" y="{ry + 4}" width="{plot_w * v:.1f}" height="{row - 8}"'
+            f'<rect x="{left}" y="{ry + 4}" width="{x(v) - left:.1f}" height="{row - 8}"'
             f' fill="{colour}"><title>{escape(f"{label}: {100 * v:.1f}%")}</title></rect>'
         )
         out.append(_text(left + plot_w + 6, ry + 16, f"{100 * v:.1f}%", "start", 11))
-    tx = left + plot_w * target
-    bottom = top + row * max(len(labels), 1)
+    tx = x(target)
     out.append(
-        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{bottom}" stroke="{INK}"'
+        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 4}" y2="{bottom}" stroke="{INK}"'
         ' stroke-width="2" stroke-dasharray="5 3"/>'
     )
-    out.append(_text(tx, bottom + 16, f"target {100 * target:g}%", size=11))
+    out.append(_text(tx, top - 8, f"target {100 * target:g}%", size=11, weight="bold"))
+    if lo > 0:
+        out.append(
+            _text(left, bottom + 32, f"axis starts at {100 * lo:g}%, not 0", "start", 11, MUTED)
+        )
     out.append("</svg>")
     return "\n".join(out)
 

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import time
 
-from collector.report.figures import SlaReport
+from collector.report import stats
+from collector.report.boots import CULPRIT_KIND_WORDS
+from collector.report.figures import LOW_COVERAGE, SlaReport, WeekFigures
 
 UNKNOWN = "unknown"
+
+PHASE_WORDS = {  # agent.phases names -> what the person was waiting for
+    "core": "signing in, up to the desktop (no finer phase measured)",
+    "responsive": "the desktop shown but not yet responding",
+    "network_providers": "network providers (drive mappings, credential providers)",
+    "profile": "loading the user profile",
+    "group_policy": "applying group policy",
+    "gp_scripts": "group policy logon scripts",
+    "userinit_explorer": "starting the shell (userinit to Explorer)",
+    "active_setup": "Active Setup (per-user first-run set-up)",
+}
+CP_METHOD = "exact Clopper-Pearson (1934) binomial interval"
 
 
 def when(t: float) -> str:
@@ -77,15 +91,98 @@ def verdict(report: SlaReport) -> str:
 
 
 def outcome(report: SlaReport) -> str:
-    """PASS / FAIL against the target share, or why there is no verdict."""
+    """Verdict 1, the SLO share: PASS / FAIL against the target with the counts, or why
+    there is no verdict."""
     met = report.meets_target
     target = f"{100 * report.target:g}%"
     if met is None:
         return f"NO VERDICT: no sign-in with a known duration in the period (target {target})."
     word = "PASS" if met else "FAIL"
     relation = "≥" if met else "<"
-    got = share_against(report.fleet.share_within_slo, report.target)
-    return f"{word}: {got} {relation} the {target} target."
+    f = report.fleet
+    got = share_against(f.share_within_slo, report.target)
+    return (
+        f"{word}: {got} {relation} the {target} target"
+        f" ({f.within_slo:,} of {f.known:,} sign-ins within {slo(report)})."
+    )
+
+
+def rate(v: float) -> str:
+    """A rate as a percentage with the digits a small rate needs: 64.3%, 0.64%, 0.0081%."""
+    pct = 100 * v
+    if pct == 0 or pct >= 10:
+        return f"{pct:.1f}%"
+    if pct >= 1:
+        return f"{pct:.2f}%"
+    return f"{pct:.2g}%" if pct >= 0.001 else f"{pct:.1e}%"
+
+
+def long_outcome(report: SlaReport) -> str:
+    """Verdict 2, the 30-minute question, as a badge: how many of how many."""
+    f = report.fleet
+    if not f.known:
+        return "≥ 30 MIN: NO VERDICT (no sign-in with a known duration)"
+    if not f.long:
+        return f"≥ 30 MIN: NONE of {f.known:,} sign-ins"
+    return f"≥ 30 MIN: {f.long:,} of {f.known:,} sign-ins ({rate(f.long / f.known)})"
+
+
+def long_verdict(report: SlaReport) -> str:
+    """Verdict 2 in full: the count, out of how many, on how many devices, with an exact
+    interval (one-sided upper bound when none did) and what coverage means for it."""
+    f = report.fleet
+    if not f.known:
+        return (
+            "No sign-in with a known duration in the period: nothing can be said about"
+            " 30-minute sign-ins."
+        )
+    est = stats.rate_estimate(f.long, f.known)
+    conf = f"{100 * est.confidence:g}%"
+    if est.one_sided:
+        sentence = (
+            f"0 of {f.known:,} sign-ins took 30 min or more: with {conf} confidence fewer than"
+            f" {stats.in_words(est.high)} do ({CP_METHOD}, one-sided upper bound)."
+        )
+    else:
+        sentence = (
+            f"{f.long:,} of {f.known:,} sign-ins ({rate(est.rate)}) took 30 min or more, on"
+            f" {report.long_devices} device(s): with {conf} confidence between"
+            f" {rate(est.low)} and {rate(est.high)} of sign-ins do ({CP_METHOD})."
+        )
+    return f"{sentence} {coverage_meaning(report)}"
+
+
+def coverage_meaning(report: SlaReport) -> str:
+    """Coverage, and what it means for how far the figures speak for the fleet."""
+    c = report.coverage
+    if c.expected is None or c.reporting_expected is None:
+        return (
+            f"Coverage unknown (no inventory imported): this speaks for the {c.reporting}"
+            " device(s) that reported, not for devices that never did."
+        )
+    missing = c.expected - c.reporting_expected
+    head = f"{c.reporting_expected} of {c.expected} expected devices reported ({share(c.share)})"
+    if c.share is not None and c.share < LOW_COVERAGE:
+        return (
+            f"{head}: coverage is low. The {missing} silent device(s) are not measured and"
+            " could be the slow ones, so this is weaker evidence for the whole fleet than"
+            " the count alone suggests."
+        )
+    if missing:
+        return f"{head}; the {missing} silent device(s) are not in these figures."
+    return f"{head}: every expected device is in these figures."
+
+
+def week_label(w: WeekFigures) -> str:
+    """``2026-W47``, marked when only part of the week is inside the period."""
+    return f"{w.week} (partial: {w.days:.1f} of 7 days)" if w.partial else w.week
+
+
+def phase_words(name: str | None, secs: float | None) -> str:
+    """The dominant phase in plain words with its name and time."""
+    if name is None:
+        return UNKNOWN
+    return f"{PHASE_WORDS.get(name, name)} [{name}, {seconds(secs)}]"
 
 
 def exclusions(report: SlaReport) -> str:
@@ -120,20 +217,78 @@ Table = tuple[list[str], list[list[str]]]
 def long_signin_table(report: SlaReport) -> Table:
     """The sign-ins of 30 minutes or more, as every format shows them."""
     return (
-        ["when (UTC)", "hostname", "site", "device", "total", "dominant phase"],
+        [
+            "hostname",
+            "site",
+            "when (UTC)",
+            "total",
+            "longest phase: what they waited for",
+            "device",
+        ],
         [
             [
-                when(s.started_at),
                 s.hostname,
                 s.site,
-                s.device_id,
+                when(s.started_at),
                 seconds(s.total_seconds),
-                f"{s.dominant_phase} ({seconds(s.dominant_phase_seconds)})"
-                if s.dominant_phase
-                else UNKNOWN,
+                phase_words(s.dominant_phase, s.dominant_phase_seconds),
+                s.device_id,
             ]
             for s in report.long_signins
         ],
+    )
+
+
+def slowest_boot_table(report: SlaReport) -> Table:
+    b = report.boots
+    rows = [] if b is None else b.slowest
+    return (
+        ["hostname", "site", "when (UTC)", "total", "boot type", "top culprit", "device"],
+        [
+            [
+                r.hostname,
+                r.site,
+                when(r.boot_time),
+                seconds(r.total_seconds),
+                r.boot_type,
+                f"{r.culprits[0][0]} (+{seconds(r.culprits[0][2])})"
+                if r.culprits
+                else "none named",
+                r.device_id,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def culprit_table(report: SlaReport) -> Table:
+    b = report.boots
+    rows = [] if b is None else b.culprits
+    return (
+        ["culprit", "what it is", "boots slowed", "devices", "time added", "median per boot"],
+        [
+            [
+                c.name,
+                CULPRIT_KIND_WORDS.get(c.kind, c.kind),
+                str(c.boots),
+                str(c.devices),
+                seconds(c.total_seconds),
+                seconds(c.median_seconds),
+            ]
+            for c in rows
+        ],
+    )
+
+
+def boots_summary(report: SlaReport) -> str:
+    b = report.boots
+    if b is None:
+        return "Boots were not read."
+    return (
+        f"{b.boots:,} boot(s) in the period, {b.unknown} of unknown duration (not counted);"
+        f" p50 {seconds(b.p50)}, p95 {seconds(b.p95)}. The OS named a culprit for"
+        f" {b.with_culprits} of them (Windows Diagnostics-Performance events 101-110;"
+        " Linux boots name none)."
     )
 
 

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from collector.errors import ConfigError
 from collector.model import (
+    BootRow,
     Device,
     DeviceRow,
     FleetState,
@@ -63,6 +64,7 @@ class Store(Protocol):
     def boots_between(
         self, since: float, until: float
     ) -> list[tuple[str, float, float | None]]: ...
+    def boot_details_between(self, since: float, until: float) -> list[BootRow]: ...
     def device_activity(
         self,
     ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]: ...

@@ -18,6 +18,7 @@ from typing import Any
 from agent.records import AppUsageRecord, BootRecord, HealthRecord, SigninRecord, SigninState
 from collector.errors import ConfigError, StoreUnavailable, Unauthenticated, WrongSite
 from collector.model import (
+    BootRow,
     Device,
     DeviceRow,
     FleetState,
@@ -759,6 +760,30 @@ class SqlStore:
             (since, until),
         )
         return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+
+    def boot_details_between(self, since: float, until: float) -> list[BootRow]:
+        """Stored boots by event time (``boot_time``) with their device and culprits,
+        oldest first."""
+        rows = self._read(
+            "SELECT b.device_id, d.hostname, d.site, b.boot_time, b.total_seconds,"
+            " b.boot_type, b.degraded, b.culprits FROM boots b"
+            " JOIN devices d ON d.device_id = b.device_id"
+            " WHERE b.boot_time >= ? AND b.boot_time < ? ORDER BY b.boot_time",
+            (since, until),
+        )
+        return [
+            BootRow(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                float(r[3]),
+                None if r[4] is None else float(r[4]),
+                str(r[5]),
+                None if r[6] is None else bool(r[6]),
+                [(str(n), str(k), float(s)) for n, k, s in json.loads(r[7])],
+            )
+            for r in rows
+        ]
 
     def device_activity(
         self,

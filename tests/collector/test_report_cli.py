@@ -22,7 +22,19 @@ def db(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--since", "soon"], "not a duration: 'soon'"),
+    (["--since", "soon"], "--since must be DATE, DATE'T'HH:MM[:SS] (UTC), a duration before"
+                          " now such as 28d, or now, got 'soon'"),
+    (["--since", "2026-02-30"], "--since: no such date or time: '2026-02-30'"),
+    (["--until", "tomorrow"], "--until must be DATE"),
+    (["--since", "2026-10-28", "--until", "2026-10-01"],
+     "--since/--until: the period is empty or reversed: '2026-10-28..2026-10-01'"),
+    (["--compare", "2026-10-01..2026-10-28", "2026-11-01.."],
+     "--compare AFTER must be START..END or START"),
+    (["--compare", "2026-10-28..2026-10-01", "28d"],
+     "--compare BEFORE: the period is empty or reversed"),
+    (["--compare", "last-month", "28d"], "--compare BEFORE must be DATE"),
+    (["--compare", "56d..28d", "28d", "--since", "7d"],
+     "--compare takes its own two periods: drop --since/--until"),
     (["--since", "0d"], "--since must be a positive duration"),
     (["--format", "pdf"], "--format must be one of md, html, json, csv, got 'pdf'"),
     (["--target", "0"], "--target must be a share in (0, 1]"),
@@ -70,5 +82,6 @@ def test_an_empty_store_reports_unknowns_and_no_verdict(db: str, tmp_path: Path)
 def test_report_is_listed_in_help() -> None:
     done = cli("fleetpulse-collector", "report", "--help")
     assert done.returncode == 0
-    for option in ("--since", "--slo", "--target", "--format", "--out", "--include-flagged"):
+    for option in ("--since", "--until", "--compare", "--slo", "--target", "--format", "--out",
+                   "--include-flagged"):
         assert option in done.stdout

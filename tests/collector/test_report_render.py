@@ -64,7 +64,8 @@ def test_verdict_sentence_and_outcome() -> None:
     assert text.verdict(report) == (
         "33.3% of 3 sign-ins on 4 of 8 expected devices met the 120 s target; 2 took ≥ 30 min."
         " 1 more sign-in(s) have an unknown duration and are not counted.")
-    assert text.outcome(report) == "FAIL: 33.3% < the 95% target."
+    assert text.outcome(report) == (
+        "FAIL: 33.3% < the 95% target (1 of 3 sign-ins within 120 s).")
     assert "5 reporting devices (expected: unknown" in text.verdict(make(ENTRIES, NO_INVENTORY))
     assert text.outcome(make([], NO_INVENTORY)).startswith("NO VERDICT")
 
@@ -81,9 +82,14 @@ def test_a_share_never_reads_as_the_target_when_it_is_not(
 
 def test_markdown_lists_long_sign_ins_and_says_unknown() -> None:
     md = render(make(ENTRIES, NO_INVENTORY), "md")
-    rows = [line for line in md.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \d\d:", line)]
+    section = md.split("## Sign-ins that took 30 minutes or more")[1].split("\n## ")[0]
+    rows = [line[2:-2].split(" | ") for line in section.splitlines()[4:] if line]
     escaped = '\\<img src=x onerror="alert(1)"\\>'  # rendered as text, not as a tag
-    assert [r.split(" | ")[1] for r in rows] == [escaped, "pc-2"]  # oldest first, flagged out
+    # hostname and site first, the device id last; oldest first, flagged out
+    assert [(r[0], r[1], r[-1]) for r in rows] == [
+        (escaped, "north", f"id-{escaped}"), ("pc-2", "north", "id-pc-2")]
+    assert rows[1][4] == "applying group policy [group_policy, 30 min 00 s]"
+    assert rows[0][4] == "unknown"
     assert HOSTILE not in md
     assert "expected: unknown" in md and "| unknown |" in md
     assert "1 first login(s)" in md and "Excluded from the SLA figures" in md
@@ -131,3 +137,56 @@ def test_unknown_format_is_a_user_error() -> None:
 
     with pytest.raises(ConfigError, match="--format must be one of md, html, json, csv"):
         render(make([], NO_INVENTORY), "pdf")
+
+
+def test_the_30_minute_verdict_with_and_without_long_sign_ins() -> None:
+    some = make(ENTRIES, INVENTORY)  # 2 of 3 known SLA sign-ins took >= 30 min
+    assert text.long_outcome(some) == "≥ 30 MIN: 2 of 3 sign-ins (66.7%)"
+    assert text.long_verdict(some).startswith(
+        "2 of 3 sign-ins (66.7%) took 30 min or more, on 2 device(s): with 95% confidence"
+        " between 9.43% and 99.2% of sign-ins do (exact Clopper-Pearson (1934) binomial"
+        " interval).")
+    assert text.long_verdict(some).endswith(
+        "4 of 8 expected devices reported (50.0%): coverage is low. The 4 silent device(s) are"
+        " not measured and could be the slow ones, so this is weaker evidence for the whole"
+        " fleet than the count alone suggests.")
+    quick = [entry(f"pc-{i}", 100 + i, 30.0) for i in range(400)]
+    none = make(quick, Coverage(31, 32, 31, 0))
+    assert text.long_outcome(none) == "≥ 30 MIN: NONE of 400 sign-ins"
+    # 1 - 0.05 ** (1 / 400) = 0.007461...: rounded up to 3 digits
+    assert text.long_verdict(none) == (
+        "0 of 400 sign-ins took 30 min or more: with 95% confidence fewer than 7.47 in 1,000"
+        " do (exact Clopper-Pearson (1934) binomial interval, one-sided upper bound). 31 of 32"
+        " expected devices reported (96.9%); the 1 silent device(s) are not in these figures.")
+    assert "Coverage unknown (no inventory imported)" in text.long_verdict(
+        make(quick, NO_INVENTORY))
+    assert text.long_outcome(make([], NO_INVENTORY)).startswith("≥ 30 MIN: NO VERDICT")
+
+
+def test_both_verdicts_are_stated_on_their_own_in_every_format() -> None:
+    report = make(ENTRIES, INVENTORY)
+    md = render(report, "md")
+    assert "1. **Within the SLO — FAIL: 33.3% < the 95% target" in md
+    assert "2. **Sign-ins of 30 minutes or more — ≥ 30 MIN: 2 of 3 sign-ins (66.7%).**" in md
+    page = render(report, "html")
+    slo = page.split('id="slo-verdict"')[1].split("</section>")[0]
+    long = page.split('id="long-verdict"')[1].split("</section>")[0]
+    assert 'class="badge fail">FAIL: 33.3%' in slo
+    assert 'class="badge fail">≥ 30 MIN: 2 of 3' in long and "Clopper-Pearson" in long
+    data = json.loads(render(report, "json"))
+    assert data["slo_verdict"].startswith("FAIL: 33.3%")
+    assert data["long_verdict"]["interval"] == pytest.approx([0.0943, 0.9916], abs=1e-4)
+
+
+def test_per_site_axis_shows_a_narrow_difference_and_the_target() -> None:
+    from collector.report import svg
+
+    chart = svg.shares("Within the SLO per site", ["a", "b"], [0.949, 0.961], 0.95)
+    widths = [float(w) for w in re.findall(r'<rect x="120" y="\d+" width="([\d.]+)" height="18"'
+                                           r' fill="#(?:2e7d32|c62828)"', chart)]
+    assert len(widths) == 2
+    # 0..100 % would draw them 380 x 0.949 = 360.6 and 365.2 px: 4.6 px apart
+    assert widths[1] - widths[0] > 40
+    assert "axis starts at 92%, not 0" in chart and ">target 95%<" in chart
+    wide = svg.shares("Within the SLO per site", ["a", "b"], [0.40, 0.99], 0.95)
+    assert "axis starts" not in wide and ">0%<" in wide

@@ -23,7 +23,15 @@ import numpy
 import pytest
 from fleetpulse.v1 import telemetry_pb2 as pb
 
-from agent.records import BootRecord, DeviceFacts, Phase, SigninRecord, SigninState
+from agent.records import (
+    BootRecord,
+    BootType,
+    Culprit,
+    DeviceFacts,
+    Phase,
+    SigninRecord,
+    SigninState,
+)
 from agent.sender import Sender, enroll
 from agent.serde import record_from_proto, record_to_bytes
 from agent.simulate import SimulatedFleet
@@ -104,7 +112,8 @@ def known_signins(collector: CollectorProc, token: str, now: float) -> Generated
                      first, update)
         for i, (start, total, phases, first, update) in enumerate(made)
     ]
-    records.append(BootRecord("kb0", now - 2.2 * DAY, 60.0))
+    records.append(BootRecord("kb0", now - 2.2 * DAY, 60.0, (), BootType.COLD, True,
+                              (Culprit("Contoso Update Service", "service", 21.5),)))
     spool = Spool(":memory:")
     sender = Sender(collector.grpc, got.device_id, got.device_secret)
     try:
@@ -267,7 +276,9 @@ def test_report_figures_match_what_was_generated(
 
     page = report(collector, tmp_path, "html")
     rows = html_rows(page, "long-signins")
-    assert {(r[1], r[0]) for r in rows} == {(h, when(t)) for h, t, _ in long_ones(sla)}
+    # hostname and site first, the device id last
+    assert {(r[0], r[2]) for r in rows} == {(h, when(t)) for h, t, _ in long_ones(sla)}
+    assert {r[1] for r in rows} <= set(SITES)
     assert len(rows) == len(listed)
     assert page.count("<svg") == 4
 
@@ -284,7 +295,8 @@ def test_html_report_renders_in_headless_chromium(
     if browser is None:
         pytest.skip("chromium is not installed (scripts/test installs the Debian package)")
     page = tmp_path / "sla.html"
-    page.write_text(report(collector, tmp_path, "html"), encoding="utf-8")
+    page.write_text(report(collector, tmp_path, "html", "--compare", "14d..7d", "7d"),
+                    encoding="utf-8")
     shot = tmp_path / "sla.png"
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -297,6 +309,16 @@ def test_html_report_renders_in_headless_chromium(
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1280, 2000)
     assert len(png) > 50_000  # a blank page is a few KB; charts and tables are much more
-    assert len(re.findall(r"<svg\b", page.read_text())) == 4
+    html = page.read_text()
+    assert len(re.findall(r"<svg\b", html)) == 4
+    assert 'id="slo-verdict"' in html and 'id="long-verdict"' in html
+    fleet = [r for r in html_rows(html, "comparison") if r[0] == "fleet"]
+    assert [r[1] for r in fleet] == ["p50 sign-in (s)", "p95 sign-in (s)",
+                                     "within the SLO (120 s)", "took ≥ 30 min",
+                                     "staff-hours lost per device-week"]
+    # slow-host sent sign-ins only in the last 7 days: the periods' devices differ
+    assert "The periods cover different devices" in html
+    culprits = html_rows(html, "boot-culprits")
+    assert culprits[0][:4] == ["Contoso Update Service", "a service (event 103)", "1", "1"]
     if target := os.environ.get("FLEETPULSE_REPORT_SCREENSHOT"):
         shutil.copyfile(shot, target)  # how docs/images/sla-report.png is made
