@@ -17,14 +17,14 @@ from pathlib import Path
 
 import psutil
 
-from agent.config import AgentConfig, Credentials
-from agent.platform.env import Env
-from agent.runner import Agent
-from agent.sender import enroll
-from agent.sources.apps import AppSource
-from agent.sources.facts import device_facts
 from bench.ingest import BIN, start
 from bench.machine import describe
+from fleetpulse.agent.config import AgentConfig, Credentials
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.runner import Agent
+from fleetpulse.agent.sender import enroll
+from fleetpulse.agent.sources.apps import AppSource
+from fleetpulse.agent.sources.facts import device_facts
 
 
 def main() -> None:
@@ -33,26 +33,51 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=30)
     args = ap.parse_args()
     me = psutil.Process()
-    sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(
-        max(0, args.processes - len(psutil.pids())))]
+    sleepers = [
+        subprocess.Popen(["sleep", "600"])
+        for _ in range(max(0, args.processes - len(psutil.pids())))
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/c.db"
-        coll, addr = start([str(BIN / "fleetpulse-collector"), "serve", "--db", db,
-                            "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        coll, addr = start(
+            [
+                str(BIN / "fleetpulse-collector"),
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ]
+        )
         try:
-            token = subprocess.run([str(BIN / "fleetpulse-collector"), "token", "create",
-                                    "--site", "bench", "--db", db], capture_output=True,
-                                   text=True, check=True).stdout.strip()
+            token = subprocess.run(
+                [
+                    str(BIN / "fleetpulse-collector"),
+                    "token",
+                    "create",
+                    "--site",
+                    "bench",
+                    "--db",
+                    db,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             state = Path(tmp) / "agent"
             env = Env(state_dir=str(state))
             got = enroll(addr, token, device_facts(env))
-            creds = Credentials(got.device_id, got.device_secret, addr, got.site,
-                                got.user_hash_key.hex())
+            creds = Credentials(
+                got.device_id, got.device_secret, addr, got.site, got.user_hash_key.hex()
+            )
             user = me.username()
             # count this user's processes as "signed in", so app sampling does its full work
             apps = AppSource(env, users=lambda _env: {user})
-            agent = Agent(state, AgentConfig(boot_settle_seconds=0), creds, env=env,
-                          app_source=apps)
+            agent = Agent(
+                state, AgentConfig(boot_settle_seconds=0), creds, env=env, app_source=apps
+            )
             cpu: list[float] = []
             for _ in range(args.cycles):
                 t0 = time.process_time()
@@ -70,8 +95,10 @@ def main() -> None:
     steady = sorted(cpu[1:])[len(cpu[1:]) // 2]
     print(f"machine: {describe()}")
     print(f"processes running: {len(psutil.pids()) + len(sleepers)} (while measuring)")
-    print(f"cycle CPU time: median {steady * 1000:.1f} ms, first {cpu[0] * 1000:.1f} ms, "
-          f"max {max(cpu) * 1000:.1f} ms over {args.cycles} cycles")
+    print(
+        f"cycle CPU time: median {steady * 1000:.1f} ms, first {cpu[0] * 1000:.1f} ms, "
+        f"max {max(cpu) * 1000:.1f} ms over {args.cycles} cycles"
+    )
     print(f"CPU share at the default 60 s interval: {steady / 60 * 100:.3f} % of one core")
     print(f"RSS after {args.cycles} cycles: {rss / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)")
     print(f"python: {sys.version.split()[0]}, pid {os.getpid()}")

@@ -22,5 +22,7 @@ def describe() -> str:
         mem = f", {pages / 2**30:.0f} GiB"
     except (ValueError, OSError):
         pass
-    return (f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )

@@ -36,9 +36,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 
 from bench.machine import describe
-from collector.metrics import FleetStateCollector, IngestMetrics
-from collector.model import FleetState
-from collector.store.base import open_store
+from fleetpulse.collector.metrics import FleetStateCollector, IngestMetrics
+from fleetpulse.collector.model import FleetState
+from fleetpulse.collector.store.base import open_store
 
 BIN = Path(sys.executable).parent
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -46,13 +46,19 @@ SITES = [f"site{i:02d}" for i in range(20)]
 OSES = (("windows", 0.8), ("linux", 0.15), ("macos", 0.05))
 VERSIONS = ("0.1.0", "0.0.9", "0.0.8")
 
-DEVICE_COLS = ("device_id, secret_hash, site, hostname, os, os_version, agent_version,"
-               " hardware_id, machine_id, token_id, enrolled_at, last_seen, revoked_at")
-SIGNIN_COLS = ("device_id, seq, boot_id, session_id, user_hash, started_at, total_seconds,"
-               " core_seconds, responsive_seconds, phases, first_login, after_update,"
-               " received_at")
-BOOT_COLS = ("device_id, seq, boot_id, boot_time, total_seconds, boot_type, degraded, phases,"
-             " culprits, received_at")
+DEVICE_COLS = (
+    "device_id, secret_hash, site, hostname, os, os_version, agent_version,"
+    " hardware_id, machine_id, token_id, enrolled_at, last_seen, revoked_at"
+)
+SIGNIN_COLS = (
+    "device_id, seq, boot_id, session_id, user_hash, started_at, total_seconds,"
+    " core_seconds, responsive_seconds, phases, first_login, after_update,"
+    " received_at"
+)
+BOOT_COLS = (
+    "device_id, seq, boot_id, boot_time, total_seconds, boot_type, degraded, phases,"
+    " culprits, received_at"
+)
 LIVE_COLS = "device_id, boot_id, session_id, started_at, elapsed_seconds, updated_at, last_seq"
 
 
@@ -66,10 +72,30 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
         os_ = rng.choices([o for o, _ in OSES], [w for _, w in OSES])[0]
         host = f"host-{i:06d}"
         r = rng.random()
-        seen = now - (rng.uniform(0, 3000) if r < 0.9 else
-                      rng.uniform(4000, 80000) if r < 0.97 else rng.uniform(90000, 30 * 86400))
-        devices.append((dev, "0" * 64, site, host, os_, f"{os_} 1", rng.choice(VERSIONS),
-                        f"hw{i}", f"mid{i}", "tok", now - 40 * 86400, seen, None))
+        seen = now - (
+            rng.uniform(0, 3000)
+            if r < 0.9
+            else rng.uniform(4000, 80000)
+            if r < 0.97
+            else rng.uniform(90000, 30 * 86400)
+        )
+        devices.append(
+            (
+                dev,
+                "0" * 64,
+                site,
+                host,
+                os_,
+                f"{os_} 1",
+                rng.choice(VERSIONS),
+                f"hw{i}",
+                f"mid{i}",
+                "tok",
+                now - 40 * 86400,
+                seen,
+                None,
+            )
+        )
         inventory.append((host, site))
         if rng.random() < 0.05:  # enrolled, never used
             continue
@@ -77,22 +103,58 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
         for d, seq in ((2, 1), (1, 2)):
             start = day - d * 86400 + 8 * 3600 + rng.uniform(0, 3600)
             total = rng.lognormvariate(3.5, 0.7)
-            signins.append((dev, seq * 10 + 1, f"b{seq}", f"s{seq}", "h", start, total,
-                            total * 0.8, total * 0.2, '{"core":1.0,"responsive":1.0}', 0, 0,
-                            start + total))
+            signins.append(
+                (
+                    dev,
+                    seq * 10 + 1,
+                    f"b{seq}",
+                    f"s{seq}",
+                    "h",
+                    start,
+                    total,
+                    total * 0.8,
+                    total * 0.2,
+                    '{"core":1.0,"responsive":1.0}',
+                    0,
+                    0,
+                    start + total,
+                )
+            )
         boot = rng.lognormvariate(3.8, 0.45)
-        boots.append((dev, 30, "b2", day - 86400 + 7.5 * 3600, boot, "cold", 0,
-                      '{"main_path":1.0}', "[]", day - 86400 + 8 * 3600))
+        boots.append(
+            (
+                dev,
+                30,
+                "b2",
+                day - 86400 + 7.5 * 3600,
+                boot,
+                "cold",
+                0,
+                '{"main_path":1.0}',
+                "[]",
+                day - 86400 + 8 * 3600,
+            )
+        )
         if rng.random() < 0.002:
             live.append((dev, "b3", "s3", now - 60, 50.0, now - 10, 40))
     for i in range(n, n + n // 20):  # expected devices not enrolled yet
         inventory.append((f"host-{i:06d}", SITES[i % len(SITES)]))
-    return {"devices": devices, "signins": signins, "boots": boots,
-            "signins_in_progress": live, "inventory": inventory}
+    return {
+        "devices": devices,
+        "signins": signins,
+        "boots": boots,
+        "signins_in_progress": live,
+        "inventory": inventory,
+    }
 
 
-COLS = {"devices": DEVICE_COLS, "signins": SIGNIN_COLS, "boots": BOOT_COLS,
-        "signins_in_progress": LIVE_COLS, "inventory": "hostname, site"}
+COLS = {
+    "devices": DEVICE_COLS,
+    "signins": SIGNIN_COLS,
+    "boots": BOOT_COLS,
+    "signins_in_progress": LIVE_COLS,
+    "inventory": "hostname, site",
+}
 
 
 def populate(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -102,7 +164,7 @@ def populate(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     if url.startswith("sqlite:///"):
         import sqlite3
 
-        conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
+        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
         conn.execute("BEGIN")
         for table, data in rows.items():
             marks = ",".join("?" * (COLS[table].count(",") + 1))
@@ -124,8 +186,18 @@ def populate(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
 
 
 def start(db: str, per_device: bool, timeout: float = 600) -> tuple[subprocess.Popen[str], str]:
-    argv = [str(BIN / "fleetpulse-collector"), "serve", "--db", db, "--listen", "127.0.0.1:0",
-            "--metrics-listen", "127.0.0.1:0", "--refresh-seconds", "5"]
+    argv = [
+        str(BIN / "fleetpulse-collector"),
+        "serve",
+        "--db",
+        db,
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--refresh-seconds",
+        "5",
+    ]
     if per_device:
         argv.append("--per-device-metrics")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -196,15 +268,30 @@ def breakdown(
         text_s.append(t1 - t0)
         gz9.append(t2 - t1)
         gz1.append(t3 - t2)
-    return (statistics.median(text_s), statistics.median(gz9), statistics.median(gz1),
-            series(text))
+    return (statistics.median(text_s), statistics.median(gz9), statistics.median(gz1), series(text))
 
 
 def profile(pid: int, out: Path, url: str, seconds: float) -> None:
     """py-spy on the collector while this process keeps scraping it."""
-    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-r", "200", "-f", "raw",
-                            "-o", str(out), "-d", str(int(seconds)), "--nonblocking"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spy = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "-p",
+            str(pid),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "-d",
+            str(int(seconds)),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     end = time.monotonic() + seconds + 1
     while time.monotonic() < end and spy.poll() is None:
         get(url, True)
@@ -212,19 +299,31 @@ def profile(pid: int, out: Path, url: str, seconds: float) -> None:
 
 
 def quantile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 \
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
         else values[0]
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--devices", type=int, nargs="+", default=[30_000, 300_000])
-    ap.add_argument("--modes", nargs="+", choices=["aggregate", "per-device"],
-                    default=["aggregate", "per-device"])
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["aggregate", "per-device"],
+        default=["aggregate", "per-device"],
+    )
     ap.add_argument("--gets", type=int, default=30)
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="stop a scenario's GETs after this many seconds (at least 5 GETs)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="stop a scenario's GETs after this many seconds (at least 5 GETs)",
+    )
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--profile", type=Path, help="write py-spy raw profiles into DIR")
     args = ap.parse_args()
@@ -232,9 +331,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"machine: {describe()}")
     print(f"command: python -m bench.metrics_render {shlex.join(sys.argv[1:])}".rstrip())
-    print(f"{'devices':>8} {'mode':<10} {'store':<8} {'refresh ms':>10} "
-          f"{'gzip p50':>9} {'gzip p95':>9} {'gzip KiB':>9} {'text p50':>9} {'text p95':>9} "
-          f"{'text KiB':>9} {'series':>8} {'gets':>5}", flush=True)
+    print(
+        f"{'devices':>8} {'mode':<10} {'store':<8} {'refresh ms':>10} "
+        f"{'gzip p50':>9} {'gzip p95':>9} {'gzip KiB':>9} {'text p50':>9} {'text p95':>9} "
+        f"{'text KiB':>9} {'series':>8} {'gets':>5}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.devices:
             now = time.time()
@@ -277,22 +379,30 @@ def main() -> None:
                         proc.terminate()
                         proc.wait(timeout=60)
                     (gt, gsize, _), (tt, tsize, rows) = figures[True], figures[False]
-                    print(f"{n:>8} {mode:<10} {args.db:<8} {refresh * 1000:>10.0f} "
-                          f"{statistics.median(gt) * 1000:>9.1f} {quantile(gt, 95) * 1000:>9.1f} "
-                          f"{gsize / 1024:>9.0f} {statistics.median(tt) * 1000:>9.1f} "
-                          f"{quantile(tt, 95) * 1000:>9.1f} {tsize / 1024:>9.0f} {rows:>8} "
-                          f"{len(gt):>5}",
-                          flush=True)
+                    print(
+                        f"{n:>8} {mode:<10} {args.db:<8} {refresh * 1000:>10.0f} "
+                        f"{statistics.median(gt) * 1000:>9.1f} {quantile(gt, 95) * 1000:>9.1f} "
+                        f"{gsize / 1024:>9.0f} {statistics.median(tt) * 1000:>9.1f} "
+                        f"{quantile(tt, 95) * 1000:>9.1f} {tsize / 1024:>9.0f} {rows:>8} "
+                        f"{len(gt):>5}",
+                        flush=True,
+                    )
                     after = os.getloadavg()[0]
                     parts = breakdown(state, per_device)
                     del state
                     if abs(parts[3] - rows) > rows // 100:  # not what the collector serves
-                        print(f"#   in-process render n/a: the registry alone renders {parts[3]} "
-                              f"series, the collector served {rows}", flush=True)
+                        print(
+                            f"#   in-process render n/a: the registry alone renders {parts[3]} "
+                            f"series, the collector served {rows}",
+                            flush=True,
+                        )
                     else:
-                        print(f"#   in-process render of the same snapshot: text "
-                              f"{parts[0] * 1000:.1f} ms, gzip level 9 {parts[1] * 1000:.1f} ms,"
-                              f" gzip level 1 {parts[2] * 1000:.1f} ms", flush=True)
+                        print(
+                            f"#   in-process render of the same snapshot: text "
+                            f"{parts[0] * 1000:.1f} ms, gzip level 9 {parts[1] * 1000:.1f} ms,"
+                            f" gzip level 1 {parts[2] * 1000:.1f} ms",
+                            flush=True,
+                        )
                     print(f"#   load average {load:.2f} before, {after:.2f} after", flush=True)
             finally:
                 if args.db == "postgres":

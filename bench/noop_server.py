@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 import grpc
+
 from fleetpulse.v1 import telemetry_pb2 as pb
 
 
@@ -17,9 +18,11 @@ async def main(listen: str) -> None:
 
     server = grpc.aio.server(compression=grpc.Compression.Gzip)
     handler = grpc.unary_unary_rpc_method_handler(
-        report, response_serializer=pb.ReportResponse.SerializeToString)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "fleetpulse.v1.Telemetry", {"Report": handler}),))
+        report, response_serializer=pb.ReportResponse.SerializeToString
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("fleetpulse.v1.Telemetry", {"Report": handler}),)
+    )
     port = server.add_insecure_port(listen)
     await server.start()
     print(f"gRPC    127.0.0.1:{port}", flush=True)

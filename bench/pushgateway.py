@@ -45,8 +45,11 @@ def main() -> None:
     if binary is None:
         sys.exit("prometheus-pushgateway is not installed (apt-get install prometheus-pushgateway)")
     port = free_port()
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     gateway = f"127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -60,8 +63,13 @@ def main() -> None:
         registries = []
         for _ in range(args.devices):
             reg = CollectorRegistry()
-            hist = Histogram("fleetpulse_login_duration_seconds", "Sign-in duration.",
-                             ["site", "os"], buckets=BUCKETS, registry=reg)
+            hist = Histogram(
+                "fleetpulse_login_duration_seconds",
+                "Sign-in duration.",
+                ["site", "os"],
+                buckets=BUCKETS,
+                registry=reg,
+            )
             registries.append((reg, hist))
 
         def push(i: int) -> float:
@@ -69,8 +77,13 @@ def main() -> None:
             for _ in range(args.records):
                 hist.labels("north", "windows").observe(rng.lognormvariate(3.5, 0.7))
             t0 = time.perf_counter()
-            push_to_gateway(gateway, job="fleetpulse", registry=reg,
-                            grouping_key={"device": f"d{i % args.devices}"}, timeout=30)
+            push_to_gateway(
+                gateway,
+                job="fleetpulse",
+                registry=reg,
+                grouping_key={"device": f"d{i % args.devices}"},
+                timeout=30,
+            )
             return time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -87,13 +100,19 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     print(f"machine: {describe()}")
-    print(f"load: {args.reports} pushes x {args.records} observations, {args.devices} devices, "
-          f"{args.threads} threads")
-    print(f"pushgateway: {args.reports / elapsed:.0f} pushes/s, "
-          f"{args.reports * args.records / elapsed:.0f} observations/s, "
-          f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
-    print(f"its /metrics after the run: {len(body) / 1024:.0f} KiB, {series} series, "
-          f"scraped in {scrape * 1000:.1f} ms")
+    print(
+        f"load: {args.reports} pushes x {args.records} observations, {args.devices} devices, "
+        f"{args.threads} threads"
+    )
+    print(
+        f"pushgateway: {args.reports / elapsed:.0f} pushes/s, "
+        f"{args.reports * args.records / elapsed:.0f} observations/s, "
+        f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
+    )
+    print(
+        f"its /metrics after the run: {len(body) / 1024:.0f} KiB, {series} series, "
+        f"scraped in {scrape * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from fleetpulse.v1 import telemetry_pb2 as pb
 
-from agent.simulate import SimulatedFleet
 from bench.ingest import start
 from bench.machine import describe
+from fleetpulse.sim.simulate import SimulatedFleet
+from fleetpulse.v1 import telemetry_pb2 as pb
 
 BIN = Path(sys.executable).parent
 MiB = 2**20
@@ -49,9 +49,11 @@ class Rss:
         values = [v for _, v in self.samples]
         start, end, peak = values[0], values[-1], max(values)
         half = values[len(values) // 2]
-        return (f"{self.name:<10} start {start / MiB:7.1f} MiB  end {end / MiB:7.1f} MiB  "
-                f"peak {peak / MiB:7.1f} MiB  growth {(end - start) / MiB:+7.1f} MiB "
-                f"(second half {(end - half) / MiB:+6.1f} MiB)")
+        return (
+            f"{self.name:<10} start {start / MiB:7.1f} MiB  end {end / MiB:7.1f} MiB  "
+            f"peak {peak / MiB:7.1f} MiB  growth {(end - start) / MiB:+7.1f} MiB "
+            f"(second half {(end - half) / MiB:+6.1f} MiB)"
+        )
 
 
 TABLES = {"boot": "boots", "signin": "signins", "app_usage": "app_usage"}
@@ -63,15 +65,22 @@ def _stored(db: str) -> tuple[dict[str, list[tuple[str, int]]], int]:
     live = "SELECT COUNT(*) FROM signins_in_progress"
     if db.startswith("sqlite:///"):
         with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
-            return ({k: [(str(d), int(s)) for d, s in conn.execute(q)]
-                     for k, q in queries.items()}, int(conn.execute(live).fetchone()[0]))
+            return (
+                {k: [(str(d), int(s)) for d, s in conn.execute(q)] for k, q in queries.items()},
+                int(conn.execute(live).fetchone()[0]),
+            )
     import psycopg
 
     with psycopg.connect(db) as pg:
         row = pg.execute(live).fetchone()
         assert row is not None  # COUNT(*) always returns one row
-        return ({k: [(str(d), int(s)) for d, s in pg.execute(q).fetchall()]
-                 for k, q in queries.items()}, int(row[0]))
+        return (
+            {
+                k: [(str(d), int(s)) for d, s in pg.execute(q).fetchall()]
+                for k, q in queries.items()
+            },
+            int(row[0]),
+        )
 
 
 def _snapshot(fleet: SimulatedFleet, into: dict[str, set[tuple[str, int]]]) -> None:
@@ -87,22 +96,35 @@ def _snapshot(fleet: SimulatedFleet, into: dict[str, set[tuple[str, int]]]) -> N
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--db", default="sqlite", help="sqlite (a temporary file) or a URL")
     ap.add_argument("--sample-seconds", type=float, default=5.0)
-    ap.add_argument("--day-every", type=float, default=10.0,
-                    help="seconds between days of history per device")
+    ap.add_argument(
+        "--day-every", type=float, default=10.0, help="seconds between days of history per device"
+    )
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/soak.db" if args.db == "sqlite" else args.db
-        proc, addr = start([str(BIN / "fleetpulse-collector"), "serve", "--db", db,
-                            "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                            "--device-rate", "0"])
+        proc, addr = start(
+            [
+                str(BIN / "fleetpulse-collector"),
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--device-rate",
+                "0",
+            ]
+        )
         collector = psutil.Process(proc.pid)
         me = psutil.Process(os.getpid())
         rss = {"collector": Rss("collector"), "load": Rss("load")}
@@ -120,15 +142,32 @@ def main() -> int:
         try:
             tokens = []
             for site in ("north", "south", "east"):
-                made = subprocess.run([str(BIN / "fleetpulse-collector"), "token", "create",
-                                       "--site", site, "--db", db], capture_output=True,
-                                      text=True, check=True)
+                made = subprocess.run(
+                    [
+                        str(BIN / "fleetpulse-collector"),
+                        "token",
+                        "create",
+                        "--site",
+                        site,
+                        "--db",
+                        db,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 tokens.append(made.stdout.strip())
-            days = SimulatedFleet(addr, tokens, args.devices // 2, seed=args.seed,
-                                  batch_records=200)
+            days = SimulatedFleet(
+                addr, tokens, args.devices // 2, seed=args.seed, batch_records=200
+            )
             fleets.append(days)
-            live = SimulatedFleet(addr, tokens, args.devices - args.devices // 2,
-                                  seed=args.seed + 1, batch_records=200)
+            live = SimulatedFleet(
+                addr,
+                tokens,
+                args.devices - args.devices // 2,
+                seed=args.seed + 1,
+                batch_records=200,
+            )
             fleets.append(live)
             for fleet in fleets:
                 fleet.enroll()
@@ -180,28 +219,42 @@ def main() -> int:
         # or stored without having been generated. Counts are checked against the truth too.
         lost = sum(len(expected[k] - set(stored[k])) for k in TABLES)
         dup = sum(len(stored[k]) - len(set(stored[k]) & expected[k]) for k in TABLES)
-        want = {"boot": sum(f.truth.by_kind.get("boot", 0) for f in fleets),
-                "signin": sum(len(f.truth.signins) for f in fleets),
-                "app_usage": sum(f.truth.by_kind.get("app_usage", 0) for f in fleets)}
+        want = {
+            "boot": sum(f.truth.by_kind.get("boot", 0) for f in fleets),
+            "signin": sum(len(f.truth.signins) for f in fleets),
+            "app_usage": sum(f.truth.by_kind.get("app_usage", 0) for f in fleets),
+        }
         generated = sum(f.truth.records for f in fleets)
-        by_kind = {k: sum(f.truth.by_kind.get(k, 0) for f in fleets)
-                   for k in ("boot", "signin", "app_usage")}
+        by_kind = {
+            k: sum(f.truth.by_kind.get(k, 0) for f in fleets)
+            for k in ("boot", "signin", "app_usage")
+        }
         counts_ok = all(len(expected[k]) == want[k] == len(stored[k]) for k in TABLES)
         counts_ok = counts_ok and live_rows == live_now
-        print(f"command: python -m bench.soak --minutes {args.minutes:g} --devices "
-              f"{args.devices}" + (f" --db {args.db}" if args.db != "sqlite" else ""))
+        print(
+            f"command: python -m bench.soak --minutes {args.minutes:g} --devices "
+            f"{args.devices}" + (f" --db {args.db}" if args.db != "sqlite" else "")
+        )
         print(f"machine: {describe()}")
-        print(f"duration {elapsed:.0f} s, {rounds} rounds, {len(rss['collector'].samples)} RSS "
-              f"samples every {args.sample_seconds:g} s; collector exit code {code}")
+        print(
+            f"duration {elapsed:.0f} s, {rounds} rounds, {len(rss['collector'].samples)} RSS "
+            f"samples every {args.sample_seconds:g} s; collector exit code {code}"
+        )
         for r in rss.values():
             print(r.line())
-        print(f"records generated {generated} ({by_kind}); acknowledged {acked}; "
-              f"rounds with a failed send {failed_rounds}")
-        print(f"send round: median {statistics.median(send_times) * 1000:.0f} ms, "
-              f"max {max(send_times) * 1000:.0f} ms for {args.devices} devices")
-        print("stored/generated: " + ", ".join(
-            f"{k} {len(stored[k])}/{want[k]}" for k in TABLES)
-              + f", sign-ins in progress {live_rows}/{live_now}")
+        print(
+            f"records generated {generated} ({by_kind}); acknowledged {acked}; "
+            f"rounds with a failed send {failed_rounds}"
+        )
+        print(
+            f"send round: median {statistics.median(send_times) * 1000:.0f} ms, "
+            f"max {max(send_times) * 1000:.0f} ms for {args.devices} devices"
+        )
+        print(
+            "stored/generated: "
+            + ", ".join(f"{k} {len(stored[k])}/{want[k]}" for k in TABLES)
+            + f", sign-ins in progress {live_rows}/{live_now}"
+        )
         print(f"lost {lost}, duplicated {dup} (per (device_id, seq)); counts match: {counts_ok}")
         return 0 if lost == 0 and dup == 0 and counts_ok and code == 0 else 1
 

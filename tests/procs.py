@@ -16,10 +16,17 @@ from prometheus_client.parser import text_string_to_metric_families
 BIN = Path(sys.executable).parent
 
 
-def cli(name: str, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / name), *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+def cli(
+    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @dataclass
@@ -41,14 +48,26 @@ class CollectorProc:
         return code
 
 
-def start_collector(db: str, *extra: str, listen: str = "127.0.0.1:0",
-                    log: Path | None = None) -> CollectorProc:
+def start_collector(
+    db: str, *extra: str, listen: str = "127.0.0.1:0", log: Path | None = None
+) -> CollectorProc:
     """Starts ``fleetpulse-collector serve``; its log goes to ``log`` (default: discarded)."""
     with open(log or os.devnull, "a") as err:
         proc = subprocess.Popen(
-            [str(BIN / "fleetpulse-collector"), "serve", "--db", db, "--listen", listen,
-             "--metrics-listen", "127.0.0.1:0", *extra],
-            stdout=subprocess.PIPE, stderr=err, text=True,
+            [
+                str(BIN / "fleetpulse-collector"),
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "127.0.0.1:0",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
     grpc = metrics = ""
     deadline = time.monotonic() + 30
@@ -77,8 +96,8 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
+def value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     """Sum of samples named ``name`` whose labels include ``labels``."""
-    return sum(v for (n, ls), v in samples.items()
-               if n == name and set(labels.items()) <= set(ls))
+    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))

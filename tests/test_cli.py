@@ -9,17 +9,54 @@ import pytest
 from tests.procs import cli
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["fleetpulse-collector", "token", "create", "--site", "x", "--db", "mysql://nope"],
-     "--db must be sqlite:///PATH or postgresql://"),
-    (["fleetpulse-collector", "token", "create", "--site", "x", "--db", "sqlite:///{tmp}/t.db",
-      "--expires", "soon"], "not a duration"),
-    (["fleetpulse-collector", "serve", "--db", "sqlite:///{tmp}/t.db", "--listen",
-      "0.0.0.0:0"], "refusing plaintext gRPC on non-loopback"),
-    (["fleetpulse-agent", "once", "--state-dir", "{tmp}/none"], "not enrolled"),
-    (["fleetpulse-agent", "enroll", "--collector", "nohost", "--token", "x", "--state-dir",
-      "{tmp}/a"], "collector address must be HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["fleetpulse-collector", "token", "create", "--site", "x", "--db", "mysql://nope"],
+            "--db must be sqlite:///PATH or postgresql://",
+        ),
+        (
+            [
+                "fleetpulse-collector",
+                "token",
+                "create",
+                "--site",
+                "x",
+                "--db",
+                "sqlite:///{tmp}/t.db",
+                "--expires",
+                "soon",
+            ],
+            "not a duration",
+        ),
+        (
+            [
+                "fleetpulse-collector",
+                "serve",
+                "--db",
+                "sqlite:///{tmp}/t.db",
+                "--listen",
+                "0.0.0.0:0",
+            ],
+            "refusing plaintext gRPC on non-loopback",
+        ),
+        (["fleetpulse-agent", "once", "--state-dir", "{tmp}/none"], "not enrolled"),
+        (
+            [
+                "fleetpulse-agent",
+                "enroll",
+                "--collector",
+                "nohost",
+                "--token",
+                "x",
+                "--state-dir",
+                "{tmp}/a",
+            ],
+            "collector address must be HOST:PORT",
+        ),
+    ],
+)
 def test_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     done = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert done.returncode == 1
@@ -37,8 +74,19 @@ def test_help_works_for_both_commands() -> None:
 
 def test_token_create_prints_only_the_token(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/t.db"
-    made = cli("fleetpulse-collector", "token", "create", "--site", "north", "--db", db,
-               "--expires", "7d", "--max-uses", "3")
+    made = cli(
+        "fleetpulse-collector",
+        "token",
+        "create",
+        "--site",
+        "north",
+        "--db",
+        db,
+        "--expires",
+        "7d",
+        "--max-uses",
+        "3",
+    )
     assert made.returncode == 0
     token = made.stdout.strip()
     assert token.startswith("fpt_") and len(token) >= 4 + 43  # 256 random bits

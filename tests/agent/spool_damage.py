@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.records import Kind
-from agent.spool import Spool
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import Kind
 
 PAGE = 4096  # SQLite's default page size, which the spool keeps
 
@@ -50,8 +50,8 @@ def crash_after_commit(path: Path, count: int) -> None:
     (``os._exit``), so they stay in the write-ahead log, as after kill -9 or a power cut."""
     code = (
         "import os, sys\n"
-        "from agent.records import Kind\n"
-        "from agent.spool import Spool\n"
+        "from fleetpulse.contract.records import Kind\n"
+        "from fleetpulse.agent.spool import Spool\n"
         "s = Spool(sys.argv[1])\n"
         "s.put([(Kind.APP_USAGE, b'x%d' % i) for i in range(int(sys.argv[2]))])\n"
         "os._exit(0)\n"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from agent.backoff import Backoff
+from fleetpulse.agent.backoff import Backoff
 
 
 def test_delays_grow_with_jitter_up_to_the_cap() -> None:

@@ -5,13 +5,13 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-from agent.errors import SourceUnavailable
-from agent.memory import Memory
-from agent.platform.env import Env, Problems
-from agent.plausibility import BootContext, judge_boot
-from agent.records import BootRecord, Phase
-from agent.serde import record_to_proto
-from agent.sources.boot import BootSource
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.memory import Memory
+from fleetpulse.agent.platform.env import Env, Problems
+from fleetpulse.agent.plausibility import BootContext, judge_boot
+from fleetpulse.agent.sources.boot import BootSource
+from fleetpulse.contract.records import BootRecord, Phase
+from fleetpulse.contract.serde import record_to_proto
 
 
 def env(tmp_path: Path, boom: bool = False) -> Env:
@@ -171,8 +171,12 @@ class Flipping:
             boot_id, _ = self.observations.pop(0)
             return f"{boot_id}\n".encode()
 
-        return Env(ps=SimpleNamespace(boot_time=boot_time), read_bytes=read_bytes,
-                   run=lambda argv: "", clock=lambda: 9000.0)
+        return Env(
+            ps=SimpleNamespace(boot_time=boot_time),
+            read_bytes=read_bytes,
+            run=lambda argv: "",
+            clock=lambda: 9000.0,
+        )
 
 
 def test_an_id_that_changes_form_within_one_boot_keeps_the_first_identity(
@@ -180,8 +184,7 @@ def test_an_id_that_changes_form_within_one_boot_keeps_the_first_identity(
 ) -> None:
     path = tmp_path / "memory.json"
     # the counter form, then a fallback form for the same start (1 s of jitter), then back
-    polls = Flipping([("win-boot-41", 1000.0), ("win-start-1001", 1001.0),
-                      ("win-boot-41", 1000.4)])
+    polls = Flipping([("win-boot-41", 1000.0), ("win-start-1001", 1001.0), ("win-boot-41", 1000.4)])
     seen = []
     for _ in range(3):  # a new agent process each poll: restarts keep the identity too
         src = BootSource(polls.env(), Memory(path), settle_seconds=0)
@@ -189,12 +192,15 @@ def test_an_id_that_changes_form_within_one_boot_keeps_the_first_identity(
         src.confirm()
         assert src.current is not None
         seen.append((src.current.boot_id, src.current.boot_time, len(records)))
-    assert seen == [("win-boot-41", 1000.0, 1), ("win-boot-41", 1000.0, 0),
-                    ("win-boot-41", 1000.0, 0)]
+    assert seen == [
+        ("win-boot-41", 1000.0, 1),
+        ("win-boot-41", 1000.0, 0),
+        ("win-boot-41", 1000.0, 0),
+    ]
 
 
 def test_a_real_reboot_is_a_new_boot_and_bounds_its_phases(tmp_path: Path) -> None:
-    from agent.platform import _linux as linux
+    from fleetpulse.agent.platform import _linux as linux
 
     fixtures = Path(__file__).parent.parent / "fixtures" / "linux"
     answers = {

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig
-from agent.doctor import diagnose
-from agent.errors import ConfigError
-from agent.setting_ranges import RANGES, REPORT_MAX_RECORDS
-from collector import validation
-from collector.errors import ConfigError as CollectorConfigError
-from collector.settings import parse_setting
+from fleetpulse.agent.config import AgentConfig
+from fleetpulse.agent.doctor import diagnose
+from fleetpulse.agent.errors import ConfigError
+from fleetpulse.collector import validation
+from fleetpulse.collector.errors import ConfigError as CollectorConfigError
+from fleetpulse.collector.settings import parse_setting
+from fleetpulse.contract.setting_ranges import RANGES, REPORT_MAX_RECORDS
 from tests.procs import cli
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Credentials
-from agent.doctor import Check, Probes, diagnose, ping, report
-from agent.errors import SourceUnavailable
-from agent.platform.env import Env
+from fleetpulse.agent.config import Credentials
+from fleetpulse.agent.doctor import Check, Probes, diagnose, ping, report
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform.env import Env
 from tests.e2e.test_pipeline import enroll, free_port
 from tests.e2e.test_tls import make_ca, make_leaf
 from tests.procs import CollectorProc, cli, start_collector
@@ -82,7 +82,8 @@ def test_unresolvable_name(tmp_path: Path) -> None:
     checks = diagnose(state, probes=Probes(resolve=no_dns))
     assert by_name(checks, "dns").line() == (
         "FAIL dns: cannot resolve collector.example.invalid (Name or service not known) — fix: "
-        "check the collector's name and this machine's DNS servers")
+        "check the collector's name and this machine's DNS servers"
+    )
 
 
 def test_loose_permissions_and_bad_config_each_fail_with_their_fix(state: Path) -> None:
@@ -93,13 +94,16 @@ def test_loose_permissions_and_bad_config_each_fail_with_their_fix(state: Path) 
     (state / "config.toml").write_text("interval_seconds = 'often'\n")
     checks = diagnose(state)
     assert by_name(checks, "state-dir").line() == (
-        f"FAIL state-dir: {state} is world-writable (mode 0777) — fix: chmod 755 {state}")
+        f"FAIL state-dir: {state} is world-writable (mode 0777) — fix: chmod 755 {state}"
+    )
     assert by_name(checks, "ready-dir").line() == (
         f"FAIL ready-dir: {state / 'ready'} is world-writable without the sticky bit "
-        f"(mode 0777) — fix: chmod 1777 {state / 'ready'}")
+        f"(mode 0777) — fix: chmod 1777 {state / 'ready'}"
+    )
     assert by_name(checks, "credentials").line() == (
         f"FAIL credentials: {state / 'credentials.json'} is readable by others (mode 0644) — "
-        f"fix: chmod 600 {state / 'credentials.json'}")
+        f"fix: chmod 600 {state / 'credentials.json'}"
+    )
     config = by_name(checks, "config")
     assert not config.ok and "interval_seconds must be a number" in config.detail
 
@@ -152,13 +156,28 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tls_handshake_ok_with_the_fleet_ca_and_fails_with_another(
     pki: Path, tmp_path: Path
 ) -> None:
-    c = start_collector(f"sqlite:///{tmp_path / 'c.db'}", "--tls-cert", str(pki / "server.pem"),
-                        "--tls-key", str(pki / "server.key"))
+    c = start_collector(
+        f"sqlite:///{tmp_path / 'c.db'}",
+        "--tls-cert",
+        str(pki / "server.pem"),
+        "--tls-key",
+        str(pki / "server.key"),
+    )
     try:
         tok = cli("fleetpulse-collector", "token", "create", "--site", "hq", "--db", c.db)
         state = tmp_path / "agent"
-        done = cli("fleetpulse-agent", "enroll", "--collector", c.grpc, "--token",
-                   tok.stdout.strip(), "--ca-cert", str(pki / "ca.pem"), "--state-dir", str(state))
+        done = cli(
+            "fleetpulse-agent",
+            "enroll",
+            "--collector",
+            c.grpc,
+            "--token",
+            tok.stdout.strip(),
+            "--ca-cert",
+            str(pki / "ca.pem"),
+            "--state-dir",
+            str(state),
+        )
         assert done.returncode == 0, done.stderr
         checks = diagnose(state)
         assert all(c.ok for c in checks), lines(checks)
@@ -185,14 +204,16 @@ def test_sources_report_unknown_where_the_machine_gives_nothing(tmp_path: Path) 
     checks = diagnose(tmp_path / "agent", probes=Probes(env=lambda _sd: env))
     assert by_name(checks, "source boot").detail.endswith("duration unknown on this machine")
     assert by_name(checks, "source signin").detail == (
-        "none seen this boot (unknown until someone signs in)")
+        "none seen this boot (unknown until someone signs in)"
+    )
     assert by_name(checks, "source foreground").detail.startswith("unknown here")
     assert by_name(checks, "source facts").detail == (
-        "linux; known: none; unknown: os_version, machine_id, hardware_id, form_factor")
+        "linux; known: none; unknown: os_version, machine_id, hardware_id, form_factor"
+    )
 
 
 def test_ping_returns_the_collectors_time(state: Path) -> None:
-    from agent.sources.facts import device_facts
+    from fleetpulse.agent.sources.facts import device_facts
 
     before = time.time()
     pong = ping(Credentials.load(state), device_facts(Env()))

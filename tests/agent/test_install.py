@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Credentials
-from agent.doctor import PingError, ping
-from agent.errors import ConfigError, EnrollmentError
-from agent.install import Options, Recorder, ServiceError, install, layout_for, uninstall
-from agent.install.program import Program
-from agent.platform.env import Env
-from agent.sources.facts import device_facts
+from fleetpulse.agent.config import Credentials
+from fleetpulse.agent.doctor import PingError, ping
+from fleetpulse.agent.errors import ConfigError, EnrollmentError
+from fleetpulse.agent.install import Options, Recorder, ServiceError, install, layout_for, uninstall
+from fleetpulse.agent.install.program import Program
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.sources.facts import device_facts
 from tests.procs import CollectorProc, cli, start_collector
 
 PROGRAM = Program(("/opt/fp/bin/fleetpulse-agent",), ("/opt/fp/bin/fleetpulse-agent",))
@@ -73,13 +73,22 @@ def test_linux_install_writes_config_credential_unit_and_autostart(
     lines = set(unit.splitlines())
     assert f"ExecStart=/opt/fp/bin/fleetpulse-agent run --state-dir {state}" in lines
     assert f"ReadWritePaths={state}" in lines
-    for hardening in ("Restart=on-failure", "ProtectSystem=strict", "ProtectHome=read-only",
-                      "NoNewPrivileges=yes", "PrivateTmp=yes", "MemoryMax=128M",
-                      "CPUQuota=5%", "Nice=10", "WantedBy=multi-user.target"):
+    for hardening in (
+        "Restart=on-failure",
+        "ProtectSystem=strict",
+        "ProtectHome=read-only",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "MemoryMax=128M",
+        "CPUQuota=5%",
+        "Nice=10",
+        "WantedBy=multi-user.target",
+    ):
         assert hardening in lines, hardening
     entry = (tmp_path / "etc/xdg/autostart/fleetpulse-session-ready.desktop").read_text()
-    assert (f"Exec=/opt/fp/bin/fleetpulse-agent session-ready --state-dir {state}"
-            in entry.splitlines())
+    assert (
+        f"Exec=/opt/fp/bin/fleetpulse-agent session-ready --state-dir {state}" in entry.splitlines()
+    )
     assert rec.calls == [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "fleetpulse-agent.service"],
@@ -94,16 +103,26 @@ def test_unit_passes_systemd_verify_and_its_security_threshold(
     agent = shutil.which("fleetpulse-agent", path=str(Path(sys.executable).parent))
     assert agent is not None
     prog = Program((agent,), (agent,))
-    install(Options(collector.grpc, token(collector)), layout_for("linux", tmp_path),
-            Recorder(), prog)
+    install(
+        Options(collector.grpc, token(collector)), layout_for("linux", tmp_path), Recorder(), prog
+    )
     unit = tmp_path / "etc/systemd/system/fleetpulse-agent.service"
-    verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
     # exposure 0.0 (locked down) .. 10.0 (unsafe); the unit scores 2.6 ("OK")
     security = subprocess.run(
         ["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(unit)],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert security.returncode == 0, security.stdout[-400:]
 
 
@@ -112,12 +131,10 @@ def test_second_install_changes_nothing_and_does_not_enroll_again(
 ) -> None:
     layout = layout_for("linux", tmp_path)
     first = install(Options(collector.grpc, token(collector)), layout, Recorder(), PROGRAM)
-    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*")
-              if p.is_file()}
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
     rec = Recorder()
     again = install(Options(collector.grpc, token(collector)), layout, rec, PROGRAM)
-    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*")
-             if p.is_file()}
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
     assert again.changes == [] and not again.enrolled
     assert again.device_id == first.device_id
     assert after == before
@@ -139,10 +156,16 @@ def test_upgrade_rewrites_the_unit_and_restarts(collector: CollectorProc, tmp_pa
 
 def test_no_start_enables_without_starting(collector: CollectorProc, tmp_path: Path) -> None:
     rec = Recorder()
-    install(Options(collector.grpc, token(collector), start=False),
-            layout_for("linux", tmp_path), rec, PROGRAM)
-    assert rec.calls == [["systemctl", "daemon-reload"],
-                         ["systemctl", "enable", "fleetpulse-agent.service"]]
+    install(
+        Options(collector.grpc, token(collector), start=False),
+        layout_for("linux", tmp_path),
+        rec,
+        PROGRAM,
+    )
+    assert rec.calls == [
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "fleetpulse-agent.service"],
+    ]
 
 
 def _wait_refused(creds: Credentials) -> None:
@@ -163,8 +186,9 @@ def test_revoked_device_enrolls_again_with_the_new_token(
 ) -> None:
     layout = layout_for("linux", tmp_path)
     first = install(Options(collector.grpc, token(collector)), layout, Recorder(), PROGRAM)
-    revoked = cli("fleetpulse-collector", "devices", "revoke", first.device_id, "--db",
-                  collector.db)
+    revoked = cli(
+        "fleetpulse-collector", "devices", "revoke", first.device_id, "--db", collector.db
+    )
     assert revoked.returncode == 0, revoked.stderr
     _wait_refused(Credentials.load(layout.state_dir))
     again = install(Options(collector.grpc, token(collector)), layout, Recorder(), PROGRAM)
@@ -177,16 +201,22 @@ def test_moving_site_enrolls_again_and_wrong_site_token_fails(
 ) -> None:
     layout = layout_for("linux", tmp_path)
     first = install(Options(collector.grpc, token(collector, "hq")), layout, Recorder(), PROGRAM)
-    moved = install(Options(collector.grpc, token(collector, "north"), site="north"), layout,
-                    Recorder(), PROGRAM)
+    moved = install(
+        Options(collector.grpc, token(collector, "north"), site="north"),
+        layout,
+        Recorder(),
+        PROGRAM,
+    )
     assert moved.enrolled and moved.site == "north" and moved.device_id != first.device_id
     kept = (layout.state_dir / "credentials.json").read_bytes()
     enrolled = len(devices(collector))
     rec = Recorder()
-    with pytest.raises(EnrollmentError, match=r"FAILED_PRECONDITION: .* belongs to site 'hq', "
-                                              r"not 'south'"):
-        install(Options(collector.grpc, token(collector, "hq"), site="south"), layout, rec,
-                PROGRAM)
+    with pytest.raises(
+        EnrollmentError,
+        match=r"FAILED_PRECONDITION: .* belongs to site 'hq', "
+        r"not 'south'",
+    ):
+        install(Options(collector.grpc, token(collector, "hq"), site="south"), layout, rec, PROGRAM)
     assert rec.calls == []  # no service (re)started on a failed enrollment
     # refused before enrolling: the north credential is untouched, no device was added
     assert (layout.state_dir / "credentials.json").read_bytes() == kept
@@ -198,8 +228,9 @@ def test_bad_token_fails_enrollment_and_registers_nothing(
 ) -> None:
     rec = Recorder()
     with pytest.raises(EnrollmentError, match="UNAUTHENTICATED"):
-        install(Options(collector.grpc, "fpt_not-a-token"), layout_for("linux", tmp_path),
-                rec, PROGRAM)
+        install(
+            Options(collector.grpc, "fpt_not-a-token"), layout_for("linux", tmp_path), rec, PROGRAM
+        )
     assert rec.calls == []
     assert not (tmp_path / "etc/systemd/system/fleetpulse-agent.service").exists()
     assert not (tmp_path / "var/lib/fleetpulse/credentials.json").exists()
@@ -223,19 +254,31 @@ def test_failing_service_command_raises_service_error(
         raise ServiceError("'systemctl daemon-reload' exited 1: System has not been booted")
 
     with pytest.raises(ServiceError, match="not been booted"):
-        install(Options(collector.grpc, token(collector)), layout_for("linux", tmp_path),
-                refuse, PROGRAM)
+        install(
+            Options(collector.grpc, token(collector)),
+            layout_for("linux", tmp_path),
+            refuse,
+            PROGRAM,
+        )
 
 
 def test_tls_material_is_copied_in_and_bad_inputs_are_user_errors(
     collector: CollectorProc, tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigError, match="go together"):
-        install(Options(collector.grpc, "t", client_cert=tmp_path / "c.pem"),
-                layout_for("linux", tmp_path), Recorder(), PROGRAM)
+        install(
+            Options(collector.grpc, "t", client_cert=tmp_path / "c.pem"),
+            layout_for("linux", tmp_path),
+            Recorder(),
+            PROGRAM,
+        )
     with pytest.raises(ConfigError, match="cannot read CA certificate"):
-        install(Options(collector.grpc, "t", ca_cert=tmp_path / "missing.pem"),
-                layout_for("linux", tmp_path), Recorder(), PROGRAM)
+        install(
+            Options(collector.grpc, "t", ca_cert=tmp_path / "missing.pem"),
+            layout_for("linux", tmp_path),
+            Recorder(),
+            PROGRAM,
+        )
     with pytest.raises(ConfigError, match="HOST:PORT"):
         install(Options("nohost", "t"), layout_for("linux", tmp_path), Recorder(), PROGRAM)
     assert list(tmp_path.iterdir()) == []  # nothing written before the inputs are checked
@@ -247,17 +290,17 @@ def test_uninstall_removes_what_install_created(collector: CollectorProc, tmp_pa
     install(Options(collector.grpc, token(collector)), layout, Recorder(), PROGRAM)
     rec = Recorder()
     uninstall(layout, rec)
-    assert rec.calls == [["systemctl", "disable", "--now", "fleetpulse-agent.service"],
-                         ["systemctl", "daemon-reload"]]
+    assert rec.calls == [
+        ["systemctl", "disable", "--now", "fleetpulse-agent.service"],
+        ["systemctl", "daemon-reload"],
+    ]
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert left == ["etc", "etc/systemd", "etc/systemd/system"]
     again = Recorder()
     assert uninstall(layout, again) == [] and again.calls == []
 
 
-def test_uninstall_keep_data_keeps_the_credential(
-    collector: CollectorProc, tmp_path: Path
-) -> None:
+def test_uninstall_keep_data_keeps_the_credential(collector: CollectorProc, tmp_path: Path) -> None:
     layout = layout_for("linux", tmp_path)
     out = install(Options(collector.grpc, token(collector)), layout, Recorder(), PROGRAM)
     uninstall(layout, Recorder(), keep_data=True)
@@ -270,20 +313,36 @@ def test_windows_install_registers_tasks_with_exact_commands(
     collector: CollectorProc, tmp_path: Path
 ) -> None:
     layout = layout_for("windows", tmp_path)
-    prog = Program((r"C:\Python311\python.exe", "-I", r"C:\Program Files\fleetpulse\fp.py"),
-                   (r"C:\Python311\pythonw.exe", "-I", r"C:\Program Files\fleetpulse\fp.py"))
+    prog = Program(
+        (r"C:\Python311\python.exe", "-I", r"C:\Program Files\fleetpulse\fp.py"),
+        (r"C:\Python311\pythonw.exe", "-I", r"C:\Program Files\fleetpulse\fp.py"),
+    )
     rec = Recorder()
     install(Options(collector.grpc, token(collector)), layout, rec, prog)
     state, ready = tmp_path / "ProgramData/fleetpulse", tmp_path / "ProgramData/fleetpulse/ready"
     agent_xml = tmp_path / "Program Files/fleetpulse/agent-task.xml"
     session_xml = tmp_path / "Program Files/fleetpulse/session-ready-task.xml"
     assert rec.calls == [
-        ["icacls", str(state), "/inheritance:r", "/grant:r", "*S-1-5-18:(OI)(CI)F",
-         "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-32-545:(RX)"],
+        [
+            "icacls",
+            str(state),
+            "/inheritance:r",
+            "/grant:r",
+            "*S-1-5-18:(OI)(CI)F",
+            "*S-1-5-32-544:(OI)(CI)F",
+            "*S-1-5-32-545:(RX)",
+        ],
         ["icacls", str(ready), "/grant:r", "*S-1-5-32-545:(RX,WD)", "*S-1-3-0:(OI)(IO)M"],
         ["schtasks", "/Create", "/TN", r"\fleetpulse\agent", "/XML", str(agent_xml), "/F"],
-        ["schtasks", "/Create", "/TN", r"\fleetpulse\session-ready", "/XML", str(session_xml),
-         "/F"],
+        [
+            "schtasks",
+            "/Create",
+            "/TN",
+            r"\fleetpulse\session-ready",
+            "/XML",
+            str(session_xml),
+            "/F",
+        ],
         ["schtasks", "/End", "/TN", r"\fleetpulse\agent"],
         ["schtasks", "/Run", "/TN", r"\fleetpulse\agent"],
     ]
@@ -293,30 +352,36 @@ def test_windows_install_registers_tasks_with_exact_commands(
     assert task.findtext("t:Principals/t:Principal/t:UserId", namespaces=ns) == "S-1-5-18"
     assert task.find("t:Triggers/t:BootTrigger", ns) is not None
     # started again within 5 minutes after any exit; a running instance ignores the trigger
-    assert task.findtext("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval",
-                         namespaces=ns) == "PT5M"
+    assert (
+        task.findtext("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval", namespaces=ns) == "PT5M"
+    )
     assert task.findtext("t:Settings/t:MultipleInstancesPolicy", namespaces=ns) == "IgnoreNew"
     assert task.findtext("t:Settings/t:ExecutionTimeLimit", namespaces=ns) == "PT0S"
     assert task.findtext("t:Settings/t:RestartOnFailure/t:Interval", namespaces=ns) == "PT1M"
     assert task.findtext("t:Actions/t:Exec/t:Command", namespaces=ns) == r"C:\Python311\python.exe"
     assert task.findtext("t:Actions/t:Exec/t:Arguments", namespaces=ns) == (
-        f'-I "C:\\Program Files\\fleetpulse\\fp.py" run --state-dir {state}')
+        f'-I "C:\\Program Files\\fleetpulse\\fp.py" run --state-dir {state}'
+    )
     session = ET.fromstring(session_xml.read_bytes().decode("utf-16").split("?>", 1)[1])
     assert session.findtext("t:Principals/t:Principal/t:GroupId", namespaces=ns) == "S-1-5-32-545"
     assert session.find("t:Triggers/t:LogonTrigger", ns) is not None
     assert session.findtext("t:Actions/t:Exec/t:Command", namespaces=ns) == (
-        r"C:\Python311\pythonw.exe")
-    assert "session-ready" in (session.findtext("t:Actions/t:Exec/t:Arguments", namespaces=ns)
-                               or "")
+        r"C:\Python311\pythonw.exe"
+    )
+    assert "session-ready" in (
+        session.findtext("t:Actions/t:Exec/t:Arguments", namespaces=ns) or ""
+    )
 
     again = Recorder()
     install(Options(collector.grpc, token(collector)), layout, again, prog)
     assert again.calls == [["schtasks", "/Run", "/TN", r"\fleetpulse\agent"]]
     rm = Recorder()
     uninstall(layout, rm)
-    assert rm.calls == [["schtasks", "/End", "/TN", r"\fleetpulse\agent"],
-                        ["schtasks", "/Delete", "/TN", r"\fleetpulse\agent", "/F"],
-                        ["schtasks", "/Delete", "/TN", r"\fleetpulse\session-ready", "/F"]]
+    assert rm.calls == [
+        ["schtasks", "/End", "/TN", r"\fleetpulse\agent"],
+        ["schtasks", "/Delete", "/TN", r"\fleetpulse\agent", "/F"],
+        ["schtasks", "/Delete", "/TN", r"\fleetpulse\session-ready", "/F"],
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -343,6 +408,8 @@ def test_macos_install_writes_plists_and_bootstraps(
     ]
     rm = Recorder()
     uninstall(layout, rm)
-    assert rm.calls == [["launchctl", "bootout", "system/org.fleetpulse.agent"],
-                        ["launchctl", "disable", "system/org.fleetpulse.agent"]]
+    assert rm.calls == [
+        ["launchctl", "bootout", "system/org.fleetpulse.agent"],
+        ["launchctl", "disable", "system/org.fleetpulse.agent"],
+    ]
     assert list(tmp_path.iterdir()) == []

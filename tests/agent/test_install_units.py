@@ -9,10 +9,15 @@ import sys
 import zipfile
 from pathlib import Path, PurePath, PureWindowsPath
 
-from agent.install import windows
-from agent.install.commands import Recorder, ServiceError, run_command, run_steps, step
-from agent.install.program import console_program, launcher_program, running_artifact, unpack
-from agent.install.systemd import autostart_text, desktop_quote, systemd_quote, unit_text
+from fleetpulse.agent.install import windows
+from fleetpulse.agent.install.commands import Recorder, ServiceError, run_command, run_steps, step
+from fleetpulse.agent.install.program import (
+    console_program,
+    launcher_program,
+    running_artifact,
+    unpack,
+)
+from fleetpulse.agent.install.systemd import autostart_text, desktop_quote, systemd_quote, unit_text
 
 
 def test_systemd_quoting_keeps_spaces_percent_and_dollar_literal() -> None:
@@ -21,8 +26,10 @@ def test_systemd_quoting_keeps_spaces_percent_and_dollar_literal() -> None:
     assert systemd_quote("50%") == "50%%"
     assert systemd_quote("a$b") == "a$$b"
     unit = unit_text(["/opt/my agent/fleetpulse-agent"], Path("/var/lib/fleet pulse"))
-    assert ('ExecStart="/opt/my agent/fleetpulse-agent" run --state-dir "/var/lib/fleet pulse"'
-            in unit.splitlines())
+    assert (
+        'ExecStart="/opt/my agent/fleetpulse-agent" run --state-dir "/var/lib/fleet pulse"'
+        in unit.splitlines()
+    )
     assert 'ReadWritePaths="/var/lib/fleet pulse"' in unit.splitlines()
 
 
@@ -39,17 +46,36 @@ def test_desktop_exec_quoting_follows_the_spec() -> None:
 def test_windows_task_arguments_and_acls_use_windows_paths() -> None:
     state = PureWindowsPath(r"C:\ProgramData\fleetpulse")
     xml = windows.agent_task_xml(
-        [r"C:\Program Files\Python311\python.exe", "-I",
-         r"C:\Program Files\fleetpulse\fleetpulse-agent.py"], state)
+        [
+            r"C:\Program Files\Python311\python.exe",
+            "-I",
+            r"C:\Program Files\fleetpulse\fleetpulse-agent.py",
+        ],
+        state,
+    )
     assert "<Command>C:\\Program Files\\Python311\\python.exe</Command>" in xml
-    assert ('<Arguments>-I "C:\\Program Files\\fleetpulse\\fleetpulse-agent.py" run '
-            "--state-dir C:\\ProgramData\\fleetpulse</Arguments>") in xml
+    assert (
+        '<Arguments>-I "C:\\Program Files\\fleetpulse\\fleetpulse-agent.py" run '
+        "--state-dir C:\\ProgramData\\fleetpulse</Arguments>"
+    ) in xml
     steps = windows.permission_steps(state, state / "ready")
     assert [list(s.argv) for s in steps] == [
-        ["icacls", r"C:\ProgramData\fleetpulse", "/inheritance:r", "/grant:r",
-         "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-32-545:(RX)"],
-        ["icacls", r"C:\ProgramData\fleetpulse\ready", "/grant:r", "*S-1-5-32-545:(RX,WD)",
-         "*S-1-3-0:(OI)(IO)M"],
+        [
+            "icacls",
+            r"C:\ProgramData\fleetpulse",
+            "/inheritance:r",
+            "/grant:r",
+            "*S-1-5-18:(OI)(CI)F",
+            "*S-1-5-32-544:(OI)(CI)F",
+            "*S-1-5-32-545:(RX)",
+        ],
+        [
+            "icacls",
+            r"C:\ProgramData\fleetpulse\ready",
+            "/grant:r",
+            "*S-1-5-32-545:(RX,WD)",
+            "*S-1-3-0:(OI)(IO)M",
+        ],
     ]
     assert windows.encode_task("<a/>").decode("utf-16") == "<a/>"
 
@@ -90,14 +116,16 @@ def test_recorder_appends_json_lines(tmp_path: Path) -> None:
     rec(["systemctl", "daemon-reload"])
     rec(("schtasks", "/Run", "/TN", r"\fleetpulse\agent"))
     assert Recorder.read(tmp_path / "cmds.jsonl") == [
-        ["systemctl", "daemon-reload"], ["schtasks", "/Run", "/TN", r"\fleetpulse\agent"]]
+        ["systemctl", "daemon-reload"],
+        ["schtasks", "/Run", "/TN", r"\fleetpulse\agent"],
+    ]
 
 
 def _artifact(path: Path, body: str) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("__main__.py", "raise SystemExit('not used')\n")
-        zf.writestr("site-packages/agent/__init__.py", "")
-        zf.writestr("site-packages/agent/cli.py", f"def main():\n    print({body!r})\n")
+        zf.writestr("site-packages/fleetpulse/agent/__init__.py", "")
+        zf.writestr("site-packages/fleetpulse/agent/cli.py", f"def main():\n    print({body!r})\n")
     return path
 
 
@@ -108,7 +136,12 @@ def test_unpack_is_idempotent_and_the_launcher_runs_the_unpacked_code(tmp_path: 
     assert running_artifact(sys.argv[0] if sys.argv[0].endswith(".pyz") else "/bin/sh") is None
     assert unpack(art, prog_dir) is True
     assert unpack(art, prog_dir) is False
-    assert stat.S_IMODE((prog_dir / "site-packages" / "agent" / "cli.py").stat().st_mode) == 0o644
+    assert (
+        stat.S_IMODE(
+            (prog_dir / "site-packages" / "fleetpulse" / "agent" / "cli.py").stat().st_mode
+        )
+        == 0o644
+    )
     prog = launcher_program(prog_dir, sys.executable)
     assert prog.argv == (sys.executable, "-I", str(prog_dir / "fleetpulse-agent.py"))
     ran = subprocess.run(list(prog.argv), capture_output=True, text=True, timeout=30, check=False)
@@ -119,7 +152,10 @@ def test_unpack_is_idempotent_and_the_launcher_runs_the_unpacked_code(tmp_path: 
     ran = subprocess.run(list(prog.argv), capture_output=True, text=True, timeout=30, check=False)
     assert ran.stdout.strip() == "second", ran.stderr
     assert sorted(p.name for p in prog_dir.iterdir()) == [
-        "artifact.sha256", "fleetpulse-agent.py", "site-packages"]
+        "artifact.sha256",
+        "fleetpulse-agent.py",
+        "site-packages",
+    ]
 
 
 def test_console_program_is_the_absolute_script(tmp_path: Path) -> None:

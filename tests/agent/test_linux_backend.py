@@ -12,10 +12,10 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.errors import SourceUnavailable
-from agent.platform import _linux as linux
-from agent.platform.env import Env
-from agent.records import BootType
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform import _linux as linux
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.contract.records import BootType
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
 BOOT = 1714633980.0

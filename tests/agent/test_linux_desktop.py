@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.platform.env import Problems
-from agent.platform.linux_desktop import (
+from fleetpulse.agent.platform.env import Problems
+from fleetpulse.agent.platform.linux_desktop import (
     Login,
     ReadyMarker,
     ShellStart,
@@ -15,8 +15,13 @@ from agent.platform.linux_desktop import (
     parse_ready_marker,
     shell_starts,
 )
-from agent.platform.linux_facts import form_factor, parse_os_release
-from agent.platform.linux_x11 import active_window, parse_environ, window_pid, x11_display
+from fleetpulse.agent.platform.linux_facts import form_factor, parse_os_release
+from fleetpulse.agent.platform.linux_x11 import (
+    active_window,
+    parse_environ,
+    window_pid,
+    x11_display,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
 T0 = 1714634000.0

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.platform.env import Problems
-from agent.platform.linux_journal import app_name, coredump_crashes, parse_entries
-from agent.platform.linux_logind import classify, logind_logins, parse_properties
+from fleetpulse.agent.platform.env import Problems
+from fleetpulse.agent.platform.linux_journal import app_name, coredump_crashes, parse_entries
+from fleetpulse.agent.platform.linux_logind import classify, logind_logins, parse_properties
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
 

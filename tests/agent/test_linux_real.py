@@ -10,12 +10,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.platform.env import Env
+from fleetpulse.agent.platform.env import Env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 if sys.platform.startswith("linux"):
-    from agent.platform import _linux as linux
+    from fleetpulse.agent.platform import _linux as linux
 
 
 def systemd_is_init() -> bool:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.phases import BOOT_PHASES
-from agent.platform.env import Problems
-from agent.platform.linux_systemd import (
+from fleetpulse.agent.platform.env import Problems
+from fleetpulse.agent.platform.linux_systemd import (
     GRAPHICAL_PROPERTY,
     BootTiming,
     boot_timing,
@@ -17,6 +16,7 @@ from agent.platform.linux_systemd import (
     parse_utc_timestamp,
     virtualization,
 )
+from fleetpulse.contract.phases import BOOT_PHASES
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
 

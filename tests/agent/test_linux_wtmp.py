@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.platform.env import Problems
-from agent.platform.linux_wtmp import parse_wtmp, wtmp_logins, wtmpdb_logins
+from fleetpulse.agent.platform.env import Problems
+from fleetpulse.agent.platform.linux_wtmp import parse_wtmp, wtmp_logins, wtmpdb_logins
 
 BOOT = 1714633980.0
 WTMP_FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux" / "wtmp"

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.errors import SourceUnavailable
-from agent.platform import _macos as macos
-from agent.platform.env import Env
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform import _macos as macos
+from fleetpulse.agent.platform.env import Env
 
 # What the commands print on a MacBook Pro (Apple silicon), macOS 15.3.
 RECORDED = {
@@ -20,12 +20,12 @@ RECORDED = {
     ("sysctl", "-n", "hw.model"): "MacBookPro18,3\n",
     ("sw_vers", "-productVersion"): "15.3\n",
     ("ioreg", "-rd1", "-c", "IOPlatformExpertDevice"): (
-        '+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000230, registered>\n'
-        '    {\n'
+        "+-o J314sAP  <class IOPlatformExpertDevice, id 0x100000230, registered>\n"
+        "    {\n"
         '      "IOPlatformSerialNumber" = "C02XG0FDJGH5"\n'
         '      "IOPlatformUUID" = "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"\n'
         '      "model" = <"MacBookPro18,3">\n'
-        '    }\n'
+        "    }\n"
     ),
 }
 
@@ -92,8 +92,12 @@ def test_os_facts():
 
 @pytest.mark.parametrize(
     ("model", "form"),
-    [("MacBookAir10,1", "laptop"), ("iMac21,1", "desktop"), ("Macmini9,1", "desktop"),
-     ("Mac14,13", "")],
+    [
+        ("MacBookAir10,1", "laptop"),
+        ("iMac21,1", "desktop"),
+        ("Macmini9,1", "desktop"),
+        ("Mac14,13", ""),
+    ],
 )
 def test_form_factor_only_where_the_model_says(model: str, form: str):
     assert macos.form_factor(model) == form

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from agent.platform import _linux, _macos, _windows
+from fleetpulse.agent.platform import _linux, _macos, _windows
 
 CONTRACT = ("boot_record", "signin_observations", "crashes", "foreground_app", "os_facts")
 BACKENDS = (_linux, _windows, _macos)
@@ -18,8 +18,7 @@ def public_functions(module: ModuleType) -> set[str]:
     return {
         name
         for name, value in vars(module).items()
-        if inspect.isfunction(value) and value.__module__ == module.__name__
-        and name in CONTRACT
+        if inspect.isfunction(value) and value.__module__ == module.__name__ and name in CONTRACT
     }
 
 
@@ -36,7 +35,7 @@ def test_signatures_are_identical_across_backends(name: str):
 
 
 def test_the_contract_is_what_the_package_exports():
-    import agent.platform as platform
+    import fleetpulse.agent.platform as platform
 
     for name in CONTRACT:
         assert callable(getattr(platform, name))

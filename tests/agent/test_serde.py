@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from fleetpulse.v1 import telemetry_pb2 as pb
-
-from agent.records import (
+from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
     BootType,
@@ -13,14 +11,30 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from agent.serde import record_from_proto, record_to_bytes, report_request
+from fleetpulse.contract.serde import record_from_proto, record_to_bytes, report_request
+from fleetpulse.v1 import telemetry_pb2 as pb
 
 RECORDS = [
-    BootRecord("b1", 1.7e9, 61.25, (Phase("main_path", 40.5),), BootType.FAST_STARTUP, True,
-               (Culprit("AVService", "service", 12.0),)),
+    BootRecord(
+        "b1",
+        1.7e9,
+        61.25,
+        (Phase("main_path", 40.5),),
+        BootType.FAST_STARTUP,
+        True,
+        (Culprit("AVService", "service", 12.0),),
+    ),
     BootRecord("b2", 1.7e9),
-    SigninRecord("s1", "b1", "h", 1.7e9, SigninState.COMPLETE, 95.5,
-                 phases=(Phase("core", 80.0), Phase("responsive", 15.5)), first_login=False),
+    SigninRecord(
+        "s1",
+        "b1",
+        "h",
+        1.7e9,
+        SigninState.COMPLETE,
+        95.5,
+        phases=(Phase("core", 80.0), Phase("responsive", 15.5)),
+        first_login=False,
+    ),
     SigninRecord("s2", "b1", "h", 1.7e9, SigninState.IN_PROGRESS, elapsed_seconds=300.0),
     AppUsageRecord(1.7e9, 60.0, "teams.exe", 1, 60.0, None, 1.5, 2 << 20, 0),
     HealthRecord({"app_usage": 3}, 2, 4096, None, 1),

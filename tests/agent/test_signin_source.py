@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from agent.memory import Memory
-from agent.platform.env import Env
-from agent.records import Phase, SigninObservation, SigninState
-from agent.sources.signin import ResponsiveProbe, SigninSource, user_hash
+from fleetpulse.agent.memory import Memory
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.sources.signin import ResponsiveProbe, SigninSource, user_hash
+from fleetpulse.contract.records import Phase, SigninObservation, SigninState
 
 
 def source(obs: list[SigninObservation], now: list[float]) -> SigninSource:

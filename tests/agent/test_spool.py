@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.records import Kind
-from agent.spool import Spool
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import Kind
 
 
 def test_records_survive_reopen_until_acked(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Credentials
-from agent.records import Kind
-from agent.spool import Spool, inspect
+from fleetpulse.agent.config import Credentials
+from fleetpulse.agent.spool import Spool, inspect
+from fleetpulse.contract.records import Kind
 from tests.agent.spool_damage import crash_after_commit, fill, garble, leaf_pages
 from tests.procs import cli
 

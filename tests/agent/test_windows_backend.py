@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.errors import SourceUnavailable
-from agent.phases import BOOT_PHASES, SIGNIN_SUBPHASES
-from agent.platform import _windows
-from agent.platform.env import Env
-from agent.records import BootType, Culprit
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform import _windows
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.contract.phases import BOOT_PHASES, SIGNIN_SUBPHASES
+from fleetpulse.contract.records import BootType, Culprit
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "windows"
 LOG_FILES = {
@@ -36,8 +36,9 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
-def recorded(scenario: str, calls: list[list[str]] | None = None, until: str | None = None
-             ) -> Callable[[Sequence[str]], str]:
+def recorded(
+    scenario: str, calls: list[list[str]] | None = None, until: str | None = None
+) -> Callable[[Sequence[str]], str]:
     """Replays ``scenario``; ``until`` cuts the logs off at that time, as they were then."""
     base = FIXTURES / scenario
 
@@ -69,8 +70,9 @@ def recorded(scenario: str, calls: list[list[str]] | None = None, until: str | N
     return run
 
 
-def env_for(scenario: str, boot_time: str, calls: list[list[str]] | None = None,
-            until: str | None = None) -> Env:
+def env_for(
+    scenario: str, boot_time: str, calls: list[list[str]] | None = None, until: str | None = None
+) -> Env:
     ps = SimpleNamespace(boot_time=lambda: at(boot_time), users=list)
     return Env(run=recorded(scenario, calls, until), ps=ps)
 
@@ -157,7 +159,8 @@ def test_boot_queries_are_native_wevtutil_xml_newest_first():
     _windows.boot_record(env_for("fast_logon", "2026-03-02T07:58:10.5", calls))
     wevtutil = [c for c in calls if c[0] == "wevtutil"]
     assert {c[2] for c in wevtutil} == {
-        "System", "Microsoft-Windows-Diagnostics-Performance/Operational"
+        "System",
+        "Microsoft-Windows-Diagnostics-Performance/Operational",
     }
     for call in wevtutil:
         assert call[1] == "qe" and "/f:xml" in call and "/rd:true" in call
@@ -318,7 +321,11 @@ def test_nothing_readable_leaves_everything_unknown_without_raising():
     assert _windows.signin_observations(env, boot.boot_time) == []
     assert _windows.crashes(env, 0.0) == []
     assert _windows.os_facts(env) == {
-        "os": "windows", "os_version": "", "machine_id": "", "hardware_id": "", "form_factor": ""
+        "os": "windows",
+        "os_version": "",
+        "machine_id": "",
+        "hardware_id": "",
+        "form_factor": "",
     }
 
 

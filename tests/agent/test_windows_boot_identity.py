@@ -15,13 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent import platform
-from agent.errors import SourceUnavailable
-from agent.memory import Memory
-from agent.platform import _windows
-from agent.platform.env import Env
-from agent.records import BootType
-from agent.sources.boot import BootSource
+from fleetpulse.agent import platform
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.memory import Memory
+from fleetpulse.agent.platform import _windows
+from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.sources.boot import BootSource
+from fleetpulse.contract.records import BootType
 from tests.agent.test_windows_backend import at, recorded
 
 BOOT = "2026-03-02T07:58:10.5"  # Kernel-General 12 StartTime in fast_logon/System.xml

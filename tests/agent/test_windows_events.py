@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.platform.env import Problems
-from agent.platform.windows_events import (
+from fleetpulse.agent.platform.env import Problems
+from fleetpulse.agent.platform.windows_events import (
     format_time,
     normalize_guid,
     parse_bool,

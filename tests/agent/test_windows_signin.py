@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.errors import SourceUnavailable
-from agent.platform import _windows
-from agent.platform.env import Env, Problems
-from agent.platform.windows_events import parse_events
-from agent.platform.windows_signin import Logon, interactive_logons
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform import _windows
+from fleetpulse.agent.platform.env import Env, Problems
+from fleetpulse.agent.platform.windows_events import parse_events
+from fleetpulse.agent.platform.windows_signin import Logon, interactive_logons
 
 KINDS = Path(__file__).parent.parent / "fixtures" / "windows" / "logon_kinds"
 USER1_SID = "S-1-5-21-1111111111-2222222222-333333333-1001"

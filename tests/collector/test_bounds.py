@@ -17,14 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from fleetpulse.v1 import telemetry_pb2 as pb
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from collector.errors import InvalidReport
-from collector.serde import report_from_proto
-from collector.store.base import Store, open_store
-from collector.store.schema import column_types
-from collector.validation import (
+from fleetpulse.collector.errors import InvalidReport
+from fleetpulse.collector.serde import report_from_proto
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.schema import column_types
+from fleetpulse.collector.validation import (
     EARLIEST,
     FUTURE_SLACK,
     INTEGER_BOUNDS,
@@ -34,6 +33,7 @@ from collector.validation import (
     UNSTORED_INTEGERS,
     validate,
 )
+from fleetpulse.v1 import telemetry_pb2 as pb
 
 NOW = 1_800_000_000.0
 PG_TYPES = {

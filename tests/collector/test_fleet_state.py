@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent.records import SigninRecord, SigninState
-from collector.metrics import FleetStateCollector
-from collector.model import FleetState, Incoming, InProgressExpiry
-from collector.store.base import Store, open_store
+from fleetpulse.collector.metrics import FleetStateCollector
+from fleetpulse.collector.model import FleetState, Incoming, InProgressExpiry
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.contract.records import SigninRecord, SigninState
 from tests.collector.test_store import NOW, enrolled, report
 
 DEFAULT = InProgressExpiry()  # agents' default interval: 60 s, so 180 s without news

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.inventory_memory import peak_rss, write_inventory
-from collector.store.base import open_store
+from fleetpulse.collector.store.base import open_store
 from tests.procs import BIN, cli
 
 COLLECTOR = str(BIN / "fleetpulse-collector")

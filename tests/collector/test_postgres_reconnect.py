@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from collector.auth import digest
-from collector.errors import StoreUnavailable
-from collector.store.base import open_store
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.errors import StoreUnavailable
+from fleetpulse.collector.store.base import open_store
 from tests.conftest import PG_URL
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector import ratelimit
-from collector.errors import RateLimited
-from collector.ratelimit import FailureLimiter, RateLimiter, peer_address, report_cost
+from fleetpulse.collector import ratelimit
+from fleetpulse.collector.errors import RateLimited
+from fleetpulse.collector.ratelimit import FailureLimiter, RateLimiter, peer_address, report_cost
 
 
 def test_a_report_costs_one_token_per_started_500_records_within_the_burst() -> None:

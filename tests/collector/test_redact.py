@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from collector.auth import SECRET_PREFIX, new_token
-from collector.redact import RedactingFilter, redact
+from fleetpulse.collector.auth import SECRET_PREFIX, new_token
+from fleetpulse.collector.redact import RedactingFilter, redact
 
 SECRET = "s3cr3t-Pw"
 

@@ -16,7 +16,12 @@ import numpy
 import pytest
 from scipy.stats import beta
 
-from agent.records import (
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.errors import ConfigError
+from fleetpulse.collector.model import Incoming, Report
+from fleetpulse.collector.report.period import parse_period, since_until
+from fleetpulse.collector.store.base import open_store
+from fleetpulse.contract.records import (
     BootRecord,
     BootType,
     Culprit,
@@ -25,11 +30,6 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from collector.auth import digest
-from collector.errors import ConfigError
-from collector.model import Incoming, Report
-from collector.report.period import parse_period, since_until
-from collector.store.base import open_store
 from tests.procs import cli
 
 DAY, HOUR = 86400.0, 3600.0
@@ -37,8 +37,15 @@ BEFORE_START = datetime(2026, 10, 5, tzinfo=UTC).timestamp()  # a Monday
 AFTER_START = datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # a Monday
 BEFORE, AFTER = "2026-10-05..2026-10-18", "2026-11-02..2026-11-15"  # two full ISO weeks each
 WEEKS = 2.0
-DEVICES = {"n1": "north", "n2": "north", "n3": "north", "n4": "north",
-           "s1": "south", "s2": "south", "s3": "south"}
+DEVICES = {
+    "n1": "north",
+    "n2": "north",
+    "n3": "north",
+    "n4": "north",
+    "s1": "south",
+    "s2": "south",
+    "s3": "south",
+}
 INVENTORY = [*((f"host-{d}", s) for d, s in DEVICES.items()), ("host-gone", "north")]
 PER_DEVICE = 20
 
@@ -53,8 +60,12 @@ def durations(i: int, after: bool) -> list[float]:
 LONG_BEFORE = [("n1", 2000.0), ("s1", 1900.0)]
 # boots of the after period: (device, hours after AFTER_START, total, culprits)
 BOOTS = [
-    ("n1", 5.0, 95.0, (Culprit("Contoso AV", "service", 30.0), Culprit("Sync", "application",
-                                                                       10.0))),
+    (
+        "n1",
+        5.0,
+        95.0,
+        (Culprit("Contoso AV", "service", 30.0), Culprit("Sync", "application", 10.0)),
+    ),
     ("n2", 6.0, 60.0, (Culprit("Contoso AV", "service", 20.0),)),
     ("s1", 7.0, 40.0, ()),
     ("s2", 8.0, None, ()),
@@ -98,37 +109,81 @@ def db(db_url: str) -> str:
         nonlocal seq
         seq += 1
         facts = DeviceFacts(f"host-{dev}", "windows", "11", "0.1.0")
-        s.ingest([Report(dev, facts, [Incoming(seq, BEFORE_START, record)], BEFORE_START)],
-                 BEFORE_START)
+        s.ingest(
+            [Report(dev, facts, [Incoming(seq, BEFORE_START, record)], BEFORE_START)], BEFORE_START
+        )
 
     for i, (dev, site) in enumerate(DEVICES.items()):
-        s.create_token(f"t-{dev}", digest(f"fpt_{dev}"), site, BEFORE_START - 9 * DAY, None,
-                       None)
-        s.enroll(digest(f"fpt_{dev}"), dev, digest("x"), f"host-{dev}", "windows", "11",
-                 "0.1.0", "hw", "mid", BEFORE_START - 8 * DAY)
+        s.create_token(f"t-{dev}", digest(f"fpt_{dev}"), site, BEFORE_START - 9 * DAY, None, None)
+        s.enroll(
+            digest(f"fpt_{dev}"),
+            dev,
+            digest("x"),
+            f"host-{dev}",
+            "windows",
+            "11",
+            "0.1.0",
+            "hw",
+            "mid",
+            BEFORE_START - 8 * DAY,
+        )
         for period, start in (("before", BEFORE_START), ("after", AFTER_START)):
             if period == "after" and dev == "s3":
                 continue
             for j, total in enumerate(durations(i, period == "after")):
                 at = start + (j * len(DEVICES) + i) * 2 * HOUR  # within 12 days
-                send(dev, SigninRecord(f"{period}{j}", f"b{period}{j}", "h", at,
-                                       SigninState.COMPLETE, total, 0.0, (), False, False))
+                send(
+                    dev,
+                    SigninRecord(
+                        f"{period}{j}",
+                        f"b{period}{j}",
+                        "h",
+                        at,
+                        SigninState.COMPLETE,
+                        total,
+                        0.0,
+                        (),
+                        False,
+                        False,
+                    ),
+                )
     for k, (dev, total) in enumerate(LONG_BEFORE):
-        phases = (Phase("core", total - 10), Phase("responsive", 10.0),
-                  Phase("group_policy", total - 200))
-        send(dev, SigninRecord(f"long{k}", f"blong{k}", "h", BEFORE_START + (3 + k) * DAY,
-                               SigninState.COMPLETE, total, 0.0, phases, False, False))
+        phases = (
+            Phase("core", total - 10),
+            Phase("responsive", 10.0),
+            Phase("group_policy", total - 200),
+        )
+        send(
+            dev,
+            SigninRecord(
+                f"long{k}",
+                f"blong{k}",
+                "h",
+                BEFORE_START + (3 + k) * DAY,
+                SigninState.COMPLETE,
+                total,
+                0.0,
+                phases,
+                False,
+                False,
+            ),
+        )
     for k, (dev, hours, total, culprits) in enumerate(BOOTS):
-        send(dev, BootRecord(f"boot{k}", AFTER_START + hours * HOUR, total, (), BootType.COLD,
-                             None, culprits))
+        send(
+            dev,
+            BootRecord(
+                f"boot{k}", AFTER_START + hours * HOUR, total, (), BootType.COLD, None, culprits
+            ),
+        )
     s.close()
     return db_url
 
 
 def run(db: str, tmp: Path, fmt: str, *args: str) -> str:
     out = tmp / f"r.{fmt}"
-    done = cli("fleetpulse-collector", "report", "--db", db, "--format", fmt, "--out", str(out),
-               *args)
+    done = cli(
+        "fleetpulse-collector", "report", "--db", db, "--format", fmt, "--out", str(out), *args
+    )
     assert done.returncode == 0 and done.stdout == "", done.stderr
     return out.read_text(encoding="utf-8")
 
@@ -139,14 +194,17 @@ def test_comparison_json_matches_numpy_and_warns(db: str, tmp_path: Path) -> Non
     want = expected()
     assert c["difference"] == "after minus before"
     assert (c["before"]["since"], c["before"]["until"]) == (
-        "2026-10-05T00:00:00.000000Z", "2026-10-19T00:00:00.000000Z")  # END date included
+        "2026-10-05T00:00:00.000000Z",
+        "2026-10-19T00:00:00.000000Z",
+    )  # END date included
     assert (c["before"]["devices"], c["after"]["devices"]) == (7, 6)
     assert (c["before"]["coverage"], c["after"]["coverage"]) == (7 / 8, 6 / 8)
     assert c["warnings"][0].startswith(
-        "The periods cover different devices: 1 reported only before and 0 only after"
-        " (6 in both)")
-    assert c["warnings"][1] == ("Coverage differs: 7 of 8 expected devices before (87.5%),"
-                                " 6 of 8 after (75.0%).")
+        "The periods cover different devices: 1 reported only before and 0 only after (6 in both)"
+    )
+    assert c["warnings"][1] == (
+        "Coverage differs: 7 of 8 expected devices before (87.5%), 6 of 8 after (75.0%)."
+    )
     assert [s["site"] for s in c["scopes"]] == [None, "north", "south"]
     for scope in c["scopes"]:
         site = scope["site"]
@@ -159,7 +217,8 @@ def test_comparison_json_matches_numpy_and_warns(db: str, tmp_path: Path) -> Non
             assert got["before"] == pytest.approx(numpy.percentile(b, p))
             assert got["after"] == pytest.approx(numpy.percentile(a, p))
             assert got["difference"] == pytest.approx(
-                numpy.percentile(a, p) - numpy.percentile(b, p))
+                numpy.percentile(a, p) - numpy.percentile(b, p)
+            )
             low, high = got["interval"]
             assert low <= got["difference"] <= high
         # every sign-in half as long: the median falls, and the interval shows it
@@ -184,10 +243,13 @@ def test_comparison_json_matches_numpy_and_warns(db: str, tmp_path: Path) -> Non
     assert (lv["long"], lv["known_duration"], lv["one_sided"]) == (0, after_n, True)
     assert lv["interval"][1] == pytest.approx(1 - 0.05 ** (1 / after_n))
     assert lv["low_coverage"] is True and "coverage is low" in lv["text"]
-    assert lv["text"].startswith(f"0 of {after_n} sign-ins took 30 min or more: with 95%"
-                                 " confidence fewer than ")
-    assert data["slo_verdict"] == f"PASS: 100.0% ≥ the 95% target ({after_n} of {after_n}" \
-                                  " sign-ins within 120 s)."
+    assert lv["text"].startswith(
+        f"0 of {after_n} sign-ins took 30 min or more: with 95% confidence fewer than "
+    )
+    assert (
+        data["slo_verdict"] == f"PASS: 100.0% ≥ the 95% target ({after_n} of {after_n}"
+        " sign-ins within 120 s)."
+    )
 
     # seeded: the same store gives the same report
     assert json.loads(run(db, tmp_path, "json", "--compare", BEFORE, AFTER))["comparison"] == c
@@ -200,13 +262,16 @@ def test_comparison_in_markdown_csv_and_html(db: str, tmp_path: Path) -> None:
     assert "> **Warning:** Coverage differs" in section
     rows = [line for line in section.splitlines() if line.startswith("| fleet |")]
     assert [r.split(" | ")[1] for r in rows] == [
-        "p50 sign-in (s)", "p95 sign-in (s)", "within the SLO (120 s)", "took ≥ 30 min",
-        "staff-hours lost per device-week"]
+        "p50 sign-in (s)",
+        "p95 sign-in (s)",
+        "within the SLO (120 s)",
+        "took ≥ 30 min",
+        "staff-hours lost per device-week",
+    ]
     assert rows[0].endswith("| lower: better |")
     assert "Newcombe (1998)" in section and "Efron" in section
 
-    table = list(csv.DictReader(io.StringIO(run(db, tmp_path, "csv", "--compare", BEFORE,
-                                                AFTER))))
+    table = list(csv.DictReader(io.StringIO(run(db, tmp_path, "csv", "--compare", BEFORE, AFTER))))
     assert len(table) == 3 * 5
     fleet = {r["figure"]: r for r in table if r["scope"] == "fleet"}
     b = numpy.array([v for vs in expected()["before"].values() for v in vs])
@@ -221,35 +286,41 @@ def test_comparison_in_markdown_csv_and_html(db: str, tmp_path: Path) -> None:
     assert re.search(r'<td class="better">lower: better</td>', page)
 
 
-def test_a_single_period_has_no_comparison_and_csv_lists_sign_ins(
-    db: str, tmp_path: Path
-) -> None:
-    data = json.loads(run(db, tmp_path, "json", "--since", "2026-10-05", "--until",
-                          "2026-10-18"))
+def test_a_single_period_has_no_comparison_and_csv_lists_sign_ins(db: str, tmp_path: Path) -> None:
+    data = json.loads(run(db, tmp_path, "json", "--since", "2026-10-05", "--until", "2026-10-18"))
     assert data["comparison"] is None
     assert data["fleet"]["signins"] == 142 and data["fleet"]["long"] == 2
     lv = data["long_verdict"]
     assert (lv["long"], lv["devices_with_long"], lv["one_sided"]) == (2, 2, False)
     # exact (Clopper-Pearson) 2 of 142 from its beta-quantile definition
     assert lv["interval"] == pytest.approx(
-        [beta.ppf(0.025, 2, 141), beta.ppf(0.975, 3, 140)], rel=1e-9)
+        [beta.ppf(0.025, 2, 141), beta.ppf(0.975, 3, 140)], rel=1e-9
+    )
     assert "2 of 142 sign-ins (1.41%) took 30 min or more, on 2 device(s)" in lv["text"]
     assert "7 of 8 expected devices reported (87.5%): coverage is low" in lv["text"]
-    listed = [(s["hostname"], s["dominant_phase"], s["dominant_phase_meaning"])
-              for s in data["long_signins"]]
-    assert listed == [("host-n1", "group_policy", "applying group policy"),
-                      ("host-s1", "group_policy", "applying group policy")]
-    rows = list(csv.DictReader(io.StringIO(run(db, tmp_path, "csv", "--since", "2026-10-05",
-                                               "--until", "2026-10-18"))))
+    listed = [
+        (s["hostname"], s["dominant_phase"], s["dominant_phase_meaning"])
+        for s in data["long_signins"]
+    ]
+    assert listed == [
+        ("host-n1", "group_policy", "applying group policy"),
+        ("host-s1", "group_policy", "applying group policy"),
+    ]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(run(db, tmp_path, "csv", "--since", "2026-10-05", "--until", "2026-10-18"))
+        )
+    )
     assert len(rows) == 142
 
 
 def test_partial_weeks_are_marked(db: str, tmp_path: Path) -> None:
     # Wednesday 7 October to Sunday 18 October: W41 from Wednesday (5 days), W42 whole
-    data = json.loads(run(db, tmp_path, "json", "--since", "2026-10-07", "--until",
-                          "2026-10-18"))
+    data = json.loads(run(db, tmp_path, "json", "--since", "2026-10-07", "--until", "2026-10-18"))
     assert [(w["week"], w["partial"], w["days"]) for w in data["weeks"]] == [
-        ("2026-W41", True, 5.0), ("2026-W42", False, 7.0)]
+        ("2026-W41", True, 5.0),
+        ("2026-W42", False, 7.0),
+    ]
     md = run(db, tmp_path, "md", "--since", "2026-10-07", "--until", "2026-10-18")
     assert "| 2026-W41 (partial: 5.0 of 7 days) | 2026-10-07 |" in md
     assert "| 2026-W42 | 2026-10-12 |" in md
@@ -258,19 +329,32 @@ def test_partial_weeks_are_marked(db: str, tmp_path: Path) -> None:
 
 
 def test_boots_section_names_slowest_boots_and_top_culprits(db: str, tmp_path: Path) -> None:
-    data = json.loads(run(db, tmp_path, "json", "--since", "2026-11-02", "--until",
-                          "2026-11-15"))
+    data = json.loads(run(db, tmp_path, "json", "--since", "2026-11-02", "--until", "2026-11-15"))
     boots = data["boots"]
     assert (boots["boots"], boots["unknown_duration"], boots["with_culprits"]) == (4, 1, 2)
-    assert boots["percentiles_seconds"]["p50"] == pytest.approx(numpy.percentile([95, 60, 40],
-                                                                                 50))
+    assert boots["percentiles_seconds"]["p50"] == pytest.approx(numpy.percentile([95, 60, 40], 50))
     assert [(b["hostname"], b["total_seconds"]) for b in boots["slowest"]] == [
-        ("host-n1", 95.0), ("host-n2", 60.0), ("host-s1", 40.0)]
+        ("host-n1", 95.0),
+        ("host-n2", 60.0),
+        ("host-s1", 40.0),
+    ]
     assert boots["top_culprits"] == [
-        {"name": "Contoso AV", "kind": "service", "boots": 2, "devices": 2,
-         "total_seconds": 50.0, "median_seconds": 25.0},
-        {"name": "Sync", "kind": "application", "boots": 1, "devices": 1,
-         "total_seconds": 10.0, "median_seconds": 10.0},
+        {
+            "name": "Contoso AV",
+            "kind": "service",
+            "boots": 2,
+            "devices": 2,
+            "total_seconds": 50.0,
+            "median_seconds": 25.0,
+        },
+        {
+            "name": "Sync",
+            "kind": "application",
+            "boots": 1,
+            "devices": 1,
+            "total_seconds": 10.0,
+            "median_seconds": 10.0,
+        },
     ]
     md = run(db, tmp_path, "md", "--since", "2026-11-02", "--until", "2026-11-15")
     assert "| host-n1 | north | 2026-11-02 05:00:00 | 1 min 35 s | cold | Contoso AV" in md
@@ -282,14 +366,17 @@ def test_boots_section_names_slowest_boots_and_top_culprits(db: str, tmp_path: P
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
 
 
-@pytest.mark.parametrize(("text", "since", "until"), [
-    ("2026-10-01..2026-10-28", "2026-10-01T00:00", "2026-10-29T00:00"),
-    ("2026-10-01T08:30..2026-10-02T08:30:00Z", "2026-10-01T08:30", "2026-10-02T08:30"),
-    ("28d", "2026-11-03T12:00", "2026-12-01T12:00"),
-    ("56d..28d", "2026-10-06T12:00", "2026-11-03T12:00"),
-    ("2026-11-01..now", "2026-11-01T00:00", "2026-12-01T12:00"),
-    ("2w..1w", "2026-11-17T12:00", "2026-11-24T12:00"),
-])
+@pytest.mark.parametrize(
+    ("text", "since", "until"),
+    [
+        ("2026-10-01..2026-10-28", "2026-10-01T00:00", "2026-10-29T00:00"),
+        ("2026-10-01T08:30..2026-10-02T08:30:00Z", "2026-10-01T08:30", "2026-10-02T08:30"),
+        ("28d", "2026-11-03T12:00", "2026-12-01T12:00"),
+        ("56d..28d", "2026-10-06T12:00", "2026-11-03T12:00"),
+        ("2026-11-01..now", "2026-11-01T00:00", "2026-12-01T12:00"),
+        ("2w..1w", "2026-11-17T12:00", "2026-11-24T12:00"),
+    ],
+)
 def test_period_grammar(text: str, since: str, until: str) -> None:
     def at(s: str) -> float:
         return datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp()
@@ -300,6 +387,8 @@ def test_period_grammar(text: str, since: str, until: str) -> None:
 def test_since_and_until_take_dates_and_durations() -> None:
     assert since_until(None, None, NOW) == (NOW - 28 * DAY, NOW)
     assert since_until("2026-11-01", "7d", NOW) == (
-        datetime(2026, 11, 1, tzinfo=UTC).timestamp(), NOW - 7 * DAY)
+        datetime(2026, 11, 1, tzinfo=UTC).timestamp(),
+        NOW - 7 * DAY,
+    )
     with pytest.raises(ConfigError, match="the period is empty or reversed"):
         since_until("7d", "14d", NOW)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import numpy
 import pytest
 
-from agent.records import BootRecord, DeviceFacts, Phase, SigninRecord, SigninState
-from collector.auth import digest
-from collector.model import Incoming, Report
-from collector.report.data import build_report, dominant_phase, iso_weeks, percentile
-from collector.store.base import Store, open_store
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.model import Incoming, Report
+from fleetpulse.collector.report.data import build_report, dominant_phase, iso_weeks, percentile
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.contract.records import BootRecord, DeviceFacts, Phase, SigninRecord, SigninState
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC: the 28-day period spans ISO weeks 2026-W51..W53
 DAY = 86400.0
@@ -36,8 +36,14 @@ SIGNINS: list[tuple[str, float, float | None, bool | None, bool | None, dict[str
     ("a", 3.2, 119.999, False, False, {"core": 100.0, "responsive": 19.999}),
     ("a", 4.2, 120.0, False, False, {}),
     ("a", 5.2, 121.0, False, False, {}),
-    ("a", 8.2, 1800.0, False, False,
-     {"core": 1790.0, "responsive": 10.0, "group_policy": 1500.0, "profile": 200.0}),
+    (
+        "a",
+        8.2,
+        1800.0,
+        False,
+        False,
+        {"core": 1790.0, "responsive": 10.0, "group_policy": 1500.0, "profile": 200.0},
+    ),
     ("a", 15.2, 2000.0, False, False, {"core": 1990.0, "responsive": 10.0}),
     ("a", 16.2, None, False, False, {"core": 12.0}),
     ("a", 9.1, 3000.0, True, False, {"core": 2990.0, "responsive": 10.0}),  # first login
@@ -55,14 +61,33 @@ def store(db_url: str) -> Iterator[Store]:
     s.migrate()
     for dev, site, hostname, days in DEVICES:
         s.create_token(f"t-{dev}", digest(f"fpt_{dev}"), site, NOW - 40 * DAY, None, None)
-        s.enroll(digest(f"fpt_{dev}"), dev, digest("x"), hostname, "windows", "11", "0.1.0",
-                 "hw", "mid", NOW - days * DAY)
+        s.enroll(
+            digest(f"fpt_{dev}"),
+            dev,
+            digest("x"),
+            hostname,
+            "windows",
+            "11",
+            "0.1.0",
+            "hw",
+            "mid",
+            NOW - days * DAY,
+        )
     s.revoke_device("e", NOW - DAY)
     hosts = {d[0]: d[2] for d in DEVICES}
     for seq, (dev, ago, total, first, update, phases) in enumerate(SIGNINS, start=1):
-        record = SigninRecord(f"s{seq}", f"b{seq}", "h", NOW - ago * DAY, SigninState.COMPLETE,
-                              total, 0.0, tuple(Phase(k, v) for k, v in phases.items()),
-                              first, update)
+        record = SigninRecord(
+            f"s{seq}",
+            f"b{seq}",
+            "h",
+            NOW - ago * DAY,
+            SigninState.COMPLETE,
+            total,
+            0.0,
+            tuple(Phase(k, v) for k, v in phases.items()),
+            first,
+            update,
+        )
         facts = DeviceFacts(hosts[dev], "windows", "11", "0.1.0")
         s.ingest([Report(dev, facts, [Incoming(seq, NOW - DAY, record)], NOW)], NOW - 40 * DAY)
     for seq, (dev, ago, total) in enumerate(BOOTS, start=100):
@@ -70,8 +95,7 @@ def store(db_url: str) -> Iterator[Store]:
         facts = DeviceFacts(hosts[dev], "windows", "11", "0.1.0")
         s.ingest([Report(dev, facts, [Incoming(seq, NOW - DAY, boot)], NOW)], NOW - 40 * DAY)
     # f sends one report with no records an hour ago: it reported in the period
-    s.ingest([Report("f", DeviceFacts("host-f", "windows", "11", "0.1.0"), [], NOW)],
-             NOW - 3600)
+    s.ingest([Report("f", DeviceFacts("host-f", "windows", "11", "0.1.0"), [], NOW)], NOW - 3600)
     yield s
     s.close()
 
@@ -105,8 +129,7 @@ def test_fleet_figures_match_numpy_and_counts(store: Store, include_flagged: boo
 
 def test_flagged_sign_ins_are_counted_and_excluded(store: Store) -> None:
     fl = build_report(store, NOW, PERIOD).flagged
-    assert (fl.first_login, fl.after_update, fl.either, fl.long, fl.included) == (
-        1, 1, 2, 1, False)
+    assert (fl.first_login, fl.after_update, fl.either, fl.long, fl.included) == (1, 1, 2, 1, False)
     assert build_report(store, NOW, PERIOD, include_flagged=True).flagged.included
 
 
@@ -124,7 +147,11 @@ def test_coverage_without_inventory_is_unknown_not_zero(store: Store) -> None:
     c = report.coverage
     assert c.reporting == 4  # a, b (sign-ins), c (a boot), f (a report); not d, not e
     assert (c.expected, c.reporting_expected, c.reporting_not_in_inventory, c.share) == (
-        None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+    )
     assert all(s.devices_expected is None for s in report.sites)
 
 
@@ -133,7 +160,11 @@ def test_coverage_matches_inventory_hostnames(store: Store) -> None:
     report = build_report(store, NOW, PERIOD)
     c = report.coverage
     assert (c.reporting, c.expected, c.reporting_expected, c.reporting_not_in_inventory) == (
-        4, 3, 2, 2)
+        4,
+        3,
+        2,
+        2,
+    )
     assert c.share == pytest.approx(2 / 3)
     by_site = {s.site: (s.devices_reporting, s.devices_expected) for s in report.sites}
     assert by_site == {"north": (2, 2), "south": (2, 1)}
@@ -159,10 +190,14 @@ def test_weeks_are_iso_weeks_and_wait_is_every_known_duration(store: Store) -> N
         return f"{y}-W{w:02d}"
 
     for w in report.weeks:
-        mine = [(t, f or u) for d, ago, t, f, u, _ in SIGNINS
-                if ago * DAY <= PERIOD and week_of(NOW - ago * DAY) == w.week]
-        boots = [t for _, ago, t in BOOTS if ago * DAY <= PERIOD and week_of(NOW - ago * DAY)
-                 == w.week]
+        mine = [
+            (t, f or u)
+            for d, ago, t, f, u, _ in SIGNINS
+            if ago * DAY <= PERIOD and week_of(NOW - ago * DAY) == w.week
+        ]
+        boots = [
+            t for _, ago, t in BOOTS if ago * DAY <= PERIOD and week_of(NOW - ago * DAY) == w.week
+        ]
         assert w.durations.signins == sum(1 for _, flagged in mine if not flagged)
         assert w.signin_wait_seconds == pytest.approx(sum(t for t, _ in mine if t is not None))
         assert w.boot_wait_seconds == pytest.approx(sum(t for t in boots if t is not None))
@@ -176,7 +211,9 @@ def test_unused_devices(store: Store) -> None:
     unused = build_report(store, NOW, PERIOD).unused
     # b: last sign-in 20 days ago; c: never; d, f: enrolled recently; e: revoked; a: active
     assert [(u.hostname, u.site, u.last_signin_at) for u in unused] == [
-        ("host-b", "south", NOW - 20 * DAY), ("host-c", "south", None)]
+        ("host-b", "south", NOW - 20 * DAY),
+        ("host-c", "south", None),
+    ]
 
 
 def test_empty_period_has_no_figures_only_unknowns(store: Store) -> None:

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from collector.report import render, text
-from collector.report.data import durations
-from collector.report.figures import (
+from fleetpulse.collector.report import render, text
+from fleetpulse.collector.report.data import durations
+from fleetpulse.collector.report.figures import (
     Coverage,
     Flagged,
     SigninEntry,
@@ -25,20 +25,46 @@ from collector.report.figures import (
 NOW = 1_800_000_000.0
 
 
-def entry(host: str, ago: float, total: float | None, first: bool | None = False,
-          in_sla: bool = True, phase: str | None = "core") -> SigninEntry:
-    return SigninEntry(f"id-{host}", host, "north", "windows", NOW - ago, total, first, False,
-                       in_sla, phase, None if phase is None else (total or 0) * 0.9)
+def entry(
+    host: str,
+    ago: float,
+    total: float | None,
+    first: bool | None = False,
+    in_sla: bool = True,
+    phase: str | None = "core",
+) -> SigninEntry:
+    return SigninEntry(
+        f"id-{host}",
+        host,
+        "north",
+        "windows",
+        NOW - ago,
+        total,
+        first,
+        False,
+        in_sla,
+        phase,
+        None if phase is None else (total or 0) * 0.9,
+    )
 
 
 def make(entries: list[SigninEntry], coverage: Coverage, target: float = 0.95) -> SlaReport:
     sla = [e for e in entries if e.in_sla]
     fleet = durations(sla, 120.0)
     return SlaReport(
-        generated_at=NOW, since=NOW - 7 * 86400, until=NOW, slo_seconds=120.0, target=target,
+        generated_at=NOW,
+        since=NOW - 7 * 86400,
+        until=NOW,
+        slo_seconds=120.0,
+        target=target,
         fleet=fleet,
-        flagged=Flagged(sum(1 for e in entries if e.first_login), 0,
-                        sum(1 for e in entries if e.flagged), 0, False),
+        flagged=Flagged(
+            sum(1 for e in entries if e.first_login),
+            0,
+            sum(1 for e in entries if e.flagged),
+            0,
+            False,
+        ),
         coverage=coverage,
         sites=[SiteFigures("north", coverage.reporting, None, fleet)],
         weeks=[WeekFigures("2027-W02", NOW - 7 * 86400, NOW, fleet, 3600.0, 1800.0, 1, 2, 0)],
@@ -63,17 +89,23 @@ def test_verdict_sentence_and_outcome() -> None:
     report = make(ENTRIES, INVENTORY)
     assert text.verdict(report) == (
         "33.3% of 3 sign-ins on 4 of 8 expected devices met the 120 s target; 2 took ≥ 30 min."
-        " 1 more sign-in(s) have an unknown duration and are not counted.")
-    assert text.outcome(report) == (
-        "FAIL: 33.3% < the 95% target (1 of 3 sign-ins within 120 s).")
+        " 1 more sign-in(s) have an unknown duration and are not counted."
+    )
+    assert text.outcome(report) == ("FAIL: 33.3% < the 95% target (1 of 3 sign-ins within 120 s).")
     assert "5 reporting devices (expected: unknown" in text.verdict(make(ENTRIES, NO_INVENTORY))
     assert text.outcome(make([], NO_INVENTORY)).startswith("NO VERDICT")
 
 
-@pytest.mark.parametrize(("share", "target", "shown"), [
-    (0.9496, 0.95, "94.96%"), (0.95, 0.95, "95.0%"), (0.9999, 1.0, "99.99%"),
-    (0.5, 0.95, "50.0%"), (None, 0.95, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("share", "target", "shown"),
+    [
+        (0.9496, 0.95, "94.96%"),
+        (0.95, 0.95, "95.0%"),
+        (0.9999, 1.0, "99.99%"),
+        (0.5, 0.95, "50.0%"),
+        (None, 0.95, "unknown"),
+    ],
+)
 def test_a_share_never_reads_as_the_target_when_it_is_not(
     share: float | None, target: float, shown: str
 ) -> None:
@@ -87,7 +119,9 @@ def test_markdown_lists_long_sign_ins_and_says_unknown() -> None:
     escaped = '\\<img src=x onerror="alert(1)"\\>'  # rendered as text, not as a tag
     # hostname and site first, the device id last; oldest first, flagged out
     assert [(r[0], r[1], r[-1]) for r in rows] == [
-        (escaped, "north", f"id-{escaped}"), ("pc-2", "north", "id-pc-2")]
+        (escaped, "north", f"id-{escaped}"),
+        ("pc-2", "north", "id-pc-2"),
+    ]
     assert rows[1][4] == "applying group policy [group_policy, 30 min 00 s]"
     assert rows[0][4] == "unknown"
     assert HOSTILE not in md
@@ -133,7 +167,7 @@ def test_html_is_self_contained_escaped_and_has_charts() -> None:
 
 
 def test_unknown_format_is_a_user_error() -> None:
-    from collector.errors import ConfigError
+    from fleetpulse.collector.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--format must be one of md, html, json, csv"):
         render(make([], NO_INVENTORY), "pdf")
@@ -145,11 +179,13 @@ def test_the_30_minute_verdict_with_and_without_long_sign_ins() -> None:
     assert text.long_verdict(some).startswith(
         "2 of 3 sign-ins (66.7%) took 30 min or more, on 2 device(s): with 95% confidence"
         " between 9.43% and 99.2% of sign-ins do (exact Clopper-Pearson (1934) binomial"
-        " interval).")
+        " interval)."
+    )
     assert text.long_verdict(some).endswith(
         "4 of 8 expected devices reported (50.0%): coverage is low. The 4 silent device(s) are"
         " not measured and could be the slow ones, so this is weaker evidence for the whole"
-        " fleet than the count alone suggests.")
+        " fleet than the count alone suggests."
+    )
     quick = [entry(f"pc-{i}", 100 + i, 30.0) for i in range(400)]
     none = make(quick, Coverage(31, 32, 31, 0))
     assert text.long_outcome(none) == "≥ 30 MIN: NONE of 400 sign-ins"
@@ -157,9 +193,11 @@ def test_the_30_minute_verdict_with_and_without_long_sign_ins() -> None:
     assert text.long_verdict(none) == (
         "0 of 400 sign-ins took 30 min or more: with 95% confidence fewer than 7.47 in 1,000"
         " do (exact Clopper-Pearson (1934) binomial interval, one-sided upper bound). 31 of 32"
-        " expected devices reported (96.9%); the 1 silent device(s) are not in these figures.")
+        " expected devices reported (96.9%); the 1 silent device(s) are not in these figures."
+    )
     assert "Coverage unknown (no inventory imported)" in text.long_verdict(
-        make(quick, NO_INVENTORY))
+        make(quick, NO_INVENTORY)
+    )
     assert text.long_outcome(make([], NO_INVENTORY)).startswith("≥ 30 MIN: NO VERDICT")
 
 
@@ -179,11 +217,17 @@ def test_both_verdicts_are_stated_on_their_own_in_every_format() -> None:
 
 
 def test_per_site_axis_shows_a_narrow_difference_and_the_target() -> None:
-    from collector.report import svg
+    from fleetpulse.collector.report import svg
 
     chart = svg.shares("Within the SLO per site", ["a", "b"], [0.949, 0.961], 0.95)
-    widths = [float(w) for w in re.findall(r'<rect x="120" y="\d+" width="([\d.]+)" height="18"'
-                                           r' fill="#(?:2e7d32|c62828)"', chart)]
+    widths = [
+        float(w)
+        for w in re.findall(
+            r'<rect x="120" y="\d+" width="([\d.]+)" height="18"'
+            r' fill="#(?:2e7d32|c62828)"',
+            chart,
+        )
+    ]
     assert len(widths) == 2
     # 0..100 % would draw them 380 x 0.949 = 360.6 and 365.2 px: 4.6 px apart
     assert widths[1] - widths[0] > 40

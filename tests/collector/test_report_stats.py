@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy
 import pytest
 
-from collector.report import stats
+from fleetpulse.collector.report import stats
 
 
 @pytest.mark.parametrize("n", [1, 20, 400, 12_400, 1_000_000])
@@ -25,13 +25,16 @@ def test_zero_of_12400_reads_fewer_than_2_42_in_10000() -> None:
     assert (est.low, est.one_sided) == (0.0, True) and est.high == bound
 
 
-@pytest.mark.parametrize(("k", "n", "low", "high"), [
-    # Newcombe (1998a), Table I, method 5 (Clopper-Pearson exact), to 4 decimals
-    (81, 263, 0.2527, 0.3676),
-    (15, 148, 0.0578, 0.1617),
-    (0, 20, 0.0, 0.1684),
-    (1, 29, 0.0009, 0.1776),
-])
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        # Newcombe (1998a), Table I, method 5 (Clopper-Pearson exact), to 4 decimals
+        (81, 263, 0.2527, 0.3676),
+        (15, 148, 0.0578, 0.1617),
+        (0, 20, 0.0, 0.1684),
+        (1, 29, 0.0009, 0.1776),
+    ],
+)
 def test_k_of_n_exact_interval_matches_published_values(
     k: int, n: int, low: float, high: float
 ) -> None:
@@ -46,14 +49,17 @@ def test_wilson_interval_matches_published_values() -> None:
     assert stats.wilson_interval(0, 20) == pytest.approx((0.0, 0.1611), abs=5e-5)
 
 
-@pytest.mark.parametrize(("k1", "n1", "k2", "n2", "low", "high"), [
-    # Newcombe (1998b), Table II, method 10 (hybrid score, no continuity correction):
-    # the interval of p_a - p_b; here before = b and after = a, so the difference is the same
-    (48, 80, 56, 70, 0.0524, 0.3339),
-    (3, 10, 9, 10, 0.1705, 0.8090),
-    (2, 7, 6, 7, 0.0582, 0.8062),
-    (0, 29, 5, 56, -0.0381, 0.1926),
-])
+@pytest.mark.parametrize(
+    ("k1", "n1", "k2", "n2", "low", "high"),
+    [
+        # Newcombe (1998b), Table II, method 10 (hybrid score, no continuity correction):
+        # the interval of p_a - p_b; here before = b and after = a, so the difference is the same
+        (48, 80, 56, 70, 0.0524, 0.3339),
+        (3, 10, 9, 10, 0.1705, 0.8090),
+        (2, 7, 6, 7, 0.0582, 0.8062),
+        (0, 29, 5, 56, -0.0381, 0.1926),
+    ],
+)
 def test_difference_of_two_rates_matches_newcombe_worked_examples(
     k1: int, n1: int, k2: int, n2: int, low: float, high: float
 ) -> None:
@@ -71,7 +77,9 @@ def test_bootstrap_covers_a_known_shift_and_excludes_zero() -> None:
     after = before[:2500] * 0.8  # every sign-in 20 % faster: p95 falls by 20 %
     true_shift = numpy.percentile(before, 95) * -0.2
     low, high = stats.bootstrap_difference(before, after, stats.percentile_statistic(95)) or (
-        0.0, 0.0)
+        0.0,
+        0.0,
+    )
     measured = numpy.percentile(after, 95) - numpy.percentile(before, 95)
     assert low < measured < high and high < 0  # excludes zero: the change is shown
     assert low < true_shift < high
@@ -88,10 +96,17 @@ def test_bootstrap_of_no_change_includes_zero_and_needs_two_values() -> None:
     assert stats.bootstrap_difference(a, numpy.array([3.0]), stats.mean_statistic) is None
 
 
-@pytest.mark.parametrize(("rate", "words"), [
-    (0.26, "26 in 100"), (0.0247, "2.47 in 100"), (1 / 3, "33.4 in 100"),
-    (2.4156e-4, "2.42 in 10,000"), (1e-7, "1 in 10,000,000"), (0.01, "1 in 100"),
-])
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        (0.26, "26 in 100"),
+        (0.0247, "2.47 in 100"),
+        (1 / 3, "33.4 in 100"),
+        (2.4156e-4, "2.42 in 10,000"),
+        (1e-7, "1 in 10,000,000"),
+        (0.01, "1 in 100"),
+    ],
+)
 def test_rates_in_words_round_up(rate: float, words: str) -> None:
     assert stats.in_words(rate) == words
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.records import (
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.errors import Unauthenticated
+from fleetpulse.collector.model import Incoming, Report
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
     DeviceFacts,
@@ -12,10 +16,6 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from collector.auth import digest
-from collector.errors import Unauthenticated
-from collector.model import Incoming, Report
-from collector.store.base import Store, open_store
 
 NOW = 1_800_000_000.0
 FACTS = DeviceFacts("host-1", "windows", "11", "0.1.0")
@@ -29,17 +29,42 @@ def store(db_url: str) -> Store:
     s.close()
 
 
-def enrolled(store: Store, device: str = "dev-1", site: str = "north", hw: str | None = None,
-             mid: str | None = None) -> None:
+def enrolled(
+    store: Store,
+    device: str = "dev-1",
+    site: str = "north",
+    hw: str | None = None,
+    mid: str | None = None,
+) -> None:
     store.create_token(f"t-{device}", digest(f"fpt_{device}"), site, NOW, None, None)
-    store.enroll(digest(f"fpt_{device}"), device, digest("secret"), "host-1", "windows", "11",
-                 "0.1.0", hw or f"hw-{device}", mid or f"mid-{device}", NOW - 30 * 86400)
+    store.enroll(
+        digest(f"fpt_{device}"),
+        device,
+        digest("secret"),
+        "host-1",
+        "windows",
+        "11",
+        "0.1.0",
+        hw or f"hw-{device}",
+        mid or f"mid-{device}",
+        NOW - 30 * 86400,
+    )
 
 
-def signin(seq: int, session: str, total: float | None = 50.0,
-           state: SigninState = SigninState.COMPLETE, elapsed: float = 0.0) -> Incoming:
-    return Incoming(seq, NOW, SigninRecord(session, "boot-1", "h", NOW - 100, state, total,
-                                           elapsed, (Phase("core", 40.0),)))
+def signin(
+    seq: int,
+    session: str,
+    total: float | None = 50.0,
+    state: SigninState = SigninState.COMPLETE,
+    elapsed: float = 0.0,
+) -> Incoming:
+    return Incoming(
+        seq,
+        NOW,
+        SigninRecord(
+            session, "boot-1", "h", NOW - 100, state, total, elapsed, (Phase("core", 40.0),)
+        ),
+    )
 
 
 def report(device: str, *records: Incoming) -> Report:
@@ -57,14 +82,14 @@ def test_ingest_drops_duplicates_by_seq_and_by_natural_key(store: Store) -> None
     [first] = store.ingest([report("dev-1", boot, signin(2, "s1"), app)], NOW)
     assert sorted(i.seq for i in first.accepted) == [1, 2, 3]
     [again] = store.ingest([report("dev-1", boot, signin(2, "s1"), app)], NOW)
-    assert again.accepted == [] and again.duplicates == {"boot": 1, "signin": 1,
-                                                          "app_usage": 1}
+    assert again.accepted == [] and again.duplicates == {"boot": 1, "signin": 1, "app_usage": 1}
     # the same sign-in resent under a new seq (memory lost on the device) is still one
     [natural] = store.ingest([report("dev-1", signin(9, "s1"))], NOW)
     assert natural.accepted == [] and natural.duplicate_count == 1
     rows = store.signins_between(NOW - 1000, NOW + 1)
     assert [(r.device_id, r.site, r.total_seconds, r.phases) for r in rows] == [
-        ("dev-1", "north", 50.0, {"core": 40.0})]
+        ("dev-1", "north", 50.0, {"core": 40.0})
+    ]
 
 
 def test_group_of_reports_commits_together(store: Store) -> None:
@@ -81,8 +106,9 @@ def test_in_progress_lifecycle_in_fleet_state(store: Store) -> None:
     assert state.in_progress == {"north": 1}
     assert state.longest_in_progress["north"] == pytest.approx(630.0)
     # an older progress update arriving late changes nothing
-    [late] = store.ingest([report("dev-1", signin(1, "s1", None, SigninState.IN_PROGRESS,
-                                                    10.0))], NOW)
+    [late] = store.ingest(
+        [report("dev-1", signin(1, "s1", None, SigninState.IN_PROGRESS, 10.0))], NOW
+    )
     assert late.duplicate_count == 1
     store.ingest([report("dev-1", signin(2, "s1", 1900.0))], NOW)
     state = store.fleet_state(NOW + 30)
@@ -99,16 +125,20 @@ def test_fleet_state_device_states_expected_and_unused(store: Store) -> None:
     store.ingest([report("seen", signin(1, "s"))], NOW)
     store.import_inventory([(f"h{i}", "north") for i in range(4)])
     state = store.fleet_state(NOW + 10)
-    assert state.devices == {("north", "windows", "0.1.0", "reporting"): 1,
-                             ("north", "windows", "0.1.0", "silent"): 1}
+    assert state.devices == {
+        ("north", "windows", "0.1.0", "reporting"): 1,
+        ("north", "windows", "0.1.0", "silent"): 1,
+    }
     assert state.expected == {"north": 4}
     assert state.unused == {"north": 1}  # "quiet" enrolled 30 days ago, never signed in
 
 
 def test_tokens_expire_get_used_up_and_revoked(store: Store) -> None:
     store.create_token("t1", digest("fpt_a"), "north", NOW, NOW + 60, 1)
-    assert store.enroll(digest("fpt_a"), "d1", digest("s"), "h", "linux", "", "", "", "",
-                        NOW) == "north"
+    assert (
+        store.enroll(digest("fpt_a"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)
+        == "north"
+    )
     with pytest.raises(Unauthenticated, match="used up"):
         store.enroll(digest("fpt_a"), "d2", digest("s"), "h", "linux", "", "", "", "", NOW)
     store.create_token("t2", digest("fpt_b"), "north", NOW, NOW + 60, None)
@@ -124,7 +154,7 @@ def test_tokens_expire_get_used_up_and_revoked(store: Store) -> None:
 
 
 def test_agent_drop_totals_become_increments_once(store: Store) -> None:
-    from agent.records import HealthRecord
+    from fleetpulse.contract.records import HealthRecord
 
     enrolled(store)
 
@@ -157,9 +187,16 @@ def test_reenrolled_hardware_and_cloned_images_are_surfaced(store: Store) -> Non
 def test_top_apps_by_foreground_time(store: Store) -> None:
     enrolled(store)
     apps = [("teams.exe", 900.0), ("excel.exe", 3000.0), ("old.exe", 5000.0)]
-    recs = [Incoming(i + 1, NOW, AppUsageRecord(NOW - (10 * 86400 if a == "old.exe" else 60),
-                                                28800.0, a, 1, 28800.0, fg, 1.0))
-            for i, (a, fg) in enumerate(apps)]
+    recs = [
+        Incoming(
+            i + 1,
+            NOW,
+            AppUsageRecord(
+                NOW - (10 * 86400 if a == "old.exe" else 60), 28800.0, a, 1, 28800.0, fg, 1.0
+            ),
+        )
+        for i, (a, fg) in enumerate(apps)
+    ]
     store.ingest([report("dev-1", *recs)], NOW)
     assert store.top_apps(NOW - 7 * 86400, 5) == ["excel.exe", "teams.exe"]
     assert store.top_apps(NOW - 7 * 86400, 1) == ["excel.exe"]

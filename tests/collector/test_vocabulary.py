@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.phases import BOOT_PHASES, CULPRIT_KINDS, SIGNIN_PHASES
-from agent.platform.windows_boot import CULPRIT_KINDS as WINDOWS_CULPRIT_KINDS
-from agent.records import BootRecord, Culprit, HealthRecord, Kind, Phase
-from collector.errors import InvalidReport
-from collector.validation import DROPPED_KINDS, MAX_CULPRITS
+from fleetpulse.agent.platform.windows_boot import CULPRIT_KINDS as WINDOWS_CULPRIT_KINDS
+from fleetpulse.collector.errors import InvalidReport
+from fleetpulse.collector.validation import DROPPED_KINDS, MAX_CULPRITS
+from fleetpulse.contract.phases import BOOT_PHASES, CULPRIT_KINDS, SIGNIN_PHASES
+from fleetpulse.contract.records import BootRecord, Culprit, HealthRecord, Kind, Phase
 from tests.collector.test_validation import NOW, check, good_signin
 
 

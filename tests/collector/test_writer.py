@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from agent.records import DeviceFacts, SigninRecord, SigninState
-from collector.auth import digest
-from collector.errors import StoreUnavailable
-from collector.model import Incoming, Report
-from collector.store.base import open_store
-from collector.writer import Writer
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.errors import StoreUnavailable
+from fleetpulse.collector.model import Incoming, Report
+from fleetpulse.collector.store.base import open_store
+from fleetpulse.collector.writer import Writer
+from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
 
 NOW = 1_800_000_000.0
 

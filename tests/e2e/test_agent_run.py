@@ -20,8 +20,11 @@ def test_run_reports_each_interval_and_stops_cleanly(tmp_path: Path) -> None:
         enroll(collector.grpc, db, state)
         (state / "config.toml").write_text("interval_seconds = 1\nboot_settle_seconds = 0\n")
         with open(tmp_path / "agent.log", "w") as log:
-            agent = subprocess.Popen([str(BIN / "fleetpulse-agent"), "run", "--state-dir",
-                                      str(state)], stderr=log, env=os.environ.copy())
+            agent = subprocess.Popen(
+                [str(BIN / "fleetpulse-agent"), "run", "--state-dir", str(state)],
+                stderr=log,
+                env=os.environ.copy(),
+            )
         try:
             assert wait_for(lambda: stored(db, "boots") == 1, timeout=20)
             assert wait_for(lambda: stored(db, "device_health") == 1, timeout=20)

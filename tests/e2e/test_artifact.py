@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.install.commands import RECORD_ENV, Recorder
+from fleetpulse.agent.install.commands import RECORD_ENV, Recorder
 from tests.procs import CollectorProc, cli, start_collector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,14 +27,19 @@ pytestmark = pytest.mark.slow  # builds the artifact (pip install of every depen
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "fleetpulse-agent.pyz"
-    done = subprocess.run([str(REPO / "scripts" / "build-agent"), str(out)],
-                          env={**os.environ, "PYTHON": sys.executable}, capture_output=True,
-                          text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(REPO / "scripts" / "build-agent"), str(out)],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].startswith(f"built {out} (")
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
-    assert "site-packages/agent/cli.py" in names and "__main__.py" in names
+    assert "site-packages/fleetpulse/agent/cli.py" in names and "__main__.py" in names
     return out
 
 
@@ -45,29 +50,51 @@ def collector(tmp_path: Path) -> Iterator[CollectorProc]:
     c.stop()
 
 
-def run_pyz(artifact: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_pyz(
+    artifact: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     clean["SHIV_ROOT"] = str(tmp_path / "shiv")  # where the zipapp extracts itself
-    return subprocess.run([BARE_PYTHON, "-I", str(artifact), *args], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path, env={**clean, **(env or {})},
-                          check=False)
+    return subprocess.run(
+        [BARE_PYTHON, "-I", str(artifact), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**clean, **(env or {})},
+        check=False,
+    )
 
 
 def test_bare_python_cannot_import_the_agent() -> None:
-    done = subprocess.run([BARE_PYTHON, "-I", "-c", "import grpc"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [BARE_PYTHON, "-I", "-c", "import grpc"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode != 0  # so what follows runs on the artifact's own libraries
 
 
 def test_artifact_enrolls_and_reports(
     artifact: Path, collector: CollectorProc, tmp_path: Path
 ) -> None:
-    token = cli("fleetpulse-collector", "token", "create", "--site", "hq", "--db",
-                collector.db).stdout.strip()
+    token = cli(
+        "fleetpulse-collector", "token", "create", "--site", "hq", "--db", collector.db
+    ).stdout.strip()
     state = tmp_path / "agent"
-    enrolled = run_pyz(artifact, tmp_path, "enroll", "--collector", collector.grpc, "--token",
-                       token, "--state-dir", str(state))
+    enrolled = run_pyz(
+        artifact,
+        tmp_path,
+        "enroll",
+        "--collector",
+        collector.grpc,
+        "--token",
+        token,
+        "--state-dir",
+        str(state),
+    )
     assert enrolled.returncode == 0, enrolled.stderr
     (state / "config.toml").write_text("boot_settle_seconds = 0\n")
     once = run_pyz(artifact, tmp_path, "once", "--state-dir", str(state), "--json")
@@ -83,12 +110,23 @@ def test_artifact_enrolls_and_reports(
 def test_artifact_installs_unpacked_and_uninstalls(
     artifact: Path, collector: CollectorProc, tmp_path: Path
 ) -> None:
-    token = cli("fleetpulse-collector", "token", "create", "--site", "hq", "--db",
-                collector.db).stdout.strip()
+    token = cli(
+        "fleetpulse-collector", "token", "create", "--site", "hq", "--db", collector.db
+    ).stdout.strip()
     root, record = tmp_path / "root", tmp_path / "commands.jsonl"
     root.mkdir()
-    done = run_pyz(artifact, tmp_path, "install", "--collector", collector.grpc, "--token",
-                   token, "--root", str(root), env={RECORD_ENV: str(record)})
+    done = run_pyz(
+        artifact,
+        tmp_path,
+        "install",
+        "--collector",
+        collector.grpc,
+        "--token",
+        token,
+        "--root",
+        str(root),
+        env={RECORD_ENV: str(record)},
+    )
     assert done.returncode == 0, done.stderr
     launcher = root / "usr/local/lib/fleetpulse/fleetpulse-agent.py"
     state = root / "var/lib/fleetpulse"
@@ -97,19 +135,38 @@ def test_artifact_installs_unpacked_and_uninstalls(
     assert Recorder.read(record)[-1] == ["systemctl", "restart", "fleetpulse-agent.service"]
 
     # what the service will run: the unpacked agent, without the artifact or a venv
-    status = subprocess.run([BARE_PYTHON, "-I", str(launcher), "status", "--state-dir",
-                             str(state)], capture_output=True, text=True, timeout=60,
-                            check=False)
+    status = subprocess.run(
+        [BARE_PYTHON, "-I", str(launcher), "status", "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert status.returncode == 0, status.stderr
     device = json.loads((state / "credentials.json").read_text())["device_id"]
     assert f"device:    {device} (site hq)" in status.stdout
 
-    again = run_pyz(artifact, tmp_path, "install", "--collector", collector.grpc, "--token",
-                    token, "--root", str(root), env={RECORD_ENV: str(record)})
+    again = run_pyz(
+        artifact,
+        tmp_path,
+        "install",
+        "--collector",
+        collector.grpc,
+        "--token",
+        token,
+        "--root",
+        str(root),
+        env={RECORD_ENV: str(record)},
+    )
     assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr
 
-    gone = subprocess.run([BARE_PYTHON, "-I", str(launcher), "uninstall", "--root", str(root)],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, RECORD_ENV: str(record)})
+    gone = subprocess.run(
+        [BARE_PYTHON, "-I", str(launcher), "uninstall", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, RECORD_ENV: str(record)},
+    )
     assert gone.returncode == 0, gone.stderr
     assert list(root.iterdir()) == []

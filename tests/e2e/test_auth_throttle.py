@@ -11,9 +11,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
 from tests.e2e.test_pipeline import _report, enroll, stored
 from tests.procs import CollectorProc, scrape, start_collector, value
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from agent import transport
-from agent.records import DeviceFacts
-from agent.sender import Sender, enroll
-from agent.spool import Spool
-from collector import auth, server
-from collector.server import Collector, ServerConfig
+from fleetpulse.agent import transport
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.spool import Spool
+from fleetpulse.collector import auth, server
+from fleetpulse.collector.server import Collector, ServerConfig
+from fleetpulse.contract.records import DeviceFacts
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SETTINGS, PING, GOAWAY = 0x4, 0x6, 0x7

@@ -13,13 +13,13 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
+
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import AppUsageRecord, DeviceFacts, Kind
+from fleetpulse.contract.serde import facts_to_proto, record_to_bytes
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
-from agent.records import AppUsageRecord, DeviceFacts, Kind
-from agent.sender import Sender, enroll
-from agent.serde import facts_to_proto, record_to_bytes
-from agent.spool import Spool
 from tests.faults import TABLES, stored_sqlite
 from tests.procs import CollectorProc, cli, scrape, start_collector, value
 

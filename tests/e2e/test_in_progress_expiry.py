@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.records import DeviceFacts, SigninRecord, SigninState
-from agent.sender import Sender, enroll
-from agent.serde import record_to_bytes
-from agent.spool import Spool
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
+from fleetpulse.contract.serde import record_to_bytes
 from tests.e2e.test_pipeline import wait_for
 from tests.procs import cli, scrape, start_collector, value
 

@@ -9,21 +9,22 @@ from pathlib import Path
 
 import grpc
 import pytest
+
+from fleetpulse.agent.sender import Sender
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
+from fleetpulse.contract.serde import record_to_bytes
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
-from agent.records import DeviceFacts, SigninRecord, SigninState
-from agent.sender import Sender
-from agent.serde import record_to_bytes
-from agent.spool import Spool
 from tests.e2e.test_pipeline import _report, enroll, stored
 from tests.procs import CollectorProc, start_collector
 
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[CollectorProc]:
-    c = start_collector(f"sqlite:///{tmp_path / 'c.db'}", "--device-rate", "2",
-                        "--device-burst", "2")
+    c = start_collector(
+        f"sqlite:///{tmp_path / 'c.db'}", "--device-rate", "2", "--device-burst", "2"
+    )
     yield c
     c.stop()
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fleetpulse.v1 import telemetry_pb2 as pb
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fleetpulse.v1 import telemetry_pb2 as pb
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from tests.procs import CollectorProc, cli, scrape, start_collector, value
 
 
@@ -40,8 +40,16 @@ def enroll(grpc_addr: str, db: str, state: Path, site: str = "hq") -> dict[str, 
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("fpt_") and "\n" not in token
-    got = cli("fleetpulse-agent", "enroll", "--collector", grpc_addr, "--token", token,
-              "--state-dir", str(state))
+    got = cli(
+        "fleetpulse-agent",
+        "enroll",
+        "--collector",
+        grpc_addr,
+        "--token",
+        token,
+        "--state-dir",
+        str(state),
+    )
     assert got.returncode == 0, got.stderr
     assert (state / "credentials.json").stat().st_mode & 0o777 == 0o600
     creds: dict[str, str] = json.loads((state / "credentials.json").read_text())
@@ -77,13 +85,18 @@ def test_agent_once_shows_in_metrics_and_devices(collector: CollectorProc, tmp_p
     assert "total_seconds" in boots[0]  # present, possibly null (unknown), never omitted
     assert stored(collector.db, "boots") == 1
 
-    assert wait_for(lambda: value(scrape(collector.metrics_url), "fleetpulse_devices",
-                                  site="hq", state="reporting") == 1)
+    assert wait_for(
+        lambda: (
+            value(scrape(collector.metrics_url), "fleetpulse_devices", site="hq", state="reporting")
+            == 1
+        )
+    )
     samples = scrape(collector.metrics_url)
     assert value(samples, "fleetpulse_ingest_records_total", kind="boot", result="accepted") == 1
     health = [m for m in measured if m["kind"] == "health"]
-    assert value(samples, "fleetpulse_ingest_records_total", kind="health",
-                 result="accepted") == len(health)
+    assert value(
+        samples, "fleetpulse_ingest_records_total", kind="health", result="accepted"
+    ) == len(health)
 
     listed = cli("fleetpulse-collector", "devices", "--db", collector.db, "--format", "json")
     assert listed.returncode == 0, listed.stderr
@@ -96,14 +109,23 @@ def test_agent_once_shows_in_metrics_and_devices(collector: CollectorProc, tmp_p
 
 
 def _report(creds: dict[str, str], seqs: range, total: float = 42.0) -> pb.ReportRequest:
-    req = pb.ReportRequest(device_id=creds["device_id"], sent_at=1.8e9,
-                           facts=pb.DeviceFacts(hostname="dup-host", os="linux",
-                                                agent_version="0.1.0"))
+    req = pb.ReportRequest(
+        device_id=creds["device_id"],
+        sent_at=1.8e9,
+        facts=pb.DeviceFacts(hostname="dup-host", os="linux", agent_version="0.1.0"),
+    )
     for seq in seqs:
         rec = req.records.add(seq=seq, observed_at=1.79e9)
-        rec.signin.CopyFrom(pb.Signin(session_id=f"s{seq}", boot_id="b1", user_hash="h",
-                                      started_at=1.79e9, state=pb.SIGNIN_STATE_COMPLETE,
-                                      total_seconds=total))
+        rec.signin.CopyFrom(
+            pb.Signin(
+                session_id=f"s{seq}",
+                boot_id="b1",
+                user_hash="h",
+                started_at=1.79e9,
+                state=pb.SIGNIN_STATE_COMPLETE,
+                total_seconds=total,
+            )
+        )
     return req
 
 
@@ -123,10 +145,8 @@ def test_duplicate_batch_is_counted_once(collector: CollectorProc, tmp_path: Pat
     assert (again.accepted, again.duplicates) == (0, 5)
     assert stored(collector.db, "signins") == 5
     samples = scrape(collector.metrics_url)
-    assert value(samples, "fleetpulse_ingest_records_total", kind="signin",
-                 result="duplicate") == 5
-    assert value(samples, "fleetpulse_ingest_records_total", kind="signin",
-                 result="accepted") == 5
+    assert value(samples, "fleetpulse_ingest_records_total", kind="signin", result="duplicate") == 5
+    assert value(samples, "fleetpulse_ingest_records_total", kind="signin", result="accepted") == 5
     assert value(samples, "fleetpulse_login_duration_seconds_count", site="hq") == 5
 
 
@@ -197,23 +217,33 @@ def test_malformed_input_gets_precise_status_and_changes_nothing(
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         health = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=10)
+            health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=10
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert stored(collector.db, "signins") == before == 2
     samples = scrape(collector.metrics_url)
-    assert value(samples, "fleetpulse_ingest_records_total", kind="signin",
-                 result="rejected") == 1
+    assert value(samples, "fleetpulse_ingest_records_total", kind="signin", result="rejected") == 1
     assert value(samples, "fleetpulse_login_duration_seconds_count") == 2
 
 
 def test_simulated_fleet_is_stored_exactly(collector: CollectorProc) -> None:
     tokens = []
     for site in ("north", "south"):
-        made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db",
-                   collector.db)
+        made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db", collector.db)
         tokens += ["--token", made.stdout.strip()]
-    run = cli("fleetpulse-agent", "simulate", "--collector", collector.grpc, *tokens,
-              "--devices", "20", "--days", "3", "--seed", "5")
+    run = cli(
+        "fleetpulse-agent",
+        "simulate",
+        "--collector",
+        collector.grpc,
+        *tokens,
+        "--devices",
+        "20",
+        "--days",
+        "3",
+        "--seed",
+        "5",
+    )
     assert run.returncode == 0, run.stderr
     truth = json.loads(run.stdout)
     assert truth["unsent"] == 0 and truth["acked"] == truth["records"]

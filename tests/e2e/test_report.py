@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy
 import pytest
-from fleetpulse.v1 import telemetry_pb2 as pb
 
-from agent.records import (
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import (
     BootRecord,
     BootType,
     Culprit,
@@ -32,10 +33,9 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from agent.sender import Sender, enroll
-from agent.serde import record_from_proto, record_to_bytes
-from agent.simulate import SimulatedFleet
-from agent.spool import Spool
+from fleetpulse.contract.serde import record_from_proto, record_to_bytes
+from fleetpulse.sim.simulate import SimulatedFleet
+from fleetpulse.v1 import telemetry_pb2 as pb
 from tests.procs import CollectorProc, cli, start_collector
 
 SEED, DEVICES, DAYS = 7, 30, 14
@@ -83,9 +83,16 @@ def simulator_truth(now: float) -> Generated:
             for _, payload in dev.spool.peek(limit=10**6, max_bytes=10**12):
                 record = record_from_proto(pb.Record.FromString(payload))
                 if isinstance(record, SigninRecord):
-                    out.signins.append(Signin(dev.hostname, dev.site, record.started_at,
-                                              record.total_seconds, record.first_login,
-                                              record.after_update))
+                    out.signins.append(
+                        Signin(
+                            dev.hostname,
+                            dev.site,
+                            record.started_at,
+                            record.total_seconds,
+                            record.first_login,
+                            record.after_update,
+                        )
+                    )
                 elif isinstance(record, BootRecord):
                     out.boot_totals.append(record.total_seconds)
         return out
@@ -98,8 +105,12 @@ def known_signins(collector: CollectorProc, token: str, now: float) -> Generated
     from one more device, through the agent's own spool and sender."""
     facts = DeviceFacts("slow-host", "windows", "11", "0.1.0")
     got = enroll(collector.grpc, token, facts)
-    gp = (Phase("core", 1790.0), Phase("responsive", 10.0), Phase("group_policy", 1500.0),
-          Phase("profile", 200.0))
+    gp = (
+        Phase("core", 1790.0),
+        Phase("responsive", 10.0),
+        Phase("group_policy", 1500.0),
+        Phase("profile", 200.0),
+    )
     made = [
         (now - 2.1 * DAY, 1800.0, gp, False, False),
         (now - 3.1 * DAY, 2700.5, (Phase("core", 2690.5), Phase("responsive", 10.0)), None, None),
@@ -108,12 +119,22 @@ def known_signins(collector: CollectorProc, token: str, now: float) -> Generated
         (now - 6.1 * DAY, 1799.999, (), False, False),
     ]
     records: list[SigninRecord | BootRecord] = [
-        SigninRecord(f"k{i}", f"kb{i}", "h", start, SigninState.COMPLETE, total, 0.0, phases,
-                     first, update)
+        SigninRecord(
+            f"k{i}", f"kb{i}", "h", start, SigninState.COMPLETE, total, 0.0, phases, first, update
+        )
         for i, (start, total, phases, first, update) in enumerate(made)
     ]
-    records.append(BootRecord("kb0", now - 2.2 * DAY, 60.0, (), BootType.COLD, True,
-                              (Culprit("Contoso Update Service", "service", 21.5),)))
+    records.append(
+        BootRecord(
+            "kb0",
+            now - 2.2 * DAY,
+            60.0,
+            (),
+            BootType.COLD,
+            True,
+            (Culprit("Contoso Update Service", "service", 21.5),),
+        )
+    )
     spool = Spool(":memory:")
     sender = Sender(collector.grpc, got.device_id, got.device_secret)
     try:
@@ -123,24 +144,35 @@ def known_signins(collector: CollectorProc, token: str, now: float) -> Generated
     finally:
         sender.close()
         spool.close()
-    return Generated([Signin("slow-host", "north", s, t, f, u) for s, t, _, f, u in made],
-                     [60.0])
+    return Generated([Signin("slow-host", "north", s, t, f, u) for s, t, _, f, u in made], [60.0])
 
 
 @pytest.fixture(scope="module")
 def fed(collector: CollectorProc) -> Generated:
     tokens = {}
     for site in SITES:
-        made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db",
-                   collector.db)
+        made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db", collector.db)
         assert made.returncode == 0, made.stderr
         tokens[site] = made.stdout.strip()
     if DAY - time.time() % DAY < 120:  # the simulator's days are UTC days: not across midnight
         time.sleep(DAY - time.time() % DAY + 1)
     before = time.time()
-    run = cli("fleetpulse-agent", "simulate", "--collector", collector.grpc,
-              "--token", tokens["north"], "--token", tokens["south"],
-              "--devices", str(DEVICES), "--days", str(DAYS), "--seed", str(SEED))
+    run = cli(
+        "fleetpulse-agent",
+        "simulate",
+        "--collector",
+        collector.grpc,
+        "--token",
+        tokens["north"],
+        "--token",
+        tokens["south"],
+        "--devices",
+        str(DEVICES),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(SEED),
+    )
     assert run.returncode == 0, run.stderr
     assert before // DAY == time.time() // DAY, "the simulator ran across midnight UTC"
     sim = simulator_truth(before)
@@ -148,7 +180,8 @@ def fed(collector: CollectorProc) -> Generated:
     assert summary["unsent"] == 0
     assert summary["signins"] == len(sim.signins) == DEVICES * DAYS
     assert summary["signins_30min_or_more"] == sum(
-        1 for s in sim.signins if s.total is not None and s.total >= 1800)
+        1 for s in sim.signins if s.total is not None and s.total >= 1800
+    )
     # the seed is one whose fleet has long sign-ins in the SLA and among the flagged ones
     assert sum(1 for s in sim.signins if not s.flagged and (s.total or 0) >= 1800) >= 2
     assert any(s.flagged and (s.total or 0) >= 1800 for s in sim.signins)
@@ -158,15 +191,27 @@ def fed(collector: CollectorProc) -> Generated:
 
 def report(collector: CollectorProc, tmp: Path, fmt: str, *extra: str) -> str:
     out = tmp / f"report-{fmt}-{len(extra)}.{fmt}"
-    done = cli("fleetpulse-collector", "report", "--db", collector.db, "--format", fmt,
-               "--out", str(out), *extra)
+    done = cli(
+        "fleetpulse-collector",
+        "report",
+        "--db",
+        collector.db,
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+        *extra,
+    )
     assert done.returncode == 0 and done.stdout == "", done.stderr
     return out.read_text(encoding="utf-8")
 
 
 def long_ones(signins: list[Signin]) -> set[tuple[str, float, float]]:
-    return {(s.hostname, s.started_at, s.total) for s in signins
-            if s.total is not None and s.total >= 1800}
+    return {
+        (s.hostname, s.started_at, s.total)
+        for s in signins
+        if s.total is not None and s.total >= 1800
+    }
 
 
 def when(t: float) -> str:
@@ -218,11 +263,14 @@ def test_report_figures_match_what_was_generated(
     inventory = tmp_path / "inventory.csv"
     hosts = sorted({s.hostname for s in fed.signins} - {"slow-host"})
     assert len(hosts) == DEVICES
-    inventory.write_text("hostname,site\n" + "".join(
-        f"{h},{SITES[int(h.rsplit('-', 1)[1]) % 2]}\n" for h in hosts)
-        + "missing-1,north\nmissing-2,south\n")
-    imported = cli("fleetpulse-collector", "inventory", "import", str(inventory), "--db",
-                   collector.db)
+    inventory.write_text(
+        "hostname,site\n"
+        + "".join(f"{h},{SITES[int(h.rsplit('-', 1)[1]) % 2]}\n" for h in hosts)
+        + "missing-1,north\nmissing-2,south\n"
+    )
+    imported = cli(
+        "fleetpulse-collector", "inventory", "import", str(inventory), "--db", collector.db
+    )
     assert imported.returncode == 0, imported.stderr
 
     data = json.loads(report(collector, tmp_path, "json"))
@@ -235,12 +283,16 @@ def test_report_figures_match_what_was_generated(
     for p in (50, 90, 95, 99):
         want = float(numpy.percentile(known, p, method="linear"))
         assert abs(fleet["percentiles_seconds"][f"p{p}"] - want) < 1e-6
-    listed = {(s["hostname"], s["started_at_unix"], s["total_seconds"])
-              for s in data["long_signins"]}
+    listed = {
+        (s["hostname"], s["started_at_unix"], s["total_seconds"]) for s in data["long_signins"]
+    }
     assert listed == long_ones(sla)
     assert fleet["long"] == len(listed) == len(data["long_signins"])
-    phases = {s["total_seconds"]: s["dominant_phase"] for s in data["long_signins"]
-              if s["hostname"] == "slow-host"}
+    phases = {
+        s["total_seconds"]: s["dominant_phase"]
+        for s in data["long_signins"]
+        if s["hostname"] == "slow-host"
+    }
     assert phases == {1800.0: "group_policy", 2700.5: "core"}
 
     flagged = [s for s in fed.signins if s.flagged]
@@ -251,13 +303,18 @@ def test_report_figures_match_what_was_generated(
         "long": len(long_ones(flagged)),
         "included": False,
     }
-    assert data["devices"] == {"reporting": DEVICES + 1, "expected": DEVICES + 2,
-                               "reporting_expected": DEVICES, "reporting_not_in_inventory": 1,
-                               "coverage": DEVICES / (DEVICES + 2)}
+    assert data["devices"] == {
+        "reporting": DEVICES + 1,
+        "expected": DEVICES + 2,
+        "reporting_expected": DEVICES,
+        "reporting_not_in_inventory": 1,
+        "coverage": DEVICES / (DEVICES + 2),
+    }
     assert data["verdict"].endswith(
         f"% of {len(known)} sign-ins on {DEVICES} of {DEVICES + 2} expected devices met the"
         f" 120 s target; {len(listed)} took ≥ 30 min. 1 more sign-in(s) have an unknown"
-        " duration and are not counted.")
+        " duration and are not counted."
+    )
 
     for site in data["sites"]:
         mine = [s.total for s in sla if s.site == site["site"] and s.total is not None]
@@ -265,14 +322,17 @@ def test_report_figures_match_what_was_generated(
         assert abs(site["percentiles_seconds"]["p95"] - numpy.percentile(mine, 95)) < 1e-6
     assert sum(w["signins"] for w in data["weeks"]) == len(sla)
     waited = sum(s.total for s in fed.signins if s.total is not None) + sum(
-        t for t in fed.boot_totals if t is not None)
+        t for t in fed.boot_totals if t is not None
+    )
     assert abs(sum(w["wait_hours"]["total"] for w in data["weeks"]) - waited / 3600) < 1e-6
     assert data["unused_devices"] == []  # every device enrolled minutes ago
 
     everything = json.loads(report(collector, tmp_path, "json", "--include-flagged"))
     assert everything["fleet"]["signins"] == len(fed.signins)
-    assert {(s["hostname"], s["started_at_unix"], s["total_seconds"])
-            for s in everything["long_signins"]} == long_ones(fed.signins)
+    assert {
+        (s["hostname"], s["started_at_unix"], s["total_seconds"])
+        for s in everything["long_signins"]
+    } == long_ones(fed.signins)
 
     page = report(collector, tmp_path, "html")
     rows = html_rows(page, "long-signins")
@@ -295,13 +355,25 @@ def test_html_report_renders_in_headless_chromium(
     if browser is None:
         pytest.skip("chromium is not installed (scripts/test installs the Debian package)")
     page = tmp_path / "sla.html"
-    page.write_text(report(collector, tmp_path, "html", "--compare", "14d..7d", "7d"),
-                    encoding="utf-8")
+    page.write_text(
+        report(collector, tmp_path, "html", "--compare", "14d..7d", "7d"), encoding="utf-8"
+    )
     shot = tmp_path / "sla.png"
     done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -313,9 +385,13 @@ def test_html_report_renders_in_headless_chromium(
     assert len(re.findall(r"<svg\b", html)) == 4
     assert 'id="slo-verdict"' in html and 'id="long-verdict"' in html
     fleet = [r for r in html_rows(html, "comparison") if r[0] == "fleet"]
-    assert [r[1] for r in fleet] == ["p50 sign-in (s)", "p95 sign-in (s)",
-                                     "within the SLO (120 s)", "took ≥ 30 min",
-                                     "staff-hours lost per device-week"]
+    assert [r[1] for r in fleet] == [
+        "p50 sign-in (s)",
+        "p95 sign-in (s)",
+        "within the SLO (120 s)",
+        "took ≥ 30 min",
+        "staff-hours lost per device-week",
+    ]
     # slow-host sent sign-ins only in the last 7 days: the periods' devices differ
     assert "The periods cover different devices" in html
     culprits = html_rows(html, "boot-culprits")

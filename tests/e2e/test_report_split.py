@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.records import AppUsageRecord, DeviceFacts
-from agent.sender import Sender
-from agent.serde import record_to_bytes
-from agent.setting_ranges import REPORT_MAX_RECORDS
-from agent.spool import Spool
+from fleetpulse.agent.sender import Sender
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import AppUsageRecord, DeviceFacts
+from fleetpulse.contract.serde import record_to_bytes
+from fleetpulse.contract.setting_ranges import REPORT_MAX_RECORDS
 from tests.e2e.test_pipeline import enroll, stored
 from tests.procs import CollectorProc, start_collector
 

@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.transport import open_channel
+from fleetpulse.contract import serde
+from fleetpulse.sim.simulate import SimDevice, SimulatedFleet
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
-from agent import serde
-from agent.sender import Sender, enroll
-from agent.simulate import SimDevice, SimulatedFleet
-from agent.transport import open_channel
 from tests.procs import CollectorProc, cli, scrape, start_collector, value
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -47,8 +47,9 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 def collectors(pg_url: str) -> Iterator[tuple[CollectorProc, CollectorProc]]:
     """Two collectors started at the same time on one fresh schema (both migrate it)."""
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(start_collector, pg_url, "--refresh-seconds", "0.3")
-                   for _ in range(2)]
+        futures = [
+            pool.submit(start_collector, pg_url, "--refresh-seconds", "0.3") for _ in range(2)
+        ]
     started: list[CollectorProc] = []
     errors: list[BaseException] = []
     for f in futures:
@@ -79,8 +80,9 @@ def _state(samples: Samples) -> Samples:
     return {k: v for k, v in samples.items() if k[0] in FLEET_STATE}
 
 
-def _wait_same_fleet_state(urls: list[str], devices: int, live: int,
-                           timeout: float = 15.0) -> list[Samples]:
+def _wait_same_fleet_state(
+    urls: list[str], devices: int, live: int, timeout: float = 15.0
+) -> list[Samples]:
     """Scrapes until both instances' refreshes have seen every device reporting and every
     live sign-in, and their fleet-state gauges agree; returns the last scrapes."""
     end = time.monotonic() + timeout
@@ -156,15 +158,19 @@ def test_two_collectors_one_postgres_count_everything_once(
                 resent[_kind(payload).replace("signin_live", "signin")] += 1
 
         def sender(target: str, dev: SimDevice) -> Sender:
-            return Sender(target, dev.device_id, secrets[dev.device_id], batch_records=BATCH,
-                          channel=channels[target])
+            return Sender(
+                target,
+                dev.device_id,
+                secrets[dev.device_id],
+                batch_records=BATCH,
+                channel=channels[target],
+            )
 
         # 1. every device sends 1-3 batches to its first collector through the real sender ...
         def phase_one(dev: SimDevice) -> list[tuple[int, bytes]]:
             head = dev.spool.peek(limit=BATCH)
             batches = 1 + dev.index % 3
-            res = sender(first[dev.device_id], dev).send(dev.spool, dev.facts,
-                                                         max_batches=batches)
+            res = sender(first[dev.device_id], dev).send(dev.spool, dev.facts, max_batches=batches)
             assert res.ok, res.error
             assert (res.acked, res.duplicates) == (batches * BATCH, 0), (dev.index, res)
             return head
@@ -219,6 +225,7 @@ def test_two_collectors_one_postgres_count_everything_once(
 
     # The store: exactly the generated (device_id, seq) pairs per table, each once.
     with psycopg.connect(pg_url, connect_timeout=10) as conn:
+
         def rows(sql: str) -> list[tuple[str, int]]:
             return [(str(d), int(s)) for d, s in conn.execute(sql).fetchall()]
 
@@ -228,16 +235,22 @@ def test_two_collectors_one_postgres_count_everything_once(
             "app_usage": rows("SELECT device_id, seq FROM app_usage"),
             "signin_live": rows("SELECT device_id, last_seq FROM signins_in_progress"),
         }
-        totals = sorted(float(t) for (t,) in conn.execute(
-            "SELECT total_seconds FROM signins WHERE total_seconds IS NOT NULL").fetchall())
+        totals = sorted(
+            float(t)
+            for (t,) in conn.execute(
+                "SELECT total_seconds FROM signins WHERE total_seconds IS NOT NULL"
+            ).fetchall()
+        )
         last_seen = conn.execute(
-            "SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL").fetchone()
+            "SELECT COUNT(*) FROM devices WHERE last_seen IS NOT NULL"
+        ).fetchone()
     for table, got in stored.items():
         assert len(got) == len(set(got)), f"{table}: a (device_id, seq) stored twice"
         missing = expected[table] - set(got)
         extra = set(got) - expected[table]
         assert not missing and not extra, (
-            f"{table}: {len(missing)} generated record(s) missing, {len(extra)} not generated")
+            f"{table}: {len(missing)} generated record(s) missing, {len(extra)} not generated"
+        )
         per_device = Counter(d for d, _ in got)
         assert per_device == Counter(d for d, _ in expected[table]), table
     # No gaps: per device, the stored seqs of all tables are the spool's unbroken run.
@@ -265,22 +278,30 @@ def test_two_collectors_one_postgres_count_everything_once(
         on_b = value(sb, "fleetpulse_ingest_records_total", kind=kind, result="accepted")
         assert on_a > 0 and on_b > 0, f"{kind}: one collector received nothing ({on_a}, {on_b})"
         assert on_a + on_b == generated[kind], kind
-        dup = sum(value(s, "fleetpulse_ingest_records_total", kind=kind, result="duplicate")
-                  for s in metrics)
+        dup = sum(
+            value(s, "fleetpulse_ingest_records_total", kind=kind, result="duplicate")
+            for s in metrics
+        )
         assert dup == resent[kind], kind
     for result in ("accepted", "duplicate", "rejected"):
-        assert sum(value(s, "fleetpulse_ingest_records_total", kind="health", result=result)
-                   for s in metrics) == 0
-    assert sum(value(s, "fleetpulse_ingest_records_total", result="rejected")
-               for s in metrics) == 0
-    assert sum(value(s, "fleetpulse_ingest_records_total", result="duplicate")
-               for s in metrics) == sum(resent.values())
+        assert (
+            sum(
+                value(s, "fleetpulse_ingest_records_total", kind="health", result=result)
+                for s in metrics
+            )
+            == 0
+        )
+    assert sum(value(s, "fleetpulse_ingest_records_total", result="rejected") for s in metrics) == 0
+    assert sum(
+        value(s, "fleetpulse_ingest_records_total", result="duplicate") for s in metrics
+    ) == sum(resent.values())
 
     logins = sum(value(s, "fleetpulse_login_duration_seconds_count") for s in metrics)
     assert logins == len(fleet.truth.signins)  # complete, with a known total
     for site in SITES:
-        assert sum(value(s, "fleetpulse_login_duration_seconds_count", site=site)
-                   for s in metrics) == sum(1 for _, st, *_ in fleet.truth.signins if st == site)
+        assert sum(
+            value(s, "fleetpulse_login_duration_seconds_count", site=site) for s in metrics
+        ) == sum(1 for _, st, *_ in fleet.truth.signins if st == site)
     login_seconds = sum(value(s, "fleetpulse_login_duration_seconds_sum") for s in metrics)
     assert login_seconds == pytest.approx(sum(round(t, 3) for *_, t in fleet.truth.signins))
     boots = sum(value(s, "fleetpulse_boot_duration_seconds_count") for s in metrics)
@@ -289,8 +310,9 @@ def test_two_collectors_one_postgres_count_everything_once(
     # Fleet-state gauges: the same on both instances; max across them is the fleet.
     assert _state(sa) == _state(sb)
     for site in SITES:  # time-dependent: each instance computes it at its own refresh
-        longest = [value(s, "fleetpulse_login_in_progress_longest_seconds", site=site)
-                   for s in metrics]
+        longest = [
+            value(s, "fleetpulse_login_in_progress_longest_seconds", site=site) for s in metrics
+        ]
         assert abs(longest[0] - longest[1]) <= 5.0, longest
     per_instance = [value(s, "fleetpulse_devices") for s in metrics]
     assert max(per_instance) == DEVICES

@@ -26,12 +26,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import pytest
+
+from fleetpulse.collector.auth import new_token
+from fleetpulse.contract.records import DeviceFacts
+from fleetpulse.contract.serde import facts_to_proto
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
-from agent.records import DeviceFacts
-from agent.serde import facts_to_proto
-from collector.auth import new_token
 from tests.procs import BIN, CollectorProc, cli, start_collector
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 
-from agent.memory import Memory
-from agent.platform import _windows
-from agent.records import AppUsageRecord, DeviceFacts
-from agent.sender import Sender, enroll
-from agent.serde import record_to_bytes
-from agent.sources.apps import normalise_app
-from agent.sources.signin import SigninSource
-from agent.spool import Spool
+from fleetpulse.agent.memory import Memory
+from fleetpulse.agent.platform import _windows
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.sources.apps import normalise_app
+from fleetpulse.agent.sources.signin import SigninSource
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import AppUsageRecord, DeviceFacts
+from fleetpulse.contract.serde import record_to_bytes
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from tests.agent.test_windows_backend import at, env_for
 from tests.e2e.test_pipeline import _report, stored
 from tests.e2e.test_pipeline import enroll as enroll_cli

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import grpc
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from tests.e2e.test_pipeline import _report, enroll, stored
 from tests.procs import start_collector
 

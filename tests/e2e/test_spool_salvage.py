@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.records import AppUsageRecord, Kind
-from agent.serde import record_to_bytes
+from fleetpulse.contract.records import AppUsageRecord, Kind
+from fleetpulse.contract.serde import record_to_bytes
 from tests.agent.spool_damage import fill, garble, leaf_pages
 from tests.e2e.test_pipeline import enroll
 from tests.faults import free_port, stored_sqlite

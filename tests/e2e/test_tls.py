@@ -14,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 
+from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from tests.e2e.test_pipeline import _report, stored
 from tests.procs import CollectorProc, cli, start_collector
 

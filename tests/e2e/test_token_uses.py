@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agent.errors import EnrollmentError
-from agent.records import DeviceFacts
-from agent.sender import enroll
-from collector.store.base import open_store
+from fleetpulse.agent.errors import EnrollmentError
+from fleetpulse.agent.sender import enroll
+from fleetpulse.collector.store.base import open_store
+from fleetpulse.contract.records import DeviceFacts
 from tests.procs import CollectorProc, cli, start_collector
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+
+from fleetpulse.agent.install.commands import RECORD_ENV, Recorder
+from fleetpulse.collector.store.base import open_store
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
-
-from agent.install.commands import RECORD_ENV, Recorder
-from collector.store.base import open_store
 from tests.procs import CollectorProc, cli, start_collector
 
 UNIT = "etc/systemd/system/fleetpulse-agent.service"

@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 import grpc
-from fleetpulse.v1 import telemetry_pb2 as pb
 
-from agent.spool import Spool
+from fleetpulse.agent.spool import Spool
+from fleetpulse.v1 import telemetry_pb2 as pb
 
 #: Store tables of the four kinds a spooled record can land in.
 TABLES = {
@@ -36,12 +36,15 @@ def free_port() -> int:
 def fast_channel(target: str) -> grpc.Channel:
     """A plaintext loopback channel that reconnects within a fraction of a second after the
     server comes back (the default backoff grows to minutes), with no hidden retries."""
-    return grpc.insecure_channel(target, options=[
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 300),
-        ("grpc.enable_retries", 0),
-    ])
+    return grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 300),
+            ("grpc.enable_retries", 0),
+        ],
+    )
 
 
 def table_of(payload: bytes) -> str:
@@ -90,7 +93,8 @@ def check_exactly_once(expected: dict[str, set[tuple[str, int]]], stored: Pairs)
         assert sorted(seqs) == sorted(want[device]), device
 
 
-def merge(into: dict[str, set[tuple[str, int]]],
-          more: Iterable[tuple[str, set[tuple[str, int]]]]) -> None:
+def merge(
+    into: dict[str, set[tuple[str, int]]], more: Iterable[tuple[str, set[tuple[str, int]]]]
+) -> None:
     for table, pairs in more:
         into.setdefault(table, set()).update(pairs)

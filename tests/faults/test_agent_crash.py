@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
-from agent.serde import record_to_bytes
-from agent.spool import Spool
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
+from fleetpulse.contract.serde import record_to_bytes
 from tests.e2e.test_pipeline import enroll
 from tests.faults import free_port, stored_sqlite
 from tests.procs import BIN, CollectorProc, scrape, start_collector, value
@@ -49,8 +49,9 @@ def _spooled(state: Path) -> int:
 
 def _last_seq(state: Path) -> int:
     with sqlite3.connect(f"file:{state / 'spool.db'}?mode=ro", uri=True, timeout=10) as conn:
-        return int(conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'"
-                                ).fetchone()[0])
+        return int(
+            conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()[0]
+        )
 
 
 class Generator:
@@ -69,15 +70,26 @@ class Generator:
             i = self.n
             if i % 10 == 0:
                 rec: BootRecord | SigninRecord | AppUsageRecord = SigninRecord(
-                    session_id=f"s{i}", boot_id="older-boot", user_hash="u" * 16,
-                    started_at=now - 3600, state=SigninState.COMPLETE, total_seconds=30.5)
+                    session_id=f"s{i}",
+                    boot_id="older-boot",
+                    user_hash="u" * 16,
+                    started_at=now - 3600,
+                    state=SigninState.COMPLETE,
+                    total_seconds=30.5,
+                )
             elif i % 97 == 0:
-                rec = BootRecord(boot_id=f"older-boot-{i}", boot_time=now - 7200,
-                                 total_seconds=40.0)
+                rec = BootRecord(
+                    boot_id=f"older-boot-{i}", boot_time=now - 7200, total_seconds=40.0
+                )
             else:
-                rec = AppUsageRecord(interval_start=now - 60, interval_seconds=60.0,
-                                     app=f"app{i % 7}.exe", launches=1, running_seconds=60.0,
-                                     cpu_seconds=1.5)
+                rec = AppUsageRecord(
+                    interval_start=now - 60,
+                    interval_seconds=60.0,
+                    app=f"app{i % 7}.exe",
+                    launches=1,
+                    running_seconds=60.0,
+                    cpu_seconds=1.5,
+                )
             items.append((rec, record_to_bytes(rec, now)))
         spool = Spool(str(self.state / "spool.db"))
         try:
@@ -90,8 +102,11 @@ class Generator:
 
 def _start_agent(state: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "a") as err:
-        return subprocess.Popen([str(BIN / "fleetpulse-agent"), "run", "--state-dir",
-                                 str(state)], stderr=err, env=os.environ.copy())
+        return subprocess.Popen(
+            [str(BIN / "fleetpulse-agent"), "run", "--state-dir", str(state)],
+            stderr=err,
+            env=os.environ.copy(),
+        )
 
 
 def _kill(agent: subprocess.Popen[bytes]) -> None:
@@ -109,8 +124,14 @@ def _wait(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _health_accepted(collector: CollectorProc) -> int:
-    return int(value(scrape(collector.metrics_url), "fleetpulse_ingest_records_total",
-                     kind="health", result="accepted"))
+    return int(
+        value(
+            scrape(collector.metrics_url),
+            "fleetpulse_ingest_records_total",
+            kind="health",
+            result="accepted",
+        )
+    )
 
 
 def test_agent_killed_repeatedly_delivers_everything_once(tmp_path: Path) -> None:
@@ -126,7 +147,8 @@ def test_agent_killed_repeatedly_delivers_everything_once(tmp_path: Path) -> Non
         creds = enroll(collector.grpc, db, state)
         device = creds["device_id"]
         (state / "config.toml").write_text(
-            f"interval_seconds = 1\nboot_settle_seconds = 0\nbatch_records = {BATCH}\n")
+            f"interval_seconds = 1\nboot_settle_seconds = 0\nbatch_records = {BATCH}\n"
+        )
         gen = Generator(state)
         gen.add(1)
         first = gen.seqs["app_usage"][0]

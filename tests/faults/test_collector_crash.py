@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sender import Sender, enroll
-from agent.simulate import SimDevice, SimulatedFleet
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.sim.simulate import SimDevice, SimulatedFleet
 from tests.faults import check_exactly_once, fast_channel, free_port, merge, spooled, stored_sqlite
 from tests.procs import CollectorProc, cli, start_collector
 
@@ -36,8 +36,7 @@ ACKS_BETWEEN_KILLS = 12  # batches acknowledged after a restart before the next 
 def _start(db: str, port: int, log: Path) -> CollectorProc:
     for attempt in range(5):  # the port may take a moment to be free again after a kill
         try:
-            return start_collector(db, "--device-rate", "0", listen=f"127.0.0.1:{port}",
-                                   log=log)
+            return start_collector(db, "--device-rate", "0", listen=f"127.0.0.1:{port}", log=log)
         except RuntimeError:
             if attempt == 4:
                 raise
@@ -67,8 +66,14 @@ def test_collector_killed_repeatedly_loses_and_duplicates_nothing(tmp_path: Path
         for dev in fleet.devices:
             got = enroll(collector.grpc, tokens[dev.index % 2], dev.facts)
             dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
-            dev.sender = Sender(collector.grpc, dev.device_id, got.device_secret,
-                                batch_records=BATCH, deadline=5.0, channel=channel)
+            dev.sender = Sender(
+                collector.grpc,
+                dev.device_id,
+                got.device_secret,
+                batch_records=BATCH,
+                deadline=5.0,
+                channel=channel,
+            )
         fleet.history(DAYS)
         fleet.live_step(time.time(), start_probability=0.5)  # some sign-ins in progress
 
@@ -78,8 +83,7 @@ def test_collector_killed_repeatedly_loses_and_duplicates_nothing(tmp_path: Path
             seqs = [s for s, _ in dev.spool.peek(limit=10**6, max_bytes=10**12)]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # the spool's own run
         generated = sum(len(v) for v in expected.values())
-        assert generated == fleet.truth.records == DEVICES * DAYS * 6 + len(
-            expected["signin_live"])
+        assert generated == fleet.truth.records == DEVICES * DAYS * 6 + len(expected["signin_live"])
         assert expected["health"] == set()
 
         def work(devices: list[SimDevice]) -> None:

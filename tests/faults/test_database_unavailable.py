@@ -29,8 +29,8 @@ import psutil
 import psycopg
 import pytest
 
-from agent.sender import Sender, enroll
-from agent.simulate import SimDevice, SimulatedFleet
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.sim.simulate import SimDevice, SimulatedFleet
 from tests.faults import (
     TABLES,
     check_exactly_once,
@@ -63,8 +63,14 @@ class Fleet:
         for dev in self.sim.devices:
             got = enroll(target, tokens[0], dev.facts)
             dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
-            dev.sender = Sender(target, dev.device_id, got.device_secret, batch_records=BATCH,
-                                deadline=10.0, channel=self.channel)
+            dev.sender = Sender(
+                target,
+                dev.device_id,
+                got.device_secret,
+                batch_records=BATCH,
+                deadline=10.0,
+                channel=self.channel,
+            )
         self.sim.history(DAYS)
         self.expected: dict[str, set[tuple[str, int]]] = {}
         for dev in self.sim.devices:
@@ -100,8 +106,10 @@ class Fleet:
             self.failures.append(exc)
 
     def run(self, workers: int = 4) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._work, args=(self.sim.devices[i::workers],))
-                   for i in range(workers)]
+        threads = [
+            threading.Thread(target=self._work, args=(self.sim.devices[i::workers],))
+            for i in range(workers)
+        ]
         for t in threads:
             t.start()
         return threads
@@ -121,17 +129,20 @@ class Fleet:
 
 
 def _pairs(conn: psycopg.Connection) -> dict[str, list[tuple[str, int]]]:
-    return {t: [(str(d), int(s)) for d, s in conn.execute(sql).fetchall()]
-            for t, sql in TABLES.items()}
+    return {
+        t: [(str(d), int(s)) for d, s in conn.execute(sql).fetchall()] for t, sql in TABLES.items()
+    }
 
 
-def test_postgres_locked_tables_get_unavailable_and_lose_nothing(pg_url: str,
-                                                                 tmp_path: Path) -> None:
+def test_postgres_locked_tables_get_unavailable_and_lose_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
     app = f"fpfault-{uuid.uuid4().hex[:8]}"
     # The collector's sessions give up on a lock after 300 ms instead of waiting forever.
     url = f"{pg_url}%20-clock_timeout%3D300&application_name={app}"
-    collector = start_collector(url, "--device-rate", "0", "--refresh-seconds", "0.5",
-                                log=tmp_path / "collector.log")
+    collector = start_collector(
+        url, "--device-rate", "0", "--refresh-seconds", "0.5", log=tmp_path / "collector.log"
+    )
     fleet = Fleet(collector.grpc, url, seed=21)
     threads: list[threading.Thread] = []
     try:
@@ -180,6 +191,7 @@ def _limited(limit: int) -> Callable[[], None]:
     def setup() -> None:  # runs in the child before exec
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
     return setup
 
 
@@ -211,14 +223,16 @@ def test_sqlite_full_disk_gets_unavailable_and_recovers(tmp_path: Path) -> None:
         assert len(stored_full) < generated
 
         psutil.Process(collector.proc.pid).rlimit(  # space is freed
-            psutil.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            psutil.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        )
         for t in threads:
             t.join(timeout=60)
         assert not fleet.failures, fleet.failures
         assert not any(t.is_alive() for t in threads), "spools did not drain after recovery"
         with fleet.lock:
             assert all(e.startswith("UNAVAILABLE") for e, _ in fleet.errors), [
-                e for e in fleet.errors if not e[0].startswith("UNAVAILABLE")][:3]
+                e for e in fleet.errors if not e[0].startswith("UNAVAILABLE")
+            ][:3]
         stored = stored_sqlite(db)
         check_exactly_once({k: v for k, v in fleet.expected.items() if k in TABLES}, stored)
         assert sum(len(v) for v in stored.values()) == generated
@@ -238,10 +252,23 @@ def _start_limited(db: str, fleet: Fleet, limit: int, tmp: Path) -> CollectorPro
 
     target = fleet.sim.target
     proc = subprocess.Popen(
-        [str(BIN / "fleetpulse-collector"), "serve", "--db", db, "--listen", target,
-         "--metrics-listen", "127.0.0.1:0", "--device-rate", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        preexec_fn=_limited(limit))
+        [
+            str(BIN / "fleetpulse-collector"),
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            target,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--device-rate",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_limited(limit),
+    )
     assert proc.stdout is not None
     grpc_addr = metrics = ""
     deadline = time.monotonic() + 30

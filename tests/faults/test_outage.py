@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.records import (
+from fleetpulse.agent.sender import Sender, enroll
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
     BootType,
@@ -29,9 +31,7 @@ from agent.records import (
     SigninRecord,
     SigninState,
 )
-from agent.sender import Sender, enroll
-from agent.serde import record_to_bytes
-from agent.spool import Spool
+from fleetpulse.contract.serde import record_to_bytes
 from tests.faults import fast_channel, free_port, spooled, stored_sqlite
 from tests.procs import cli, scrape, start_collector, value
 
@@ -57,22 +57,45 @@ class FakeClock:
 def _day_records(day: int, start: float) -> list[Record]:
     """A boot and the day's sign-ins (all complete), at 08:00 of ``day``."""
     boot_at = start + 8 * 3600
-    out: list[Record] = [BootRecord(boot_id=f"boot-{day}", boot_time=boot_at,
-                                    total_seconds=41.5, boot_type=BootType.COLD,
-                                    phases=(Phase("kernel", 12.0), Phase("userspace", 29.5)))]
+    out: list[Record] = [
+        BootRecord(
+            boot_id=f"boot-{day}",
+            boot_time=boot_at,
+            total_seconds=41.5,
+            boot_type=BootType.COLD,
+            phases=(Phase("kernel", 12.0), Phase("userspace", 29.5)),
+        )
+    ]
     for n in range(SIGNINS_A_DAY):
-        out.append(SigninRecord(session_id=f"s{n}", boot_id=f"boot-{day}", user_hash="u" * 16,
-                                started_at=boot_at + 120 + n * 3600,
-                                state=SigninState.COMPLETE, total_seconds=33.25 + n,
-                                phases=(Phase("core", 30.0 + n), Phase("responsive", 3.25))))
+        out.append(
+            SigninRecord(
+                session_id=f"s{n}",
+                boot_id=f"boot-{day}",
+                user_hash="u" * 16,
+                started_at=boot_at + 120 + n * 3600,
+                state=SigninState.COMPLETE,
+                total_seconds=33.25 + n,
+                phases=(Phase("core", 30.0 + n), Phase("responsive", 3.25)),
+            )
+        )
     return out
 
 
 def _apps(interval_start: float) -> list[Record]:
-    return [AppUsageRecord(interval_start=interval_start, interval_seconds=TICK, app=app,
-                           launches=1, running_seconds=TICK, foreground_seconds=TICK / 4,
-                           cpu_seconds=12.5, peak_rss_bytes=(200 + i) << 20, crashes=0)
-            for i, app in enumerate(APPS)]
+    return [
+        AppUsageRecord(
+            interval_start=interval_start,
+            interval_seconds=TICK,
+            app=app,
+            launches=1,
+            running_seconds=TICK,
+            foreground_seconds=TICK / 4,
+            cpu_seconds=12.5,
+            peak_rss_bytes=(200 + i) << 20,
+            crashes=0,
+        )
+        for i, app in enumerate(APPS)
+    ]
 
 
 def test_72_hour_outage_keeps_within_cap_and_drains_everything_left(tmp_path: Path) -> None:
@@ -84,8 +107,14 @@ def test_72_hour_outage_keeps_within_cap_and_drains_everything_left(tmp_path: Pa
     try:
         made = cli("fleetpulse-collector", "token", "create", "--site", "hq", "--db", db)
         assert made.returncode == 0, made.stderr
-        facts = DeviceFacts(hostname="outage-1", os="linux", os_version="test",
-                            agent_version="0.1.0", hardware_id="hw-o1", machine_id="m-o1")
+        facts = DeviceFacts(
+            hostname="outage-1",
+            os="linux",
+            os_version="test",
+            agent_version="0.1.0",
+            hardware_id="hw-o1",
+            machine_id="m-o1",
+        )
         got = enroll(target, made.stdout.strip(), facts)
     finally:
         assert collector.stop() == 0  # the outage begins
@@ -94,8 +123,15 @@ def test_72_hour_outage_keeps_within_cap_and_drains_everything_left(tmp_path: Pa
     clock = FakeClock(end - HOURS * 3600)
     spool = Spool(str(tmp_path / "spool.db"), max_bytes=CAP, clock=clock)
     channel = fast_channel(target)
-    sender = Sender(target, got.device_id, got.device_secret, batch_records=BATCH,
-                    deadline=2.0, clock=clock, channel=channel)
+    sender = Sender(
+        target,
+        got.device_id,
+        got.device_secret,
+        batch_records=BATCH,
+        deadline=2.0,
+        clock=clock,
+        channel=channel,
+    )
     try:
         generated = {"app_usage": [], "signin": [], "boot": []}  # seqs the spool assigned
         peak = 0
@@ -176,15 +212,19 @@ def test_72_hour_outage_keeps_within_cap_and_drains_everything_left(tmp_path: Pa
                 time.sleep(res.retry_after)
             assert spool.stats().records == 0, "the spool did not drain"
             assert sum(batches) == waiting
-            assert batches == [BATCH] * (waiting // BATCH) + ([waiting % BATCH] * (
-                waiting % BATCH > 0))
+            assert batches == [BATCH] * (waiting // BATCH) + (
+                [waiting % BATCH] * (waiting % BATCH > 0)
+            )
             assert len(batches) > BURST and limited > 0  # the rate limit paced the drain
             samples = scrape(collector.metrics_url)
-            assert value(samples, "fleetpulse_agent_dropped_records_total",
-                         kind="app_usage") == final.dropped["app_usage"]
+            assert (
+                value(samples, "fleetpulse_agent_dropped_records_total", kind="app_usage")
+                == final.dropped["app_usage"]
+            )
             assert value(samples, "fleetpulse_agent_dropped_records_total", kind="signin") == 0
-            assert value(samples, "fleetpulse_ingest_records_total", kind="app_usage",
-                         result="accepted") == len(to_deliver["app_usage"])
+            assert value(
+                samples, "fleetpulse_ingest_records_total", kind="app_usage", result="accepted"
+            ) == len(to_deliver["app_usage"])
         finally:
             assert collector.stop() == 0
     finally:

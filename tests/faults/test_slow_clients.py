@@ -21,10 +21,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from agent.records import AppUsageRecord, DeviceFacts
-from agent.sender import Sender
-from agent.serde import record_to_bytes
-from agent.spool import Spool
+from fleetpulse.agent.sender import Sender
+from fleetpulse.agent.spool import Spool
+from fleetpulse.contract.records import AppUsageRecord, DeviceFacts
+from fleetpulse.contract.serde import record_to_bytes
 from tests.e2e.test_pipeline import enroll
 from tests.faults import stored_sqlite
 from tests.procs import cli, start_collector
@@ -36,8 +36,12 @@ DEADLINE = 5.0
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(
-        ">I", stream) + payload
+    return (
+        struct.pack(">I", len(payload))[1:]
+        + bytes([kind, flags])
+        + struct.pack(">I", stream)
+        + payload
+    )
 
 
 def _literal(name: str, value: str) -> bytes:
@@ -50,9 +54,17 @@ def _stalled_report(host: str, streams: int) -> bytes:
     """HTTP/2 preface, SETTINGS, then per stream a Report call's headers and a DATA frame
     that announces a 4 KiB message and carries 16 bytes of it."""
     out = PREFACE + _frame(0x4, 0, 0, b"")
-    headers = b"".join(_literal(k, v) for k, v in (
-        (":method", "POST"), (":scheme", "http"), (":path", "/fleetpulse.v1.Telemetry/Report"),
-        (":authority", host), ("content-type", "application/grpc"), ("te", "trailers")))
+    headers = b"".join(
+        _literal(k, v)
+        for k, v in (
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/fleetpulse.v1.Telemetry/Report"),
+            (":authority", host),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        )
+    )
     for i in range(streams):
         stream = 2 * i + 1
         out += _frame(0x1, 0x4, stream, headers)  # END_HEADERS, not END_STREAM
@@ -78,8 +90,8 @@ def _frames(s: socket.socket) -> list[tuple[int, int]]:
         pass
     out, i = [], 0
     while i + 9 <= len(data):
-        length = int.from_bytes(data[i:i + 3], "big")
-        out.append((data[i + 3], int.from_bytes(data[i + 5:i + 9], "big") & 0x7FFFFFFF))
+        length = int.from_bytes(data[i : i + 3], "big")
+        out.append((data[i + 3], int.from_bytes(data[i + 5 : i + 9], "big") & 0x7FFFFFFF))
         i += 9 + length
     return out
 
@@ -98,8 +110,9 @@ def test_idle_and_stalled_clients_do_not_delay_a_reporting_agent(tmp_path: Path)
                 s = stack.enter_context(_connect(host, int(port)))
                 s.sendall(_stalled_report(collector.grpc, 1 if i < 50 else 100))
                 stalled.append(s)
-            channels = [stack.enter_context(grpc.insecure_channel(collector.grpc))
-                        for _ in range(100)]
+            channels = [
+                stack.enter_context(grpc.insecure_channel(collector.grpc)) for _ in range(100)
+            ]
             for ch in channels:
                 grpc.channel_ready_future(ch).result(timeout=20)
             time.sleep(1.0)  # let the server take all of it in
@@ -110,19 +123,34 @@ def test_idle_and_stalled_clients_do_not_delay_a_reporting_agent(tmp_path: Path)
                 assert 0x4 in {kind for kind, _ in _frames(s)}
 
             spool = Spool(str(tmp_path / "device-spool.db"))
-            facts = DeviceFacts(hostname="patient", os="linux", os_version="t",
-                                agent_version="0.1.0")
-            sender = Sender(collector.grpc, creds["device_id"], creds["device_secret"],
-                            deadline=DEADLINE, batch_records=50)
+            facts = DeviceFacts(
+                hostname="patient", os="linux", os_version="t", agent_version="0.1.0"
+            )
+            sender = Sender(
+                collector.grpc,
+                creds["device_id"],
+                creds["device_secret"],
+                deadline=DEADLINE,
+                batch_records=50,
+            )
             latencies = []
             try:
                 now = time.time()
                 for round_ in range(10):
-                    spool.put((r.kind, record_to_bytes(r, now)) for r in [
-                        AppUsageRecord(interval_start=now - 60, interval_seconds=60.0,
-                                       app=f"a{round_}-{i}.exe", launches=1,
-                                       running_seconds=60.0, cpu_seconds=1.0)
-                        for i in range(50)])
+                    spool.put(
+                        (r.kind, record_to_bytes(r, now))
+                        for r in [
+                            AppUsageRecord(
+                                interval_start=now - 60,
+                                interval_seconds=60.0,
+                                app=f"a{round_}-{i}.exe",
+                                launches=1,
+                                running_seconds=60.0,
+                                cpu_seconds=1.0,
+                            )
+                            for i in range(50)
+                        ]
+                    )
                     t0 = time.monotonic()
                     res = sender.send(spool, facts)
                     latencies.append(time.monotonic() - t0)
@@ -140,7 +168,8 @@ def test_idle_and_stalled_clients_do_not_delay_a_reporting_agent(tmp_path: Path)
             assert took < 10 + DEADLINE
 
             health = health_pb2_grpc.HealthStub(channels[0]).Check(
-                health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=5)
+                health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=5
+            )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
             assert collector.proc.poll() is None
         stored = stored_sqlite(db)

@@ -14,11 +14,19 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "fleetpulse-ci", derandomize=True, deadline=None, database=None, print_blob=True,
+    "fleetpulse-ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "fleetpulse-random", derandomize=False, deadline=None, database=None, print_blob=True,
+    "fleetpulse-random",
+    derandomize=False,
+    deadline=None,
+    database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 RANDOM = os.environ.get("FLEETPULSE_FUZZ") == "random"

@@ -18,34 +18,39 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.errors import SourceUnavailable
-from agent.platform import _linux, _macos, _windows
-from agent.platform.env import Env, Problems
-from agent.platform.linux_desktop import parse_ready_marker, shell_starts
-from agent.platform.linux_facts import form_factor, parse_os_release
-from agent.platform.linux_journal import (
+from fleetpulse.agent.errors import SourceUnavailable
+from fleetpulse.agent.platform import _linux, _macos, _windows
+from fleetpulse.agent.platform.env import Env, Problems
+from fleetpulse.agent.platform.linux_desktop import parse_ready_marker, shell_starts
+from fleetpulse.agent.platform.linux_facts import form_factor, parse_os_release
+from fleetpulse.agent.platform.linux_journal import (
     COREDUMP_MESSAGE_ID,
     app_name,
     coredump_crashes,
     parse_entries,
     usec_field,
 )
-from agent.platform.linux_logind import (
+from fleetpulse.agent.platform.linux_logind import (
     SESSION_START_ID,
     SESSION_STOP_ID,
     logind_logins,
     parse_properties,
 )
-from agent.platform.linux_systemd import (
+from fleetpulse.agent.platform.linux_systemd import (
     MANAGER_PROPERTIES,
     boot_timing,
     parse_show,
     parse_utc_timestamp,
 )
-from agent.platform.linux_utmp import LAYOUTS
-from agent.platform.linux_wtmp import UTMP, parse_wtmp, wtmp_logins, wtmpdb_logins
-from agent.platform.linux_x11 import active_window, parse_environ, window_pid, x11_display
-from agent.platform.windows_events import (
+from fleetpulse.agent.platform.linux_utmp import LAYOUTS
+from fleetpulse.agent.platform.linux_wtmp import UTMP, parse_wtmp, wtmp_logins, wtmpdb_logins
+from fleetpulse.agent.platform.linux_x11 import (
+    active_window,
+    parse_environ,
+    window_pid,
+    x11_display,
+)
+from fleetpulse.agent.platform.windows_events import (
     NS,
     parse_bool,
     parse_events,
@@ -53,7 +58,7 @@ from agent.platform.windows_events import (
     parse_time,
     split_events,
 )
-from agent.records import BootRecord, Crash, SigninObservation
+from fleetpulse.contract.records import BootRecord, Crash, SigninObservation
 from tests.fuzz import examples
 
 NOW = time.time()
@@ -74,27 +79,96 @@ def _lines(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 # -- Windows event XML ---------------------------------------------------------------------
 
-EVENT_IDS = (1, 2, 12, 19, 27, 100, 101, 102, 103, 105, 106, 109, 110, 1000, 4001, 4016,
-             4018, 4624, 4634, 4647, 4688, 4689, 5016, 5018, 8001, 9705, 62170, 62171)
-PROVIDERS = ("Microsoft-Windows-Diagnostics-Performance", "Microsoft-Windows-Kernel-Boot",
-             "Microsoft-Windows-Kernel-General", "Microsoft-Windows-WindowsUpdateClient",
-             "Application Error", "Microsoft-Windows-Security-Auditing", "")
-FIELDS = ("AppName", "BootIsDegradation", "BootIsRebootAfterInstall", "BootStartTime",
-          "BootType", "BootPostBootTime", "BootTime", "DegradationTime", "MainPathBootTime",
-          "TotalTime", "CSEElaspedTimeInMilliSeconds", "CSEExtensionId", "CSEExtensionName",
-          "FriendlyName", "LogonType", "Name", "NewProcessId", "NewProcessName",
-          "PolicyActivityId", "PolicyElaspedTimeInSeconds", "PrincipalSamName", "ProcessId",
-          "ProcessName", "ScriptType", "Session", "StartTime", "SubjectLogonId",
-          "TargetDomainName", "TargetLinkedLogonId", "TargetLogonId", "TargetUserName",
-          "TargetUserSid", "TaskName", "updateTitle")
+EVENT_IDS = (
+    1,
+    2,
+    12,
+    19,
+    27,
+    100,
+    101,
+    102,
+    103,
+    105,
+    106,
+    109,
+    110,
+    1000,
+    4001,
+    4016,
+    4018,
+    4624,
+    4634,
+    4647,
+    4688,
+    4689,
+    5016,
+    5018,
+    8001,
+    9705,
+    62170,
+    62171,
+)
+PROVIDERS = (
+    "Microsoft-Windows-Diagnostics-Performance",
+    "Microsoft-Windows-Kernel-Boot",
+    "Microsoft-Windows-Kernel-General",
+    "Microsoft-Windows-WindowsUpdateClient",
+    "Application Error",
+    "Microsoft-Windows-Security-Auditing",
+    "",
+)
+FIELDS = (
+    "AppName",
+    "BootIsDegradation",
+    "BootIsRebootAfterInstall",
+    "BootStartTime",
+    "BootType",
+    "BootPostBootTime",
+    "BootTime",
+    "DegradationTime",
+    "MainPathBootTime",
+    "TotalTime",
+    "CSEElaspedTimeInMilliSeconds",
+    "CSEExtensionId",
+    "CSEExtensionName",
+    "FriendlyName",
+    "LogonType",
+    "Name",
+    "NewProcessId",
+    "NewProcessName",
+    "PolicyActivityId",
+    "PolicyElaspedTimeInSeconds",
+    "PrincipalSamName",
+    "ProcessId",
+    "ProcessName",
+    "ScriptType",
+    "Session",
+    "StartTime",
+    "SubjectLogonId",
+    "TargetDomainName",
+    "TargetLinkedLogonId",
+    "TargetLogonId",
+    "TargetUserName",
+    "TargetUserSid",
+    "TaskName",
+    "updateTitle",
+)
 #: wevtutil's time form. Years from 1000: the parser raises on year 0000 (see report).
 iso = st.from_regex(
-    r"\A[1-9][0-9]{3}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\.[0-9]{1,9})?Z\Z")
+    r"\A[1-9][0-9]{3}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\.[0-9]{1,9})?Z\Z"
+)
 near = st.floats(NOW - 3 * 86400, NOW + 600).map(
-    lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e7):07d}Z")
-value = st.one_of(word, text, digits, st.sampled_from(["2", "10", "11", "true", "0x1F",
-                                                       "S-1-5-21-1-2-3-1001", "0x3e7", ""]),
-                  near, st.integers(-10**6, 10**9).map(str))
+    lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e7):07d}Z"
+)
+value = st.one_of(
+    word,
+    text,
+    digits,
+    st.sampled_from(["2", "10", "11", "true", "0x1F", "S-1-5-21-1-2-3-1001", "0x3e7", ""]),
+    near,
+    st.integers(-(10**6), 10**9).map(str),
+)
 xml_text = text.map(lambda s: escape("".join(c for c in s if c.isprintable())))
 
 
@@ -102,21 +176,31 @@ xml_text = text.map(lambda s: escape("".join(c for c in s if c.isprintable())))
 def event_xml(draw: st.DrawFn) -> str:
     sane = draw(st.integers(0, 2)) > 0  # two in three well formed, the rest anything
     ns = draw(st.sampled_from([f" xmlns='{NS}'", ""]))
-    event_id = draw(st.sampled_from(EVENT_IDS).map(str) if sane else
-                    st.one_of(st.sampled_from(EVENT_IDS).map(str), value))
+    event_id = draw(
+        st.sampled_from(EVENT_IDS).map(str)
+        if sane
+        else st.one_of(st.sampled_from(EVENT_IDS).map(str), value)
+    )
     when = draw(near if sane else st.one_of(near, iso, value))
     data = "".join(
         f"<Data Name={quoteattr(draw(st.one_of(st.sampled_from(FIELDS), word)))}>"
-        f"{escape(draw(value))}</Data>" for _ in range(draw(st.integers(0, 6))))
+        f"{escape(draw(value))}</Data>"
+        for _ in range(draw(st.integers(0, 6)))
+    )
     data += "".join(f"<Data>{escape(draw(value))}</Data>" for _ in range(draw(st.integers(0, 2))))
-    body = draw(st.sampled_from([f"<EventData>{data}</EventData>",
-                                 f"<UserData><X><Y>{data}</Y></X></UserData>", ""]))
-    xml = (f"<Event{ns}><System><Provider Name={quoteattr(draw(st.sampled_from(PROVIDERS)))}/>"
-           f"<EventID>{escape(event_id)}</EventID><TimeCreated SystemTime={quoteattr(when)}/>"
-           f"<EventRecordID>{escape(draw(value))}</EventRecordID>"
-           f"<Correlation ActivityID={quoteattr(draw(value))}/>"
-           f"<Security UserID={quoteattr(draw(value))}/><Computer>{draw(xml_text)}</Computer>"
-           f"</System>{body}</Event>")
+    body = draw(
+        st.sampled_from(
+            [f"<EventData>{data}</EventData>", f"<UserData><X><Y>{data}</Y></X></UserData>", ""]
+        )
+    )
+    xml = (
+        f"<Event{ns}><System><Provider Name={quoteattr(draw(st.sampled_from(PROVIDERS)))}/>"
+        f"<EventID>{escape(event_id)}</EventID><TimeCreated SystemTime={quoteattr(when)}/>"
+        f"<EventRecordID>{escape(draw(value))}</EventRecordID>"
+        f"<Correlation ActivityID={quoteattr(draw(value))}/>"
+        f"<Security UserID={quoteattr(draw(value))}/><Computer>{draw(xml_text)}</Computer>"
+        f"</System>{body}</Event>"
+    )
     cut = None if sane else draw(st.one_of(st.none(), st.integers(0, len(xml))))  # torn
     return xml if cut is None else xml[:cut] + draw(st.sampled_from(["", "<", "&", "\x00"]))
 
@@ -143,26 +227,41 @@ def test_windows_scalar_parsers(value: str) -> None:
     assert parse_int(value) is None or isinstance(parse_int(value), int)
     assert parse_bool(value) in (True, False, None)
     assert isinstance(_windows.reg_values(value), dict)
-    assert isinstance(_windows.os_version({"ProductName": value, "CurrentBuild": value,
-                                          "UBR": value, "DisplayVersion": value}), str)
+    assert isinstance(
+        _windows.os_version(
+            {"ProductName": value, "CurrentBuild": value, "UBR": value, "DisplayVersion": value}
+        ),
+        str,
+    )
 
 
 def _reg(draw: Any) -> str:
-    names = st.sampled_from(["ProductName", "CurrentBuild", "CurrentBuildNumber", "UBR",
-                             "DisplayVersion", "MachineGuid", "LastConfig",
-                             "ProfileImagePath"])
-    lines = [f"    {draw(names)}    {draw(st.sampled_from(['REG_SZ', 'REG_DWORD']))}    "
-             f"{draw(value)}" for _ in range(draw(st.integers(0, 5)))]
+    names = st.sampled_from(
+        [
+            "ProductName",
+            "CurrentBuild",
+            "CurrentBuildNumber",
+            "UBR",
+            "DisplayVersion",
+            "MachineGuid",
+            "LastConfig",
+            "ProfileImagePath",
+        ]
+    )
+    lines = [
+        f"    {draw(names)}    {draw(st.sampled_from(['REG_SZ', 'REG_DWORD']))}    {draw(value)}"
+        for _ in range(draw(st.integers(0, 5)))
+    ]
     return "\n".join(["", r"HKEY_LOCAL_MACHINE\SOFTWARE\X", *lines, ""])
 
 
-def _fake_run(data: st.DataObject, by_command: dict[str, st.SearchStrategy[str]]
-              ) -> Any:
+def _fake_run(data: st.DataObject, by_command: dict[str, st.SearchStrategy[str]]) -> Any:
     def run(argv: Sequence[str]) -> str:
         strategy = by_command.get(argv[0])
         if strategy is None or data.draw(st.integers(0, 9)) == 0:
             raise SourceUnavailable(f"{argv[0]}: not here")
         return data.draw(strategy)
+
     return run
 
 
@@ -182,18 +281,24 @@ def _check_backend(backend: Any, env: Env) -> None:
 @given(st.data())
 def test_windows_backend_on_garbled_logs(data: st.DataObject) -> None:
     reg = st.composite(lambda draw: _reg(draw))()
-    run = _fake_run(data, {"wevtutil": events_text, "reg": st.one_of(reg, text),
-                           "powershell": st.one_of(near, iso, text)})
+    run = _fake_run(
+        data,
+        {
+            "wevtutil": events_text,
+            "reg": st.one_of(reg, text),
+            "powershell": st.one_of(near, iso, text),
+        },
+    )
     _check_backend(_windows, Env(run=run, read_bytes=lambda p: b"", state_dir=None))
 
 
 # -- Linux: systemd, journal, logind, wtmp, X11, os-release ---------------------------------
 
 show_line = st.one_of(
-    st.tuples(st.sampled_from([*MANAGER_PROPERTIES, "ActiveEnterTimestampMonotonic",
-                               "Virtualization"]),
-              st.one_of(st.integers(0, 10**12).map(str), digits, word, st.just(""))
-              ).map("=".join),
+    st.tuples(
+        st.sampled_from([*MANAGER_PROPERTIES, "ActiveEnterTimestampMonotonic", "Virtualization"]),
+        st.one_of(st.integers(0, 10**12).map(str), digits, word, st.just("")),
+    ).map("=".join),
     text,
 )
 
@@ -210,8 +315,11 @@ def test_systemd_show(manager_text: str, graphical_text: str) -> None:
 
 
 @examples(150)
-@given(st.one_of(text, st.builds("{} {} {} {}".format, word, word, word,
-                                 st.sampled_from(["UTC", "CET"]))))
+@given(
+    st.one_of(
+        text, st.builds("{} {} {} {}".format, word, word, word, st.sampled_from(["UTC", "CET"]))
+    )
+)
 def test_systemd_timestamp_and_properties(value: str) -> None:
     t = parse_utc_timestamp(value)
     assert t is None or math.isfinite(t)
@@ -219,17 +327,37 @@ def test_systemd_timestamp_and_properties(value: str) -> None:
 
 
 journal_value = st.one_of(
-    value, st.lists(st.integers(0, 300), max_size=8), st.lists(value, max_size=2), st.none(),
-    st.integers(), st.booleans(), st.dictionaries(word, word, max_size=1))
+    value,
+    st.lists(st.integers(0, 300), max_size=8),
+    st.lists(value, max_size=2),
+    st.none(),
+    st.integers(),
+    st.booleans(),
+    st.dictionaries(word, word, max_size=1),
+)
 journal_entry = st.fixed_dictionaries(
-    {"MESSAGE_ID": st.sampled_from([COREDUMP_MESSAGE_ID, SESSION_START_ID, SESSION_STOP_ID,
-                                    "x"])},
-    optional={k: journal_value for k in (
-        "__REALTIME_TIMESTAMP", "COREDUMP_EXE", "COREDUMP_COMM", "COREDUMP_TIMESTAMP",
-        "SESSION_ID", "USER_ID", "LEADER", "TYPE", "CLASS")},
+    {"MESSAGE_ID": st.sampled_from([COREDUMP_MESSAGE_ID, SESSION_START_ID, SESSION_STOP_ID, "x"])},
+    optional={
+        k: journal_value
+        for k in (
+            "__REALTIME_TIMESTAMP",
+            "COREDUMP_EXE",
+            "COREDUMP_COMM",
+            "COREDUMP_TIMESTAMP",
+            "SESSION_ID",
+            "USER_ID",
+            "LEADER",
+            "TYPE",
+            "CLASS",
+        )
+    },
 ).map(lambda d: json.dumps(d))
-journal_text = _lines(journal_entry, text, st.just("-- No entries --"),
-                      st.sampled_from(["[]", "1", "null", "{", '"x"']))
+journal_text = _lines(
+    journal_entry,
+    text,
+    st.just("-- No entries --"),
+    st.sampled_from(["[]", "1", "null", "{", '"x"']),
+)
 
 
 @examples(300)
@@ -250,13 +378,16 @@ def test_journal_coredumps_and_logind_sessions(out: str, since: float) -> None:
 
 utmp = st.builds(
     lambda layout, t, pid, line, user, host, sec, usec: layout.fmt.pack(
-        t, pid, line, b"", user, host, 0, 0, 0, sec % 2**32, usec, b"", b""),
+        t, pid, line, b"", user, host, 0, 0, 0, sec % 2**32, usec, b"", b""
+    ),
     st.sampled_from(LAYOUTS),
-    st.integers(-5, 12), st.integers(-2**31, 2**31 - 1),
+    st.integers(-5, 12),
+    st.integers(-(2**31), 2**31 - 1),
     st.one_of(st.sampled_from([b":0", b"tty2", b"pts/1", b"~"]), st.binary(max_size=32)),
     st.one_of(st.sampled_from([b"alice", b"reboot", b""]), st.binary(max_size=32)),
     st.one_of(st.sampled_from([b"", b":0", b"10.0.0.1"]), st.binary(max_size=40)),
-    st.integers(0, 2**32 - 1), st.integers(-2**31, 2**31 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(-(2**31), 2**31 - 1),
 )
 
 
@@ -272,22 +403,33 @@ def test_wtmp(records: bytes, tail: bytes, boot_time: float) -> None:
 
 def _wtmpdb(rows: list[tuple[Any, ...]]) -> bytes:
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE wtmp (ID INTEGER PRIMARY KEY, Type INTEGER, User, Login, Logout,"
-               " TTY, RemoteHost, Service)")
-    db.executemany("INSERT INTO wtmp (Type, User, Login, Logout, TTY, RemoteHost, Service)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute(
+        "CREATE TABLE wtmp (ID INTEGER PRIMARY KEY, Type INTEGER, User, Login, Logout,"
+        " TTY, RemoteHost, Service)"
+    )
+    db.executemany(
+        "INSERT INTO wtmp (Type, User, Login, Logout, TTY, RemoteHost, Service)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     db.commit()
     out = db.serialize()
     db.close()
     return out
 
 
-cell = st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), text, st.binary(max_size=20),
-                 st.floats(allow_nan=False))
+cell = st.one_of(
+    st.none(),
+    st.integers(-(2**63), 2**63 - 1),
+    text,
+    st.binary(max_size=20),
+    st.floats(allow_nan=False),
+)
 wtmpdb_row = st.tuples(st.sampled_from([3, 1, 0]), cell, cell, cell, cell, cell, cell)
 #: Not the empty file: sqlite3's deserialize raises MemoryError on b"" (see report).
-wtmpdb_bytes = st.one_of(st.lists(wtmpdb_row, max_size=5).map(_wtmpdb),
-                         st.binary(min_size=1, max_size=1500))
+wtmpdb_bytes = st.one_of(
+    st.lists(wtmpdb_row, max_size=5).map(_wtmpdb), st.binary(min_size=1, max_size=1500)
+)
 
 
 @examples(150)
@@ -299,8 +441,14 @@ def test_wtmpdb(data: bytes, boot_time: float) -> None:
 
 
 @examples(200)
-@given(raw, st.one_of(text, st.builds("xprop: window id # {}".format, word),
-                      st.builds("_NET_WM_PID(CARDINAL) = {}".format, digits)))
+@given(
+    raw,
+    st.one_of(
+        text,
+        st.builds("xprop: window id # {}".format, word),
+        st.builds("_NET_WM_PID(CARDINAL) = {}".format, digits),
+    ),
+)
 def test_x11_os_release_markers_and_facts(data: bytes, out: str) -> None:
     assert isinstance(x11_display(parse_environ(data)), bool)
     win = active_window(out)
@@ -317,17 +465,26 @@ def test_x11_os_release_markers_and_facts(data: bytes, out: str) -> None:
 
 
 @examples(100)
-@given(st.lists(st.dictionaries(st.sampled_from(["name", "username", "create_time"]),
-                                st.one_of(value, st.floats(), st.none(), st.booleans()),
-                                max_size=3), max_size=5))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["name", "username", "create_time"]),
+            st.one_of(value, st.floats(), st.none(), st.booleans()),
+            max_size=3,
+        ),
+        max_size=5,
+    )
+)
 def test_shell_starts(infos: list[dict[str, Any]]) -> None:
     assert all(isinstance(s.started_at, float) for s in shell_starts(infos))
 
 
 def _linux_reads(data: st.DataObject) -> Any:
-    marker = st.builds(lambda at, sid: json.dumps({"at": at, "session_id": sid}).encode(),
-                       st.one_of(st.floats(), st.integers(), st.none(), text), st.one_of(
-                           st.none(), word))
+    marker = st.builds(
+        lambda at, sid: json.dumps({"at": at, "session_id": sid}).encode(),
+        st.one_of(st.floats(), st.integers(), st.none(), text),
+        st.one_of(st.none(), word),
+    )
 
     def read(path: str) -> bytes:
         if data.draw(st.integers(0, 5)) == 0:
@@ -339,20 +496,40 @@ def _linux_reads(data: st.DataObject) -> Any:
         if "/ready/" in path:
             return data.draw(st.one_of(marker, raw))
         return data.draw(st.one_of(raw, text.map(str.encode)))
+
     return read
 
 
 @examples(250)
 @given(st.data())
 def test_linux_backend_on_garbled_sources(data: st.DataObject) -> None:
-    lines = _lines(show_line, journal_entry, text,
-                   st.sampled_from(["Type=x11", "Class=user", "Type=wayland",
-                                    "ActiveEnterTimestamp=Thu 2024-05-02 07:14:03.123456 UTC"]))
-    root = st.builds("_NET_ACTIVE_WINDOW(WINDOW): window id # {}".format,
-                     st.sampled_from(["0x0", "0x1", "0x3a00007"]))
+    lines = _lines(
+        show_line,
+        journal_entry,
+        text,
+        st.sampled_from(
+            [
+                "Type=x11",
+                "Class=user",
+                "Type=wayland",
+                "ActiveEnterTimestamp=Thu 2024-05-02 07:14:03.123456 UTC",
+            ]
+        ),
+    )
+    root = st.builds(
+        "_NET_ACTIVE_WINDOW(WINDOW): window id # {}".format,
+        st.sampled_from(["0x0", "0x1", "0x3a00007"]),
+    )
     pid = st.builds("_NET_WM_PID(CARDINAL) = {}".format, st.integers(0, 2**22).map(str))
-    run = _fake_run(data, {"systemctl": lines, "journalctl": st.one_of(journal_text, lines),
-                           "loginctl": lines, "xprop": st.one_of(root, pid, text)})
+    run = _fake_run(
+        data,
+        {
+            "systemctl": lines,
+            "journalctl": st.one_of(journal_text, lines),
+            "loginctl": lines,
+            "xprop": st.one_of(root, pid, text),
+        },
+    )
     env = Env(run=run, read_bytes=_linux_reads(data), state_dir="/nonexistent-fuzz")
     _check_backend(_linux, env)
 

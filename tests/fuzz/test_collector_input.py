@@ -20,16 +20,16 @@ from typing import Any
 
 import grpc
 import pytest
-from fleetpulse.v1 import telemetry_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from agent.phases import BOOT_PHASES, SIGNIN_PHASES
-from collector.errors import CollectorError, InvalidReport
-from collector.serde import report_from_bytes, report_from_proto
-from collector.store.base import Store, open_store
-from collector.validation import EARLIEST, FUTURE_SLACK, validate
+from fleetpulse.collector.errors import CollectorError, InvalidReport
+from fleetpulse.collector.serde import report_from_bytes, report_from_proto
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.validation import EARLIEST, FUTURE_SLACK, validate
+from fleetpulse.contract.phases import BOOT_PHASES, SIGNIN_PHASES
+from fleetpulse.v1 import telemetry_pb2 as pb
 from tests.e2e.test_pipeline import enroll
 from tests.faults import TABLES, stored_sqlite
 from tests.fuzz import examples
@@ -75,8 +75,10 @@ def _opt(value: Any) -> Any:
 @st.composite
 def phases(draw: st.DrawFn, names: tuple[str, ...], sane: bool) -> list[pb.Phase]:
     named = st.sampled_from(names) if sane else st.one_of(st.sampled_from(names), short)
-    return [pb.Phase(name=draw(named), seconds=draw(fine if sane else seconds))
-            for _ in range(draw(st.integers(0, 4)))]
+    return [
+        pb.Phase(name=draw(named), seconds=draw(fine if sane else seconds))
+        for _ in range(draw(st.integers(0, 4)))
+    ]
 
 
 def _set(msg: Any, **fields: Any) -> Any:
@@ -97,30 +99,54 @@ def records(draw: st.DrawFn, sane: bool) -> pb.Record:
     kinds = ["boot", "signin", "app_usage", "health"] + ([] if sane else ["none"])
     body = draw(st.sampled_from(kinds))
     if body == "boot":
-        b = _set(rec.boot, boot_id=draw(name), boot_time=draw(when),
-                 total_seconds=draw(_opt(dur)), boot_type=draw(st.integers(0, 5)),
-                 degraded=draw(_opt(st.booleans())))
+        b = _set(
+            rec.boot,
+            boot_id=draw(name),
+            boot_time=draw(when),
+            total_seconds=draw(_opt(dur)),
+            boot_type=draw(st.integers(0, 5)),
+            degraded=draw(_opt(st.booleans())),
+        )
         b.phases.extend(draw(phases(BOOT_PHASES, sane)))
         for _ in range(draw(st.integers(0, 2))):
             b.culprits.add(name=draw(name), kind=draw(short), seconds=draw(dur))
     elif body == "signin":
-        s = _set(rec.signin, session_id=draw(name), boot_id=draw(name),
-                 user_hash=draw(st.one_of(short, text)), started_at=draw(when),
-                 state=draw(st.integers(0, 4)), total_seconds=draw(_opt(dur)),
-                 elapsed_seconds=draw(dur), first_login=draw(_opt(st.booleans())),
-                 after_update=draw(_opt(st.booleans())))
+        s = _set(
+            rec.signin,
+            session_id=draw(name),
+            boot_id=draw(name),
+            user_hash=draw(st.one_of(short, text)),
+            started_at=draw(when),
+            state=draw(st.integers(0, 4)),
+            total_seconds=draw(_opt(dur)),
+            elapsed_seconds=draw(dur),
+            first_login=draw(_opt(st.booleans())),
+            after_update=draw(_opt(st.booleans())),
+        )
         s.phases.extend(draw(phases(SIGNIN_PHASES, sane)))
     elif body == "app_usage":
         interval = draw(st.floats(1, 86400) if sane else seconds)
         within = st.floats(0, interval) if sane and interval >= 0 else dur
-        _set(rec.app_usage, interval_start=draw(when), interval_seconds=interval,
-             app=draw(name), launches=draw(st.integers(0, UINT32)),
-             running_seconds=draw(within), foreground_seconds=draw(_opt(within)),
-             cpu_seconds=draw(within), peak_rss_bytes=draw(_opt(u64)),
-             crashes=draw(_opt(st.integers(0, UINT32))))
+        _set(
+            rec.app_usage,
+            interval_start=draw(when),
+            interval_seconds=interval,
+            app=draw(name),
+            launches=draw(st.integers(0, UINT32)),
+            running_seconds=draw(within),
+            foreground_seconds=draw(_opt(within)),
+            cpu_seconds=draw(within),
+            peak_rss_bytes=draw(_opt(u64)),
+            crashes=draw(_opt(st.integers(0, UINT32))),
+        )
     elif body == "health":
-        h = _set(rec.health, parse_errors=draw(u64), spool_bytes=draw(u64),
-                 clock_skew_seconds=draw(_opt(fine if sane else wild)), rejected=draw(u64))
+        h = _set(
+            rec.health,
+            parse_errors=draw(u64),
+            spool_bytes=draw(u64),
+            clock_skew_seconds=draw(_opt(fine if sane else wild)),
+            rejected=draw(u64),
+        )
         h.dropped.update(draw(st.dictionaries(short, u64, max_size=3)))
     return rec
 
@@ -128,10 +154,19 @@ def records(draw: st.DrawFn, sane: bool) -> pb.Record:
 @st.composite
 def report_requests(draw: st.DrawFn) -> pb.ReportRequest:
     req = pb.ReportRequest(device_id=draw(st.one_of(short, text)), sent_at=draw(moment))
-    _set(req.facts, hostname=draw(text), os=draw(short), os_version=draw(text),
-         agent_version=draw(short), hardware_id=draw(short), machine_id=draw(short),
-         cpu_count=draw(st.integers(0, UINT32)), memory_bytes=draw(st.integers(0, 2**64 - 1)),
-         boot_time=draw(_opt(wild)), form_factor=draw(short))
+    _set(
+        req.facts,
+        hostname=draw(text),
+        os=draw(short),
+        os_version=draw(text),
+        agent_version=draw(short),
+        hardware_id=draw(short),
+        machine_id=draw(short),
+        cpu_count=draw(st.integers(0, UINT32)),
+        memory_bytes=draw(st.integers(0, 2**64 - 1)),
+        boot_time=draw(_opt(wild)),
+        form_factor=draw(short),
+    )
     sane = draw(st.booleans())
     req.records.extend(draw(st.lists(records(sane), max_size=8)))
     if sane and draw(st.booleans()):  # usually distinct seqs, as an agent sends them
@@ -141,6 +176,7 @@ def report_requests(draw: st.DrawFn) -> pb.ReportRequest:
 
 
 # -- (a) bytes through decoding and validation ---------------------------------------------
+
 
 def _decode_and_validate(raw: bytes) -> None:
     # The only kind of failure allowed: each maps to a precise gRPC status.
@@ -156,8 +192,9 @@ def test_arbitrary_bytes_raise_only_collector_errors(raw: bytes) -> None:
 
 @examples(600)
 @given(report_requests(), st.data())
-def test_mutated_reports_raise_only_collector_errors(req: pb.ReportRequest,
-                                                      data: st.DataObject) -> None:
+def test_mutated_reports_raise_only_collector_errors(
+    req: pb.ReportRequest, data: st.DataObject
+) -> None:
     """A well-formed request with bytes flipped, cut or spliced (mostly still decodable,
     unlike random bytes)."""
     raw = bytearray(req.SerializeToString())
@@ -169,13 +206,14 @@ def test_mutated_reports_raise_only_collector_errors(req: pb.ReportRequest,
         if how == "flip":
             raw[at] ^= 1 << data.draw(st.integers(0, 7))
         elif how == "cut":
-            del raw[at:at + data.draw(st.integers(1, 8))]
+            del raw[at : at + data.draw(st.integers(1, 8))]
         else:
             raw[at:at] = data.draw(st.binary(min_size=1, max_size=8))
     _decode_and_validate(bytes(raw))
 
 
 # -- (b) typed requests: refused, or stored and read back ---------------------------------
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str]]:
@@ -210,8 +248,10 @@ def test_typed_reports_are_refused_or_stored_and_read_back(
         assert err.problems and str(err)
         event("refused as invalid")
         return
-    event(f"accepted by validation: {min(len(req.records), 3)}{'+' * (len(req.records) >= 3)}"
-          " record(s)")
+    event(
+        f"accepted by validation: {min(len(req.records), 3)}{'+' * (len(req.records) >= 3)}"
+        " record(s)"
+    )
     before = _counts(path)
     [outcome] = s.ingest([report], NOW)
     assert len(outcome.accepted) + outcome.duplicate_count == len(report.records)
@@ -220,30 +260,49 @@ def test_typed_reports_are_refused_or_stored_and_read_back(
         rec = next(r for r in req.records if r.seq == inc.seq)
         body = rec.WhichOneof("body")
         if body == "boot":
-            got = _row(path, "SELECT boot_id, boot_time FROM boots WHERE device_id = ? AND"
-                       " seq = ?", dev, inc.seq)
+            got = _row(
+                path,
+                "SELECT boot_id, boot_time FROM boots WHERE device_id = ? AND seq = ?",
+                dev,
+                inc.seq,
+            )
             assert got == (rec.boot.boot_id, rec.boot.boot_time)
         elif body == "signin" and rec.signin.state == pb.SIGNIN_STATE_COMPLETE:
-            got = _row(path, "SELECT session_id, started_at, total_seconds FROM signins"
-                       " WHERE device_id = ? AND seq = ?", dev, inc.seq)
+            got = _row(
+                path,
+                "SELECT session_id, started_at, total_seconds FROM signins"
+                " WHERE device_id = ? AND seq = ?",
+                dev,
+                inc.seq,
+            )
             total = rec.signin.total_seconds if rec.signin.HasField("total_seconds") else None
             assert got == (rec.signin.session_id, rec.signin.started_at, total)
         elif body == "signin":
             # progress of one session: the row keeps the latest seq's elapsed time
-            got = _row(path, "SELECT last_seq FROM signins_in_progress WHERE device_id = ?"
-                       " AND boot_id = ? AND session_id = ?", dev, rec.signin.boot_id,
-                       rec.signin.session_id)
+            got = _row(
+                path,
+                "SELECT last_seq FROM signins_in_progress WHERE device_id = ?"
+                " AND boot_id = ? AND session_id = ?",
+                dev,
+                rec.signin.boot_id,
+                rec.signin.session_id,
+            )
             assert got is not None and got[0] >= inc.seq
         elif body == "app_usage":
-            got = _row(path, "SELECT app, cpu_seconds, peak_rss_bytes FROM app_usage"
-                       " WHERE device_id = ? AND seq = ?", dev, inc.seq)
-            rss = rec.app_usage.peak_rss_bytes if rec.app_usage.HasField("peak_rss_bytes") \
-                else None
+            got = _row(
+                path,
+                "SELECT app, cpu_seconds, peak_rss_bytes FROM app_usage"
+                " WHERE device_id = ? AND seq = ?",
+                dev,
+                inc.seq,
+            )
+            rss = rec.app_usage.peak_rss_bytes if rec.app_usage.HasField("peak_rss_bytes") else None
             assert got == (rec.app_usage.app, rec.app_usage.cpu_seconds, rss)
         else:
             assert body == "health"
-            got = _row(path, "SELECT parse_errors, spool_bytes FROM device_health"
-                       " WHERE device_id = ?", dev)
+            got = _row(
+                path, "SELECT parse_errors, spool_bytes FROM device_health WHERE device_id = ?", dev
+            )
             assert got is not None
     after = _counts(path)
     assert sum(after.values()) - sum(before.values()) <= len(outcome.accepted)
@@ -252,15 +311,18 @@ def test_typed_reports_are_refused_or_stored_and_read_back(
 
 # -- (c) a running collector given arbitrary bytes ----------------------------------------
 
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[CollectorProc, dict[str, str], grpc.Channel]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[CollectorProc, dict[str, str], grpc.Channel]]:
     base = tmp_path_factory.mktemp("fuzz-server")
     db = f"sqlite:///{base / 'collector.db'}"
     # no rate limits: garbage decoding as a report of an unknown device is a failed
     # authentication, and thousands of them (FLEETPULSE_FUZZ=random) would be throttled
-    collector = start_collector(db, "--device-rate", "0", "--auth-failure-rate", "0",
-                                log=base / "collector.log")
+    collector = start_collector(
+        db, "--device-rate", "0", "--auth-failure-rate", "0", log=base / "collector.log"
+    )
     try:
         creds = enroll(collector.grpc, db, Path(base / "agent"))
         with grpc.insecure_channel(collector.grpc) as channel:
@@ -286,17 +348,21 @@ def test_running_collector_answers_garbage_precisely(
     before = _counts(collector.db.removeprefix("sqlite:///"))
     auth = (("authorization", f"Device {creds['device_secret']}"),)
     payload = _field1(creds["device_id"]) + raw if as_device else raw
-    call = channel.unary_unary("/fleetpulse.v1.Telemetry/Report",
-                               response_deserializer=pb.ReportResponse.FromString)
+    call = channel.unary_unary(
+        "/fleetpulse.v1.Telemetry/Report", response_deserializer=pb.ReportResponse.FromString
+    )
     try:
         resp = call(payload, metadata=auth, timeout=10)
     except grpc.RpcError as err:
-        assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT,
-                              grpc.StatusCode.UNAUTHENTICATED), (err.code(), err.details())
+        assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED), (
+            err.code(),
+            err.details(),
+        )
     else:  # garbage that happens to decode as a report of no records
         assert as_device and resp.accepted == 0
     assert _counts(collector.db.removeprefix("sqlite:///")) == before
     assert collector.proc.poll() is None
     health = health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=10)
+        health_pb2.HealthCheckRequest(service="fleetpulse.v1.Telemetry"), timeout=10
+    )
     assert health.status == health_pb2.HealthCheckResponse.SERVING

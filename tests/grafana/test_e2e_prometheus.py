@@ -105,15 +105,25 @@ def wait_until(what: str, check: Callable[[], bool], log: Path) -> None:
         if check():
             return
         time.sleep(0.25)
-    pytest.fail(f"timed out after {WAIT_TIMEOUT_S} s waiting for {what}\n"
-                f"{log.read_text()[-3000:] if log.exists() else ''}")
+    pytest.fail(
+        f"timed out after {WAIT_TIMEOUT_S} s waiting for {what}\n"
+        f"{log.read_text()[-3000:] if log.exists() else ''}"
+    )
 
 
 def simulate(collector: CollectorProc, tokens: list[str], fleet: Fleet) -> dict[str, Any]:
     run = cli(
-        "fleetpulse-agent", "simulate", "--collector", collector.grpc,
+        "fleetpulse-agent",
+        "simulate",
+        "--collector",
+        collector.grpc,
         *[arg for token in tokens for arg in ("--token", token)],
-        "--devices", str(fleet.devices), "--days", str(DAYS), "--seed", str(fleet.seed),
+        "--devices",
+        str(fleet.devices),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(fleet.seed),
         *fleet.live,
     )
     assert run.returncode == 0, run.stderr
@@ -149,8 +159,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("e2e-prometheus")
     db = f"sqlite:///{workdir / 'collector.db'}"
     collector_log = workdir / "collector.log"
-    collector = start_collector(db, "--per-device-metrics", "--refresh-seconds", "0.5",
-                                log=collector_log)
+    collector = start_collector(
+        db, "--per-device-metrics", "--refresh-seconds", "0.5", log=collector_log
+    )
     try:
         tokens = []
         for site in SITES:
@@ -172,8 +183,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             writer = csv.writer(fh)
             writer.writerow(["hostname", "site"])
             writer.writerows(inventory)
-        imported = cli("fleetpulse-collector", "inventory", "import", str(inventory_csv),
-                       "--db", db)
+        imported = cli(
+            "fleetpulse-collector", "inventory", "import", str(inventory_csv), "--db", db
+        )
         assert imported.returncode == 0, imported.stderr
         assert imported.stdout.strip() == f"imported {len(inventory)} expected device(s)"
 
@@ -192,27 +204,36 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         prom_dir = workdir / "prometheus"
         prom_log = prom_dir / "prometheus.log"
         with run_prometheus(prom_dir, config) as base:
-            wait_until("the collector to be scraped",
-                       lambda: scalar(base, f'up{{job="{SCRAPE_CONFIG_JOB}"}}') == 1, prom_log)
+            wait_until(
+                "the collector to be scraped",
+                lambda: scalar(base, f'up{{job="{SCRAPE_CONFIG_JOB}"}}') == 1,
+                prom_log,
+            )
 
             first = simulate(collector, tokens, FIRST)
             logins = "sum(fleetpulse_login_duration_seconds_count)"
-            wait_until("the first fleet's sign-ins in Prometheus",
-                       lambda: scalar(base, logins) == first["signins"], prom_log)
+            wait_until(
+                "the first fleet's sign-ins in Prometheus",
+                lambda: scalar(base, logins) == first["signins"],
+                prom_log,
+            )
             # More samples of the first fleet's state before the second fleet reports.
             time.sleep(2)
 
             second = simulate(collector, tokens, SECOND)
             total = first["signins"] + second["signins"]
-            wait_until("every sign-in in Prometheus",
-                       lambda: scalar(base, logins) == total, prom_log)
+            wait_until(
+                "every sign-in in Prometheus", lambda: scalar(base, logins) == total, prom_log
+            )
             seen_at = time.time()
             # Every rule of the SLO group evaluated on the final data (the group evaluates
             # in order; the 28-day burn rate comes last).
             wait_until(
                 "the recording rules to evaluate the final data",
-                lambda: (scalar(base, "timestamp(fleetpulse:login_sla_burn_rate:rate28d)")
-                         or 0) > seen_at + 1,
+                lambda: (
+                    (scalar(base, "timestamp(fleetpulse:login_sla_burn_rate:rate28d)") or 0)
+                    > seen_at + 1
+                ),
                 prom_log,
             )
             yield Live(base, collector, [first, second], enrolled, expected)
@@ -302,8 +323,8 @@ def test_variable_queries_list_values(live: Live, variables: str) -> None:
     """Every query variable's drop-down has entries, including the chosen value."""
     chosen = variable_set(live, variables)
     for uid, name, text in iter_variable_queries():
-        selector, label = text.strip().removeprefix("label_values(").removesuffix(")").rsplit(
-            ",", 1
+        selector, label = (
+            text.strip().removeprefix("label_values(").removesuffix(")").rsplit(",", 1)
         )
         values = label_values(live.prometheus, substitute(selector, chosen), label.strip())
         assert values, f"{uid}: variable {name} lists nothing ({text})"
@@ -313,8 +334,11 @@ def test_variable_queries_list_values(live: Live, variables: str) -> None:
 
 def one_panel(live: Live, uid: str, title: str) -> str:
     """The query of a single-query panel, with "All" on every variable."""
-    exprs = [e for u, t, e in iter_panel_queries(variables=variable_set(live, "all"))
-             if (u, t) == (uid, title)]
+    exprs = [
+        e
+        for u, t, e in iter_panel_queries(variables=variable_set(live, "all"))
+        if (u, t) == (uid, title)
+    ]
     assert len(exprs) == 1, (uid, title, exprs)
     return exprs[0]
 
@@ -331,8 +355,11 @@ def test_rollout_coverage_is_enrolled_over_inventory(live: Live) -> None:
     assert coverage is not None and coverage < 1  # the spares never enroll
 
     # The per-site table: its query that divides by the expected devices is the coverage.
-    sites = [e for u, t, e in iter_panel_queries(variables=variable_set(live, "all"))
-             if (u, t) == ("fleetpulse-rollout", "Sites") and "/ on (site)" in e]
+    sites = [
+        e
+        for u, t, e in iter_panel_queries(variables=variable_set(live, "all"))
+        if (u, t) == ("fleetpulse-rollout", "Sites") and "/ on (site)" in e
+    ]
     assert len(sites) == 1, sites
     expr = sites[0]
     status, body = query(base, expr)
@@ -361,8 +388,14 @@ def test_boards_count_what_the_fleets_sent(live: Live) -> None:
     )
     slow = first["signins_30min_or_more"] + second["signins_30min_or_more"]
     assert second["signins_30min_or_more"] >= 1, "pick a SECOND seed with a long sign-in"
-    assert scalar(base, 'sum(fleetpulse_login_duration_seconds_count) - '
-                        'sum(fleetpulse_login_duration_seconds_bucket{le="1800.0"})') == slow
+    assert (
+        scalar(
+            base,
+            "sum(fleetpulse_login_duration_seconds_count) - "
+            'sum(fleetpulse_login_duration_seconds_bucket{le="1800.0"})',
+        )
+        == slow
+    )
     # increase() extrapolates a little beyond the samples: at least the second fleet's.
     took = scalar(base, one_panel(live, "fleetpulse-fleet-overview", "Took 30 min or more"))
     assert took is not None and took >= second["signins_30min_or_more"]

@@ -1,0 +1,326 @@
+"""The collector's Prometheus metrics: ingest-time histograms/counters and fleet-state gauges.
+
+Histograms and counters count records when this instance ingests them (sum them across
+instances). Fleet-state gauges are read from the shared database and are the same on
+every instance (aggregate them with max, never sum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from fleetpulse.collector.model import FleetState, Incoming
+from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
+
+DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
+LAG_BUCKETS = (
+    1,
+    5,
+    15,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    3 * 86400,
+    7 * 86400,
+    30 * 86400,
+)
+OTHER = "other"
+
+
+class AppLabels:
+    """Caps app label cardinality: allowlisted names, then the first ``top_n`` seen
+    (seeded from the store's top apps by use at start), everything else ``other``."""
+
+    def __init__(self, top_n: int = 50, allowlist: Iterable[str] = ()) -> None:
+        self.top_n = top_n
+        self.allow = {a.casefold() for a in allowlist}
+        self.admitted: set[str] = set()
+
+    def seed(self, apps: Iterable[str]) -> None:
+        for app in apps:
+            self.label(app)
+
+    def label(self, app: str) -> str:
+        name = app.casefold()
+        if name in self.allow or name in self.admitted:
+            return name
+        if len(self.admitted) < self.top_n and _printable(name):
+            self.admitted.add(name)
+            return name
+        return OTHER
+
+
+def _printable(name: str) -> bool:
+    return 0 < len(name) <= 64 and name.isprintable() and '"' not in name and "\\" not in name
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry, apps: AppLabels | None = None) -> None:
+        self.apps = apps or AppLabels()
+        self.login = Histogram(
+            "fleetpulse_login_duration_seconds",
+            "Sign-in duration (credentials accepted to responsive desktop), counted when ingested.",
+            ["site", "os"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.login_phase = Histogram(
+            "fleetpulse_login_phase_duration_seconds",
+            "Sign-in phase durations.",
+            ["os", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boot = Histogram(
+            "fleetpulse_boot_duration_seconds",
+            "Boot duration.",
+            ["site", "os"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boot_phase = Histogram(
+            "fleetpulse_boot_phase_duration_seconds",
+            "Boot phase durations.",
+            ["os", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.boots = Counter(
+            "fleetpulse_boots",
+            "Boots by type and degradation.",
+            ["site", "os", "boot_type", "degraded"],
+            registry=registry,
+        )
+        self.foreground = Counter(
+            "fleetpulse_app_foreground_seconds",
+            "Seconds applications were in the foreground.",
+            ["app"],
+            registry=registry,
+        )
+        self.launches = Counter(
+            "fleetpulse_app_launches", "Application launches.", ["app"], registry=registry
+        )
+        self.crashes = Counter(
+            "fleetpulse_app_crashes", "Application crashes.", ["app"], registry=registry
+        )
+        self.wait = Counter(
+            "fleetpulse_wait_seconds",
+            "Seconds people spent waiting for boot and sign-in.",
+            ["site", "kind"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "fleetpulse_ingest_records",
+            "Records received, by outcome.",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "fleetpulse_ingest_lag_seconds",
+            "Collector receive time minus device measurement time.",
+            ["kind"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.spool_dropped = Counter(
+            "fleetpulse_agent_dropped_records",
+            "Records agents dropped from a full spool (as reported).",
+            ["kind"],
+            registry=registry,
+        )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._primed: set[tuple[str, str]] = set()
+        for kind in ("boot", "signin", "app_usage", "health"):
+            for result in ("accepted", "duplicate", "rejected"):
+                self.records.labels(kind, result)
+            self.spool_dropped.labels(kind)
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """The labelled child, cached: ``labels()`` validates and locks on every call."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
+        counts: dict[str, int] = {}
+        c = self._child
+        for inc in accepted:
+            r = inc.record
+            kind = r.kind.value
+            counts[kind] = counts.get(kind, 0) + 1
+            c(self.lag, kind).observe(max(0.0, now - inc.observed_at))
+            if isinstance(r, SigninRecord):
+                if r.total_seconds is not None:
+                    c(self.login, site, os).observe(r.total_seconds)
+                    c(self.wait, site, "login").inc(r.total_seconds)
+                if r.state is SigninState.COMPLETE:
+                    for p in r.phases:
+                        c(self.login_phase, os, p.name).observe(p.seconds)
+            elif isinstance(r, BootRecord):
+                if r.total_seconds is not None:
+                    c(self.boot, site, os).observe(r.total_seconds)
+                    c(self.wait, site, "boot").inc(r.total_seconds)
+                for p in r.phases:
+                    c(self.boot_phase, os, p.name).observe(p.seconds)
+                degraded = "unknown" if r.degraded is None else str(r.degraded).lower()
+                c(self.boots, site, os, r.boot_type.value, degraded).inc()
+            elif isinstance(r, AppUsageRecord):
+                app = self.apps.label(r.app)
+                if r.foreground_seconds:
+                    c(self.foreground, app).inc(r.foreground_seconds)
+                if r.launches:
+                    c(self.launches, app).inc(r.launches)
+                if r.crashes:
+                    c(self.crashes, app).inc(r.crashes)
+            # HealthRecord: cumulative per device; stored, not summed here
+        for kind, n in counts.items():
+            c(self.records, kind, "accepted").inc(n)
+
+    def prime(self, site: str, os: str) -> None:
+        """Creates a site/OS's series at zero before its first event, so that rate() and
+        increase() see that first event too."""
+        key = (site, os)
+        if key in self._primed:
+            return
+        self._primed.add(key)
+        for metric in (self.login, self.boot):
+            self._child(metric, site, os)
+        for kind in ("boot", "login"):
+            self._child(self.wait, site, kind)
+
+    def agent_dropped(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self._child(self.spool_dropped, kind).inc(n)
+
+    def duplicates(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self.records.labels(kind, "duplicate").inc(n)
+
+    def rejected(self, by_kind: dict[str, int]) -> None:
+        for kind, n in by_kind.items():
+            self.records.labels(kind, "rejected").inc(n)
+
+
+#: the failed-authentication reasons per RPC (a fixed set: bounded label values)
+AUTH_REASONS = {
+    "Enroll": ("malformed", "unknown", "revoked", "expired", "used_up"),
+    "Report": ("missing", "unknown", "revoked", "wrong_credential"),
+}
+
+
+class AuthMetrics:
+    """Failed authentications and the requests refused for them, per RPC (this instance;
+    sum across instances)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.failures = Counter(
+            "fleetpulse_auth_failures",
+            "Failed authentications: a bad enrollment token on Enroll, a bad device "
+            "credential on Report.",
+            ["rpc", "reason"],
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "fleetpulse_auth_throttled",
+            "Requests refused with RESOURCE_EXHAUSTED because their peer address is over "
+            "its failed-authentication budget.",
+            ["rpc"],
+            registry=registry,
+        )
+        for rpc, reasons in AUTH_REASONS.items():
+            self.throttled.labels(rpc)
+            for reason in (*reasons, OTHER):
+                self.failures.labels(rpc, reason)
+
+    def failure(self, rpc: str, reason: str) -> None:
+        known = AUTH_REASONS.get(rpc)
+        if known is None:
+            return
+        self.failures.labels(rpc, reason if reason in known else OTHER).inc()
+
+    def refused(self, rpc: str) -> None:
+        if rpc in AUTH_REASONS:
+            self.throttled.labels(rpc).inc()
+
+
+class FleetStateCollector(Collector):
+    """Renders the latest fleet-state snapshot (refreshed off the scrape path)."""
+
+    def __init__(self) -> None:
+        self.state = FleetState()
+        self.expired: dict[str, int] = {}  # sign-ins in progress given up, since start
+
+    def update(self, state: FleetState) -> None:
+        """Takes a new snapshot and adds its newly expired sign-ins to the running totals."""
+        for site in state.in_progress:
+            self.expired.setdefault(site, 0)
+        for site, n in state.in_progress_expired.items():
+            self.expired[site] = self.expired.get(site, 0) + n
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.state
+        devices = GaugeMetricFamily(
+            "fleetpulse_devices",
+            "Enrolled devices by reporting state.",
+            labels=["site", "os", "agent_version", "state"],
+        )
+        for (site, os, version, state), n in sorted(s.devices.items()):
+            devices.add_metric([site, os, version, state], n)
+        yield devices
+        conflicts = GaugeMetricFamily(
+            "fleetpulse_device_identity_conflicts",
+            "Active devices enrolled again from known hardware (reenrolled) or sharing an OS "
+            "installation id with other hardware (clone_suspected).",
+            labels=["site", "kind"],
+        )
+        for (site, kind), n in sorted(s.identity.items()):
+            conflicts.add_metric([site, kind], n)
+        yield conflicts
+        yield _by_site(
+            "fleetpulse_devices_expected",
+            "Devices expected per site (imported inventory).",
+            s.expected,
+        )
+        yield _by_site(
+            "fleetpulse_devices_unused", "Enrolled devices with no sign-in for 14 days.", s.unused
+        )
+        yield _by_site(
+            "fleetpulse_logins_in_progress",
+            "Sign-ins started and not yet at a responsive desktop.",
+            s.in_progress,
+        )
+        yield _by_site(
+            "fleetpulse_login_in_progress_longest_seconds",
+            "How long the longest sign-in in progress has lasted so far.",
+            s.longest_in_progress,
+        )
+        expired = CounterMetricFamily(
+            "fleetpulse_logins_in_progress_expired",
+            "Sign-ins in progress given up after three report intervals without news of them "
+            "(agent stopped, machine off). Every instance counts the same ones from the shared "
+            "database: aggregate with max, never sum.",
+            labels=["site"],
+        )
+        for site, n in sorted(self.expired.items()):
+            expired.add_metric([site], n)
+        yield expired
+
+
+def _by_site(name: str, doc: str, values: dict[str, float] | dict[str, int]) -> GaugeMetricFamily:
+    g = GaugeMetricFamily(name, doc, labels=["site"])
+    for site, v in sorted(values.items()):
+        g.add_metric([site], v)
+    return g

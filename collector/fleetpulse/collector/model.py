@@ -1,0 +1,159 @@
+"""The collector's view of what arrives and what it keeps (no proto, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleetpulse.contract.records import DeviceFacts, Record
+from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    seq: int
+    observed_at: float
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    device_id: str
+    facts: DeviceFacts
+    records: list[Incoming]
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """An enrolled device as the authenticator sees it."""
+
+    device_id: str
+    secret_hash: str
+    site: str
+    os: str
+    revoked: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one report did to the store."""
+
+    accepted: list[Incoming] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # agents' spool drops, new only
+
+    @property
+    def duplicate_count(self) -> int:
+        return sum(self.duplicates.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    token_id: str
+    site: str
+    created_at: float
+    expires_at: float | None
+    max_uses: int | None
+    uses: int
+    last_used: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    device_id: str
+    hostname: str
+    site: str
+    os: str
+    os_version: str
+    agent_version: str
+    enrolled_at: float
+    last_seen: float | None
+    revoked: bool
+    signins: int
+    last_login_seconds: float | None
+    p95_login_seconds: float | None
+    last_boot_seconds: float | None
+    identity: str = "ok"  # ok | reenrolled | superseded | clone_suspected
+    related_device: str | None = None
+
+
+#: Report intervals without news of a sign-in in progress after which it is given up
+#: (its agent crashed, the machine was switched off or lost its network): one late report
+#: (backoff jitter, a slow commit) and one lost one are not yet a dead agent.
+IN_PROGRESS_MISSED_REPORTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class InProgressExpiry:
+    """When a sign-in in progress stops counting as one.
+
+    Agents re-send every sign-in in progress at each measure cycle, once per report
+    interval (agent.runner): the site's central ``report_interval_seconds`` when set,
+    else the agents' default (agent.setting_ranges.DEFAULT_REPORT_INTERVAL_SECONDS). A
+    sign-in with no news for ``IN_PROGRESS_MISSED_REPORTS`` intervals has expired; until
+    then its elapsed time is extrapolated by at most one interval past the last news."""
+
+    default_interval: float = float(DEFAULT_REPORT_INTERVAL_SECONDS)
+    per_site_interval: dict[str, float] = field(default_factory=dict)
+    missed_reports: int = IN_PROGRESS_MISSED_REPORTS
+
+    def interval(self, site: str) -> float:
+        """Seconds between two reports of a sign-in in progress at ``site``."""
+        return self.per_site_interval.get(site, self.default_interval)
+
+    def after(self, site: str) -> float:
+        """Seconds without news after which a sign-in in progress at ``site`` expires."""
+        return self.missed_reports * self.interval(site)
+
+    def longest(self) -> float:
+        """The longest expiry of any site, in seconds."""
+        return self.missed_reports * max([self.default_interval, *self.per_site_interval.values()])
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """Gauges computed from the shared database (the same on every collector instance)."""
+
+    devices: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
+    unused: dict[str, int] = field(default_factory=dict)
+    in_progress: dict[str, int] = field(default_factory=dict)
+    longest_in_progress: dict[str, float] = field(default_factory=dict)
+    # sign-ins in progress that expired (InProgressExpiry) since the previous snapshot
+    in_progress_expired: dict[str, int] = field(default_factory=dict)
+    identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
+    per_device: list[tuple[str, str, str, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BootRow:
+    """A stored boot, joined with its device, for reports. ``culprits`` are
+    (name, kind, seconds) as the agent sent them (Windows Diagnostics-Performance 101-110),
+    largest first."""
+
+    device_id: str
+    hostname: str
+    site: str
+    boot_time: float
+    total_seconds: float | None
+    boot_type: str
+    degraded: bool | None
+    culprits: list[tuple[str, str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class SigninRow:
+    """A stored complete sign-in, joined with its device, for reports."""
+
+    device_id: str
+    hostname: str
+    site: str
+    os: str
+    started_at: float
+    total_seconds: float | None
+    phases: dict[str, float]
+    first_login: bool | None
+    after_update: bool | None

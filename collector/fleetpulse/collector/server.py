@@ -1,0 +1,298 @@
+"""Starts and stops the collector: gRPC (Telemetry + health), /metrics, fleet-state refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry, disable_created_metrics
+
+from fleetpulse.collector.auth import Authenticator
+from fleetpulse.collector.errors import ConfigError
+from fleetpulse.collector.exposition import load_users, serve_metrics
+from fleetpulse.collector.ingest import Ingestor
+from fleetpulse.collector.metrics import AppLabels, AuthMetrics, FleetStateCollector, IngestMetrics
+from fleetpulse.collector.model import FleetState, InProgressExpiry
+from fleetpulse.collector.per_device import Rendered
+from fleetpulse.collector.per_device import render as render_per_device
+from fleetpulse.collector.ports import check_free
+from fleetpulse.collector.ratelimit import FailureLimiter, RateLimiter
+from fleetpulse.collector.redact import redact
+from fleetpulse.collector.servicer import TelemetryServicer, add_to_server
+from fleetpulse.collector.settings import SiteSettings
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.writer import Writer
+from fleetpulse.contract.address import AddressError, is_loopback, split_target
+from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
+
+log = logging.getLogger("fleetpulse.collector")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICE = "fleetpulse.v1.Telemetry"
+
+# Keepalive (gRPC core doc/keepalive.md, proposal A8): the server pings every connection
+# every 2 minutes and drops it when no answer comes within 20 s (a laptop that went to
+# sleep leaves a half-open connection holding a descriptor). It accepts a client ping
+# every KEEPALIVE_MIN_PING_MS even without calls; agents ping every 120 s
+# (agent.transport.CHANNEL_OPTIONS), so a well-behaved agent never collects the ping
+# strikes that end in GOAWAY "too_many_pings".
+KEEPALIVE_TIME_MS = 120_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+KEEPALIVE_MIN_PING_MS = 60_000
+MAX_PING_STRIKES = 2
+
+
+@dataclass
+class ServerConfig:
+    db: str
+    listen: str = "127.0.0.1:50051"
+    metrics_listen: str = "127.0.0.1:9464"
+    metrics_tls_cert: Path | None = None
+    metrics_tls_key: Path | None = None
+    metrics_auth: Path | None = None  # user:bcrypt-hash lines
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    insecure: bool = False
+    per_device_metrics: bool = False
+    refresh_seconds: float = 10.0
+    device_rate: float = 1.0  # reports per second per device (0 = unlimited) ...
+    device_burst: float = 60.0  # ... after a burst of this many
+    auth_failure_rate: float = 1.0  # failed authentications per second per peer address ...
+    auth_failure_burst: float = 30.0  # ... after a burst of this many
+    app_top_n: int = 50
+    app_allowlist: tuple[str, ...] = ()
+    settings: SiteSettings = field(default_factory=SiteSettings)
+    # Connection management (gRPC proposal A9): a connection with no call for this long is
+    # closed with GOAWAY (agents reconnect for their next report) ...
+    max_connection_idle_seconds: float = 300.0
+    # ... every connection is closed after this long (+/-10% jitter), so that clients
+    # spread again over instances behind a load balancer ...
+    max_connection_age_seconds: float = 1800.0
+    # ... letting calls in flight finish within this grace (agents' deadline is 10 s).
+    max_connection_age_grace_seconds: float = 60.0
+    # A connection that has not finished its TLS and HTTP/2 handshake by then is closed
+    # (gRPC's default is 120 s): a silent TCP connection cannot hold a descriptor longer.
+    handshake_timeout_seconds: float = 20.0
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """The gRPC server channel arguments (names from grpc/impl/channel_arg_names.h)."""
+    return [
+        ("grpc.so_reuseport", 0),  # a port in use is an error, never a shared port
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_concurrent_streams", 256),
+        ("grpc.max_connection_idle_ms", int(config.max_connection_idle_seconds * 1000)),
+        ("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+        (
+            "grpc.max_connection_age_grace_ms",
+            int(config.max_connection_age_grace_seconds * 1000),
+        ),
+        ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_seconds * 1000)),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_MS),
+        ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
+    ]
+
+
+class Collector:
+    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self._check_transport()
+        self.store = store or open_store(config.db)
+        self.store.migrate()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series double the output and nobody queries them
+        self.registry = CollectorRegistry()
+        apps = AppLabels(config.app_top_n, config.app_allowlist)
+        # the top-N labels are the most used apps of the last week, then first come
+        apps.seed(self.store.top_apps(time.time() - 7 * 86400, config.app_top_n))
+        self.metrics = IngestMetrics(self.registry, apps)
+        self.fleet = FleetStateCollector()
+        self.per_device = Rendered()
+        self.registry.register(self.fleet)
+        self.auth = Authenticator(
+            self.store,
+            guard=FailureLimiter(config.auth_failure_rate, config.auth_failure_burst),
+            metrics=AuthMetrics(self.registry),
+        )
+        self.auth.fleet_key()
+        self.writer = Writer(self.store)
+        self.ingestor = Ingestor(
+            self.auth,
+            self.writer,
+            self.metrics,
+            limiter=RateLimiter(config.device_rate, config.device_burst),
+        )
+        self._base_settings = config.settings.default
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._http: Any = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._health = health.aio.HealthServicer()
+        self._expired_since: float | None = None  # the last fleet-state snapshot's time
+
+    def _check_transport(self) -> None:
+        c = self.config
+        for address in (c.listen, c.metrics_listen):
+            try:
+                split_target(address)
+            except AddressError as exc:
+                raise ConfigError(f"listen {exc}") from None
+        if bool(c.tls_cert) != bool(c.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if bool(c.metrics_tls_cert) != bool(c.metrics_tls_key):
+            raise ConfigError("--metrics-tls-cert and --metrics-tls-key go together")
+        if c.client_ca and not c.tls_cert:
+            raise ConfigError("--client-ca needs --tls-cert and --tls-key")
+        if not c.tls_cert and not c.insecure and not is_loopback(c.listen):
+            raise ConfigError(
+                f"refusing plaintext gRPC on non-loopback {c.listen}: "
+                "give --tls-cert/--tls-key, or --insecure"
+            )
+        if (
+            c.metrics_auth
+            and not c.metrics_tls_cert
+            and not c.insecure
+            and not is_loopback(c.metrics_listen)
+        ):
+            # basic auth sends the password in every scrape (RFC 7617 section 4)
+            raise ConfigError(
+                f"refusing /metrics basic auth in plaintext on non-loopback {c.metrics_listen}: "
+                "give --metrics-tls-cert/--metrics-tls-key, or --insecure"
+            )
+        if c.metrics_auth and not c.metrics_tls_cert and not is_loopback(c.metrics_listen):
+            log.warning(
+                "/metrics on %s takes basic-auth passwords in plaintext (--insecure)",
+                c.metrics_listen,
+            )
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        c = self.config
+        if not c.tls_cert or not c.tls_key:
+            return None
+        try:
+            pair = (c.tls_key.read_bytes(), c.tls_cert.read_bytes())
+            ca = c.client_ca.read_bytes() if c.client_ca else None
+        except OSError as exc:
+            raise ConfigError(f"cannot read TLS files: {exc}") from exc
+        return grpc.ssl_server_credentials(
+            [pair], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+    async def start(self) -> None:
+        server = grpc.aio.server(
+            options=server_options(self.config), compression=grpc.Compression.Gzip
+        )
+        add_to_server(TelemetryServicer(self.auth, self.ingestor, self.config.settings), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        creds = self._credentials()
+        check_free(*split_target(self.config.listen))
+        try:
+            if creds is None:
+                self.port = server.add_insecure_port(self.config.listen)
+            else:
+                self.port = server.add_secure_port(self.config.listen, creds)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {self.config.listen}: {exc}") from exc
+        host, mport = split_target(self.config.metrics_listen)
+        await self.refresh()
+        try:
+            self._http = serve_metrics(
+                self.registry,
+                host,
+                mport,
+                self.config.metrics_tls_cert,
+                self.config.metrics_tls_key,
+                load_users(self.config.metrics_auth) if self.config.metrics_auth else None,
+                extra=lambda: self.per_device,
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on {self.config.metrics_listen}: {exc}"
+            ) from exc
+        self.metrics_port = int(self._http.server_port)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._refresher = asyncio.create_task(self._refresh_loop())
+        log.info(
+            "collector listening on %s (gRPC) and %s (metrics)", self.grpc_address, self.metrics_url
+        )
+
+    @property
+    def grpc_address(self) -> str:
+        host = split_target(self.config.listen)[0]
+        return f"{host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        host = split_target(self.config.metrics_listen)[0]
+        scheme = "https" if self.config.metrics_tls_cert else "http"
+        return f"{scheme}://{host}:{self.metrics_port}/metrics"
+
+    async def refresh(self) -> None:
+        rows = await asyncio.to_thread(self.store.site_settings)
+        self.config.settings.load(rows, self._base_settings)
+        now = time.time()
+        state, rendered = await asyncio.to_thread(self._snapshot, now)
+        self.fleet.update(state)
+        self._expired_since = now
+        self.per_device = rendered
+        for site, os, _version, _state in state.devices:
+            self.metrics.prime(site, os)
+
+    def in_progress_expiry(self) -> InProgressExpiry:
+        """Report intervals as agents are told them: the central setting per site, else
+        the agents' own default."""
+        s = self.config.settings
+        default = float(s.default.report_interval_seconds or DEFAULT_REPORT_INTERVAL_SECONDS)
+        return InProgressExpiry(
+            default,
+            {
+                site: float(v.report_interval_seconds)
+                for site, v in s.per_site.items()
+                if v.report_interval_seconds
+            },
+        )
+
+    def _snapshot(self, now: float) -> tuple[FleetState, Rendered]:
+        per_device = self.config.per_device_metrics
+        state = self.store.fleet_state(
+            now, per_device, self.in_progress_expiry(), self._expired_since
+        )
+        return state, (render_per_device(state) if per_device else Rendered())
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception as exc:  # a failing database must not stop the server
+                log.error("fleet-state refresh failed: %s", redact(exc))
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stops accepting, lets in-flight reports commit and ack, then closes."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._server is not None:
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+        await asyncio.to_thread(self.writer.close)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self.store.close()

@@ -1,0 +1,91 @@
+"""The store interface, and the one way to open a store from a --db URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from fleetpulse.collector.errors import ConfigError
+from fleetpulse.collector.model import (
+    BootRow,
+    Device,
+    DeviceRow,
+    FleetState,
+    InProgressExpiry,
+    Outcome,
+    Report,
+    SigninRow,
+    Token,
+)
+from fleetpulse.collector.redact import redact
+
+
+class Store(Protocol):
+    def migrate(self) -> int: ...
+    def set_meta_default(self, key: str, value: str) -> str: ...
+    def create_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        site: str,
+        now: float,
+        expires_at: float | None,
+        max_uses: int | None,
+    ) -> None: ...
+    def tokens(self) -> list[Token]: ...
+    def revoke_token(self, token_id: str, now: float) -> bool: ...
+    def enroll(
+        self,
+        token_hash: str,
+        device_id: str,
+        secret_hash: str,
+        hostname: str,
+        os: str,
+        os_version: str,
+        agent_version: str,
+        hardware_id: str,
+        machine_id: str,
+        now: float,
+        expected_site: str = "",
+    ) -> str: ...
+    def device(self, device_id: str) -> Device | None: ...
+    def revoke_device(self, device_id: str, now: float) -> bool: ...
+    def ingest(self, reports: list[Report], now: float) -> list[Outcome]: ...
+    def fleet_state(
+        self,
+        now: float,
+        per_device: bool = False,
+        expiry: InProgressExpiry | None = None,
+        expired_since: float | None = None,
+    ) -> FleetState: ...
+    def device_rows(self, now: float) -> list[DeviceRow]: ...
+    def import_inventory(self, rows: Iterable[tuple[str, str]], chunk: int = 5000) -> int: ...
+    def signins_between(self, since: float, until: float) -> list[SigninRow]: ...
+    def boots_between(
+        self, since: float, until: float
+    ) -> list[tuple[str, float, float | None]]: ...
+    def boot_details_between(self, since: float, until: float) -> list[BootRow]: ...
+    def device_activity(
+        self,
+    ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]: ...
+    def inventory_expected(self) -> dict[str, int]: ...
+    def inventory_listed(self, hostnames: Iterable[str], chunk: int = 5000) -> set[str]: ...
+    def top_apps(self, since: float, limit: int) -> list[str]: ...
+    def set_site_setting(self, site: str, key: str, value: str) -> None: ...
+    def site_settings(self) -> list[tuple[str, str, str]]: ...
+    def coverage(self) -> list[tuple[str, int, int, list[str]]]: ...
+    def transient(self, exc: BaseException) -> bool: ...
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///path.db`` (or ``sqlite:///:memory:``) or ``postgresql://...``."""
+    if url.startswith("sqlite:///"):
+        from fleetpulse.collector.store.sqlite import SqliteStore
+
+        return SqliteStore(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        from fleetpulse.collector.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {redact(url)!r}")

@@ -1,0 +1,341 @@
+"""A realistic synthetic fleet that reports through the real spool and sender code.
+
+Seeded distributions: log-normal boot and sign-in times with a long tail (about 1 % of
+sign-ins take 30+ minutes, dominated by group policy), a morning sign-in storm, a site and
+OS mix, first logins, and application usage. Many devices share one process and one channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from fleetpulse.agent import __version__
+from fleetpulse.agent.backoff import Backoff
+from fleetpulse.agent.sender import RETRYABLE, Sender, SendResult, enroll
+from fleetpulse.agent.sources.signin import user_hash
+from fleetpulse.agent.spool import Spool
+from fleetpulse.agent.transport import open_channel
+from fleetpulse.contract.records import (
+    AppUsageRecord,
+    BootRecord,
+    BootType,
+    DeviceFacts,
+    Phase,
+    Record,
+    SigninRecord,
+    SigninState,
+)
+from fleetpulse.contract.serde import record_to_bytes
+
+OS_MIX = (("windows", 0.8), ("linux", 0.15), ("macos", 0.05))
+APPS = (
+    "outlook.exe",
+    "teams.exe",
+    "msedge.exe",
+    "winword.exe",
+    "excel.exe",
+    "chrome.exe",
+    "niche.exe",
+    "storm.exe",
+    "acrobat.exe",
+    "explorer.exe",
+)
+LONG_TAIL = 0.01
+
+log = logging.getLogger("fleetpulse.agent.simulate")
+
+
+@dataclass
+class SimDevice:
+    index: int
+    hostname: str
+    os: str
+    facts: DeviceFacts
+    spool: Spool
+    rng: random.Random
+    device_id: str = ""
+    site: str = ""
+    key: bytes = b""
+    sender: Sender | None = None
+    live: dict[int, tuple[float, float]] = field(default_factory=dict)  # session -> (start, dur)
+    sessions: int = 0
+
+
+@dataclass
+class Truth:
+    """What the fleet generated, for tests and benchmarks to check against."""
+
+    records: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    signins: list[tuple[str, str, float, float]] = field(
+        default_factory=list
+    )  # dev, site, start, total
+
+
+def lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return median * math.exp(rng.gauss(0.0, sigma))
+
+
+class SimulatedFleet:
+    def __init__(
+        self,
+        target: str,
+        tokens: Sequence[str],
+        devices: int,
+        seed: int = 1,
+        ca_cert: str | None = None,
+        insecure: bool = False,
+        batch_records: int = 500,
+    ) -> None:
+        self.target = target
+        self.rng = random.Random(seed)
+        self.truth = Truth()
+        self._tokens = list(tokens)
+        self._channel = open_channel(target, ca_cert, insecure)
+        self._ca, self._insecure, self._batch = ca_cert, insecure, batch_records
+        self._lock = threading.Lock()
+        self.devices = [self._make(i, seed) for i in range(devices)]
+
+    def _make(self, i: int, seed: int) -> SimDevice:
+        rng = random.Random(seed * 1_000_003 + i)
+        os_name = rng.choices([o for o, _ in OS_MIX], [w for _, w in OS_MIX])[0]
+        hostname = f"sim-{seed}-{i:05d}"
+        version = __version__ if rng.random() > 0.1 else "0.0.9"
+        facts = DeviceFacts(
+            hostname=hostname,
+            os=os_name,
+            os_version=f"{os_name} simulated",
+            agent_version=version,
+            hardware_id=f"hw-{seed}-{i}",
+            machine_id=f"mid-{seed}-{i}",
+            cpu_count=4,
+            memory_bytes=8 << 30,
+            form_factor=rng.choice(["desktop", "laptop", "tablet"]),
+        )
+        return SimDevice(i, hostname, os_name, facts, Spool(":memory:"), rng)
+
+    def enroll(self) -> None:
+        for dev in self.devices:
+            token = self._tokens[dev.index % len(self._tokens)]
+            got = enroll(self.target, token, dev.facts, self._ca, self._insecure)
+            dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
+            dev.sender = Sender(
+                self.target,
+                dev.device_id,
+                got.device_secret,
+                batch_records=self._batch,
+                channel=self._channel,
+            )
+
+    # -- generation ------------------------------------------------------------
+    def _signin(
+        self,
+        dev: SimDevice,
+        start: float,
+        total: float,
+        state: SigninState,
+        elapsed: float = 0.0,
+        number: int | None = None,
+    ) -> SigninRecord:
+        """Session ``number`` (default: the device's newest) as one record."""
+        rng = dev.rng
+        number = dev.sessions if number is None else number
+        session = f"s{number}"
+        phases: tuple[Phase, ...] = ()
+        if state is SigninState.COMPLETE:
+            responsive = min(total * 0.3, lognormal(rng, 6, 0.5))
+            core = total - responsive
+            gp = core * (0.85 if total >= 1800 else rng.uniform(0.1, 0.4))
+            profile = (core - gp) * rng.uniform(0.2, 0.5)
+            phases = (
+                Phase("core", round(core, 3)),
+                Phase("responsive", round(responsive, 3)),
+                Phase("profile", round(profile, 3)),
+                Phase("group_policy", round(gp, 3)),
+            )
+            if dev.os != "windows":
+                phases = phases[:2]
+        return SigninRecord(
+            session_id=session,
+            boot_id=f"b{number}",
+            user_hash=user_hash(dev.key, "u"),
+            started_at=start,
+            state=state,
+            total_seconds=round(total, 3) if state is SigninState.COMPLETE else None,
+            elapsed_seconds=round(elapsed, 3),
+            phases=phases,
+            first_login=rng.random() < 0.03,
+            after_update=rng.random() < 0.02,
+        )
+
+    def _sample_total(self, rng: random.Random) -> float:
+        if rng.random() < LONG_TAIL:
+            return rng.uniform(1800, 2400)
+        return min(1700.0, lognormal(rng, 35, 0.7))
+
+    def _day(self, dev: SimDevice, day_start: float) -> list[tuple[Record, float]]:
+        rng = dev.rng
+        boot_at = day_start + 7.5 * 3600 + rng.gauss(0, 1800)
+        boot_total = lognormal(rng, 45, 0.45)
+        boot = BootRecord(
+            boot_id=f"b{dev.sessions + 1}",
+            boot_time=boot_at,
+            total_seconds=round(boot_total, 3),
+            phases=(
+                Phase("main_path", round(boot_total * 0.7, 3)),
+                Phase("post_boot", round(boot_total * 0.3, 3)),
+            )
+            if dev.os == "windows"
+            else (
+                Phase("kernel", round(boot_total * 0.3, 3)),
+                Phase("userspace", round(boot_total * 0.7, 3)),
+            ),
+            boot_type=BootType.FAST_STARTUP if rng.random() < 0.3 else BootType.COLD,
+            degraded=rng.random() < 0.05,
+        )
+        dev.sessions += 1
+        start = boot_at + boot_total + abs(rng.gauss(120, 60))
+        total = self._sample_total(rng)
+        signin = self._signin(dev, start, total, SigninState.COMPLETE)
+        self._remember(dev, start, total)
+        out: list[tuple[Record, float]] = [(boot, boot_at + boot_total), (signin, start + total)]
+        for app in rng.sample(APPS, 4):
+            fg = rng.uniform(600, 7200)
+            out.append(
+                (
+                    AppUsageRecord(
+                        interval_start=start,
+                        interval_seconds=8 * 3600.0,
+                        app=app,
+                        launches=rng.randint(1, 5),
+                        running_seconds=fg * 1.5,
+                        foreground_seconds=fg,
+                        cpu_seconds=fg * 0.05,
+                        peak_rss_bytes=rng.randint(50, 900) << 20,
+                        crashes=1 if rng.random() < 0.02 else 0,
+                    ),
+                    start + 8 * 3600,
+                )
+            )
+        return out
+
+    def _remember(self, dev: SimDevice, start: float, total: float) -> None:
+        with self._lock:
+            self.truth.signins.append((dev.device_id, dev.site, start, total))
+
+    def _spool(self, dev: SimDevice, items: list[tuple[Record, float]]) -> None:
+        dev.spool.put((r.kind, record_to_bytes(r, observed)) for r, observed in items)
+        with self._lock:
+            self.truth.records += len(items)
+            for r, _ in items:
+                self.truth.by_kind[r.kind.value] = self.truth.by_kind.get(r.kind.value, 0) + 1
+
+    def history(self, days: int, now: float | None = None) -> None:
+        """Spools ``days`` of past activity for every device (not sent yet)."""
+        now = now or time.time()
+        today = now - now % 86400
+        for dev in self.devices:
+            items: list[tuple[Record, float]] = []
+            for d in range(days, 0, -1):
+                items += [(r, min(t, now)) for r, t in self._day(dev, today - d * 86400)]
+            self._spool(dev, items)
+
+    def live_step(self, now: float, start_probability: float) -> None:
+        """Advances live sign-ins: starts some, reports progress, completes the finished."""
+        for dev in self.devices:
+            items: list[tuple[Record, float]] = []
+            for number, (start, total) in list(dev.live.items()):
+                if now >= start + total:
+                    del dev.live[number]
+                    done = self._signin(dev, start, total, SigninState.COMPLETE, number=number)
+                    items.append((done, now))
+                    self._remember(dev, start, total)
+                else:
+                    live = self._signin(
+                        dev, start, total, SigninState.IN_PROGRESS, now - start, number=number
+                    )
+                    items.append((live, now))
+            if not dev.live and dev.rng.random() < start_probability:
+                dev.sessions += 1
+                dev.live[dev.sessions] = (now, self._sample_total(dev.rng))
+                items.append((self._signin(dev, now, 0, SigninState.IN_PROGRESS), now))
+            if items:
+                self._spool(dev, items)
+
+    def _send_each(
+        self, devices: Sequence[SimDevice], workers: int
+    ) -> list[tuple[SimDevice, SendResult]]:
+        def one(dev: SimDevice) -> tuple[SimDevice, SendResult]:
+            assert dev.sender is not None
+            return dev, dev.sender.send(dev.spool, dev.facts)
+
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, devices))
+
+    def send(self, workers: int = 4) -> tuple[int, int]:
+        """One pass: sends every device's spool until it is empty or a call fails;
+        returns (acked, still spooled)."""
+        results = self._send_each(self.devices, workers)
+        return (
+            sum(r.acked + r.duplicates for _, r in results),
+            sum(r.remaining for _, r in results),
+        )
+
+    def deliver(
+        self,
+        give_up_after: float = 300.0,
+        workers: int = 4,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> tuple[int, int]:
+        """Sends until every spool is empty, retrying the devices whose send failed as the
+        agent does (agent/backoff.py: full jitter, never sooner than the collector's
+        ``retry-after-ms`` hint; agent/sender.py's retryable status codes). Gives up when
+        a non-retryable status (e.g. UNAUTHENTICATED) comes back or after
+        ``give_up_after`` seconds without a single record delivered; returns
+        (acked, still spooled)."""
+        backoff = backoff or Backoff(base=0.5, cap=10.0)
+        retryable = {code.name for code in RETRYABLE}
+        acked = 0
+        pending: Sequence[SimDevice] = self.devices
+        last_progress = time.monotonic()
+        while True:
+            results = self._send_each(pending, workers)
+            got = sum(r.acked + r.duplicates for _, r in results)
+            acked += got
+            left = [(dev, r) for dev, r in results if r.remaining]
+            remaining = sum(r.remaining for _, r in left)
+            if not left:
+                return acked, 0
+            errors = [r.error for _, r in left if r.error is not None]
+            if any(e.split(":", 1)[0] not in retryable for e in errors):
+                return acked, remaining
+            if got:
+                last_progress = time.monotonic()
+                backoff.reset()
+            if time.monotonic() - last_progress >= give_up_after:
+                return acked, remaining
+            if errors:
+                hint = max((r.retry_after or 0.0 for _, r in left), default=0.0)
+                delay = backoff.next_delay(hint or None)
+                log.warning(
+                    "%d device(s) could not send (%s); %d record(s) kept, retry in %.1fs",
+                    len(errors),
+                    errors[0],
+                    remaining,
+                    delay,
+                )
+                sleep(delay)
+            pending = [dev for dev, _ in left]
+
+    def close(self) -> None:
+        self._channel.close()
+        for dev in self.devices:
+            dev.spool.close()
