@@ -125,7 +125,9 @@ def _artifact(path: Path, body: str) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("__main__.py", "raise SystemExit('not used')\n")
         zf.writestr("site-packages/fleetpulse/agent/__init__.py", "")
-        zf.writestr("site-packages/fleetpulse/agent/cli.py", f"def main():\n    print({body!r})\n")
+        zf.writestr(
+            "site-packages/fleetpulse/agent/launcher.py", f"def main():\n    print({body!r})\n"
+        )
     return path
 
 
@@ -138,7 +140,7 @@ def test_unpack_is_idempotent_and_the_launcher_runs_the_unpacked_code(tmp_path: 
     assert unpack(art, prog_dir) is False
     assert (
         stat.S_IMODE(
-            (prog_dir / "site-packages" / "fleetpulse" / "agent" / "cli.py").stat().st_mode
+            (prog_dir / "site-packages" / "fleetpulse" / "agent" / "launcher.py").stat().st_mode
         )
         == 0o644
     )

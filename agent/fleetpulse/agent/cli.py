@@ -6,9 +6,7 @@ import getpass
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict
 from enum import Enum
@@ -18,10 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from fleetpulse.agent import sender as sender_mod
-from fleetpulse.agent.config import AgentConfig, Credentials, default_state_dir
+from fleetpulse.agent.config import Credentials, default_state_dir
 from fleetpulse.agent.errors import AgentError, ConfigError, EnrollmentError
 from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.runner import Agent
+from fleetpulse.agent.service import LOG_FORMAT, open_agent, run_service
 from fleetpulse.agent.sources.facts import device_facts
 from fleetpulse.agent.spool import inspect as inspect_spool
 from fleetpulse.contract.commands import AGENT_COMMANDS, add_commands
@@ -48,10 +47,7 @@ def _state(state_dir: Path | None) -> Path:
 
 
 def _agent(state_dir: Path | None, config: Path | None = None) -> Agent:
-    sd = _state(state_dir)
-    creds = Credentials.load(sd)
-    cfg = AgentConfig.load(config or sd / "config.toml")
-    return Agent(sd, cfg, creds)
+    return open_agent(state_dir, config)
 
 
 def _jsonable(value: Any) -> Any:
@@ -131,21 +127,9 @@ def once(
 @app.command()
 def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
     """Run the agent loop until SIGTERM/SIGINT (exit 75 past the RSS ceiling: restart me)."""
-    from fleetpulse.agent.watchdog import Guard, Limits, Watchdog
-
-    logging.getLogger().setLevel(logging.INFO)
-    limits = Limits.from_env()
-    agent = _agent(state_dir, config)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    guard = Guard(agent, stop, Watchdog(limits)).start()
-    try:
-        agent.run(stop)
-    finally:
-        agent.close()
-    if guard.exit_code is not None:
-        raise typer.Exit(guard.exit_code)
+    code = run_service(state_dir, config)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -302,7 +286,7 @@ def doctor(state_dir: StateDir = None, config: ConfigFile = None) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     add_commands(app, AGENT_COMMANDS, sys.argv[1:])
     try:
         app()

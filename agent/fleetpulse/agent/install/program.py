@@ -72,7 +72,7 @@ def launcher_text(site_packages: Path) -> str:
         '"""Runs the fleetpulse agent unpacked by \'fleetpulse-agent install\'."""\n'
         "import sys\n\n"
         f"sys.path.insert(0, {str(site_packages)!r})\n"
-        "from fleetpulse.agent.cli import main\n\n"
+        "from fleetpulse.agent.launcher import main\n\n"
         "main()\n"
     )
 
