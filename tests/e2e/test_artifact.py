@@ -40,6 +40,11 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
     assert "site-packages/fleetpulse/agent/cli.py" in names and "__main__.py" in names
+    # the endpoint artifact carries the agent's dependencies only, not the collector's stack
+    tops = {n.split("/")[1] for n in names if n.startswith("site-packages/") and "/" in n[14:]}
+    unwanted = {"psycopg", "psycopg_binary", "bcrypt", "prometheus_client", "grpc_health",
+                "rich", "pygments", "pydantic", "pydantic_core", "numpy", "scipy"}  # fmt: skip
+    assert not tops & unwanted, sorted(tops & unwanted)
     return out
 
 
