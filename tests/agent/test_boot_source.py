@@ -51,7 +51,7 @@ def test_a_backend_bug_is_counted_not_raised(tmp_path: Path) -> None:
     assert e.problems.counts["boot"] == 1
 
 
-# --- plausibility (agent.plausibility), on every platform's boots ---------------------
+# --- plausibility (fleetpulse.agent.plausibility), on every platform's boots ---------------------
 
 
 def test_a_boot_starting_in_the_future_is_not_reported(tmp_path: Path) -> None:

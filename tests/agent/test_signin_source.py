@@ -81,7 +81,7 @@ def test_session_ready_marker_completes_signin() -> None:
     assert [(p.name, p.seconds) for p in rec.phases] == [("core", 30.0), ("responsive", 60.0)]
 
 
-# --- plausibility (agent.plausibility), on every platform's sign-ins -------------------
+# --- plausibility (fleetpulse.agent.plausibility), on every platform's sign-ins -------------------
 
 
 def test_a_signin_starting_in_the_future_is_not_reported() -> None:

@@ -191,5 +191,5 @@ def test_the_documented_unit_raises_the_descriptor_limit() -> None:
     assert int(service["LimitNOFILE"]) >= 65536  # far above the usual soft limit of 1024
     assert service["ExecStart"].split()[1] == "serve"
     # systemd waits for the drain (SIGTERM: in-flight reports commit and ack) longer than
-    # gRPC's stop grace in collector.cli
+    # gRPC's stop grace in fleetpulse.collector.cli
     assert int(service["TimeoutStopSec"]) > 10

@@ -37,7 +37,7 @@ from tests.procs import CollectorProc, start_collector
 
 NOW = time.time()
 #: Integers are drawn over their whole proto range: validation bounds each by the column
-#: that holds it (collector.validation.INTEGER_BOUNDS), so whatever passes can be stored.
+#: that holds it (fleetpulse.collector.validation.INTEGER_BOUNDS), so whatever passes can be stored.
 INT64 = 2**63 - 1
 UINT32 = 2**32 - 1
 UINT64 = 2**64 - 1

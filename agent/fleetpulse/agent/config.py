@@ -41,8 +41,9 @@ def default_state_dir() -> Path:
 class AgentConfig:
     """Operator settings; every field may be set in config.toml.
 
-    Each value must lie in its range in agent.setting_ranges.RANGES (the same names and
-    ranges as the collector's central settings); ConfigError names the first that does not.
+    Each value must lie in its range in fleetpulse.contract.setting_ranges.RANGES (the same
+    names and ranges as the collector's central settings); ConfigError names the first that
+    does not.
     ``report_interval_seconds`` may also be written under its older name
     ``interval_seconds``."""
 

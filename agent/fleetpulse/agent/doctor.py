@@ -222,7 +222,7 @@ def load_credentials(state_dir: Path, posix: bool) -> tuple[Check, Credentials |
 
 
 def uses_tls(creds: Credentials) -> bool:
-    """The same rule as agent.transport.open_channel."""
+    """The same rule as fleetpulse.agent.transport.open_channel."""
     return bool(
         creds.ca_cert or creds.client_cert or not (creds.insecure or is_loopback(creds.collector))
     )

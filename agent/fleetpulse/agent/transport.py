@@ -11,8 +11,8 @@ from fleetpulse.contract.address import AddressError, is_loopback
 # Keepalive (gRPC core doc/keepalive.md, proposal A8): a ping every 2 minutes, also between
 # reports, finds a connection that died (NAT timeout, collector host gone) before the next
 # report waits out its deadline on it. The collector accepts one ping per minute without
-# calls (collector.server.KEEPALIVE_MIN_PING_MS): at half that rate an agent never collects
-# the ping strikes that end in GOAWAY "too_many_pings".
+# calls (fleetpulse.collector.server.KEEPALIVE_MIN_PING_MS): at half that rate an agent never
+# collects the ping strikes that end in GOAWAY "too_many_pings".
 KEEPALIVE_TIME_MS = 120_000
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),

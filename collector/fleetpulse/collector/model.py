@@ -89,8 +89,8 @@ class InProgressExpiry:
     """When a sign-in in progress stops counting as one.
 
     Agents re-send every sign-in in progress at each measure cycle, once per report
-    interval (agent.runner): the site's central ``report_interval_seconds`` when set,
-    else the agents' default (agent.setting_ranges.DEFAULT_REPORT_INTERVAL_SECONDS). A
+    interval (fleetpulse.agent.runner): the site's central ``report_interval_seconds`` when set,
+    else the agents' default (fleetpulse.contract.setting_ranges.DEFAULT_REPORT_INTERVAL_SECONDS). A
     sign-in with no news for ``IN_PROGRESS_MISSED_REPORTS`` intervals has expired; until
     then its elapsed time is extrapolated by at most one interval past the last news."""
 

@@ -40,7 +40,7 @@ SERVICE = "fleetpulse.v1.Telemetry"
 # every 2 minutes and drops it when no answer comes within 20 s (a laptop that went to
 # sleep leaves a half-open connection holding a descriptor). It accepts a client ping
 # every KEEPALIVE_MIN_PING_MS even without calls; agents ping every 120 s
-# (agent.transport.CHANNEL_OPTIONS), so a well-behaved agent never collects the ping
+# (fleetpulse.agent.transport.CHANNEL_OPTIONS), so a well-behaved agent never collects the ping
 # strikes that end in GOAWAY "too_many_pings".
 KEEPALIVE_TIME_MS = 120_000
 KEEPALIVE_TIMEOUT_MS = 20_000

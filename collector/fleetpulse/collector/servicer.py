@@ -35,7 +35,7 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
-    """Ends the call with the status code of ``err`` (see collector.errors) and its
+    """Ends the call with the status code of ``err`` (see fleetpulse.collector.errors) and its
     message, redacted. An exception not of ours is INTERNAL with a fixed message: its text
     may come from a driver or library and is only logged (redacted)."""
     message = redact(err)

@@ -22,7 +22,7 @@ class AgentSettings:
 
 def _number(key: str, text: str) -> float:
     """``text`` as a number within the range agents check the same setting against
-    (agent.setting_ranges.RANGES)."""
+    (fleetpulse.contract.setting_ranges.RANGES)."""
     value = float(text)
     if problem := RANGES[key].problem(value):
         raise ValueError(problem)

@@ -1,7 +1,7 @@
 """The allowed range of every setting an agent takes, one table for both sides.
 
-The agent's ``config.toml`` (agent.config) and the collector's central settings
-(collector.settings) check their values against this table, under the same names, so a
+The agent's ``config.toml`` (fleetpulse.agent.config) and the collector's central settings
+(fleetpulse.collector.settings) check their values against this table, under the same names, so a
 value one side accepts the other does too. It is part of the contract both import.
 
 Each range is inclusive. ``integer`` ranges take whole numbers only.
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 #: The most records the collector takes in one report; a larger report is refused whole
-#: with INVALID_ARGUMENT (collector.validation), so ``batch_records`` may not exceed it.
+#: with INVALID_ARGUMENT (fleetpulse.collector.validation), so ``batch_records`` may not exceed it.
 REPORT_MAX_RECORDS = 5000
 
 #: An agent's measure/report cycle when neither config.toml nor the collector sets one.
@@ -60,7 +60,7 @@ RANGES: dict[str, Range] = {
     "deadline_seconds": Range(1, 300, "seconds"),
     # psutil.cpu_percent() of the whole machine is 0..100.
     "responsive_cpu_percent": Range(1, 100, "percent"),
-    # The CPU is sampled every 0.5 s while a desktop is awaited (agent.runner.CPU_TICK).
+    # The CPU is sampled every 0.5 s while a desktop is awaited (fleetpulse.agent.runner.CPU_TICK).
     "responsive_quiet_seconds": Range(0.5, 3600, "seconds"),
     # No sign-in phase lasts a day (the collector refuses longer durations).
     "responsive_max_wait_seconds": Range(1, DAY, "seconds"),

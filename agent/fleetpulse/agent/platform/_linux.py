@@ -123,7 +123,7 @@ def _boot_timing(env: Env) -> tuple[BootTiming, str | None]:
 
 def boot_record(env: Env) -> BootRecord:
     """The current boot; firmware and loader times of a virtual machine are judged
-    unknown here, where systemd's ``Virtualization`` is known (see agent.plausibility)."""
+    unknown here, where systemd's ``Virtualization`` is known (fleetpulse.agent.plausibility)."""
     boot_time = float(env.ps.boot_time())
     timing, virt = _boot_timing(env)
     boot = BootRecord(

@@ -10,7 +10,7 @@ from fleetpulse.collector.report.figures import LOW_COVERAGE, SlaReport, WeekFig
 
 UNKNOWN = "unknown"
 
-PHASE_WORDS = {  # agent.phases names -> what the person was waiting for
+PHASE_WORDS = {  # fleetpulse.contract.phases names -> what the person was waiting for
     "core": "signing in, up to the desktop (no finer phase measured)",
     "responsive": "the desktop shown but not yet responding",
     "network_providers": "network providers (drive mappings, credential providers)",
