@@ -80,12 +80,18 @@ class Store(Protocol):
 
 def open_store(url: str) -> Store:
     """``sqlite:///path.db`` (or ``sqlite:///:memory:``) or ``postgresql://...``."""
+    from fleetpulse.collector.store.database import Database, Dialect
+    from fleetpulse.collector.store.sql import SqlStore
+
+    dialect: Dialect
     if url.startswith("sqlite:///"):
-        from fleetpulse.collector.store.sqlite import SqliteStore
+        from fleetpulse.collector.store.sqlite import SqliteDialect
 
-        return SqliteStore(url[len("sqlite:///") :])
-    if url.startswith(("postgresql://", "postgres://")):
-        from fleetpulse.collector.store.postgres import PostgresStore
+        dialect = SqliteDialect(url[len("sqlite:///") :])
+    elif url.startswith(("postgresql://", "postgres://")):
+        from fleetpulse.collector.store.postgres import PostgresDialect
 
-        return PostgresStore(url)
-    raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {redact(url)!r}")
+        dialect = PostgresDialect(url)
+    else:
+        raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {redact(url)!r}")
+    return SqlStore(Database(dialect))

@@ -1,0 +1,155 @@
+"""Fleet state: the gauges every collector recomputes from the shared database, and the
+``devices`` listing.
+
+A device is ``reporting`` if seen within REPORTING_WITHIN seconds, ``stale`` within
+SILENT_AFTER, else ``silent``; ``unused`` if enrolled UNUSED_AFTER ago with no sign-in
+since. Revoked and superseded devices count in none of these.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from fleetpulse.collector.model import DeviceRow, FleetState, InProgressExpiry
+from fleetpulse.collector.store.database import Database
+
+REPORTING_WITHIN = 3600.0
+SILENT_AFTER = 86400.0
+UNUSED_AFTER = 14 * 86400.0
+PER_DEVICE_MAX_AGE = 7 * 86400.0
+
+
+class Fleet:
+    """Reads of the fleet's current state from one database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def fleet_state(
+        self,
+        now: float,
+        per_device: bool = False,
+        expiry: InProgressExpiry | None = None,
+        expired_since: float | None = None,
+    ) -> FleetState:
+        """The fleet-state gauges at ``now``. Sign-ins in progress count until ``expiry``
+        gives them up; those that expired within ``(expired_since, now]`` are counted in
+        ``in_progress_expired`` (none when ``expired_since`` is None)."""
+        state = FleetState()
+        for site, os_, version, status, n in self._db.read(
+            "SELECT site, os, agent_version, CASE WHEN last_seen >= ? THEN 'reporting'"
+            " WHEN last_seen >= ? THEN 'stale' ELSE 'silent' END AS state, COUNT(*)"
+            " FROM devices WHERE revoked_at IS NULL AND identity <> 'superseded'"
+            " GROUP BY site, os, agent_version, state",
+            (now - REPORTING_WITHIN, now - SILENT_AFTER),
+        ):
+            state.devices[(site, os_, version, status)] = int(n)
+        sites = {k[0] for k in state.devices}
+        for site, n in self._db.read("SELECT site, COUNT(*) FROM inventory GROUP BY site"):
+            state.expected[site] = int(n)
+        for site, kind, n in self._db.read(
+            "SELECT site, identity, COUNT(*) FROM devices WHERE revoked_at IS NULL"
+            " AND identity IN ('reenrolled', 'clone_suspected') GROUP BY site, identity"
+        ):
+            state.identity[(site, kind)] = int(n)
+        for site in sites:
+            state.unused[site] = 0
+            state.in_progress[site] = 0
+            state.longest_in_progress[site] = 0.0
+        for site, n in self._db.read(
+            "SELECT d.site, COUNT(*) FROM devices d WHERE d.revoked_at IS NULL"
+            " AND d.identity <> 'superseded'"
+            " AND d.enrolled_at <= ? AND NOT EXISTS (SELECT 1 FROM signins s"
+            " WHERE s.device_id = d.device_id AND s.started_at >= ?) GROUP BY d.site",
+            (now - UNUSED_AFTER, now - UNUSED_AFTER),
+        ):
+            state.unused[site] = int(n)
+        self._in_progress(state, now, expiry or InProgressExpiry(), expired_since)
+        if per_device:
+            state.per_device.extend(self._per_device(now))
+        return state
+
+    def _in_progress(
+        self, state: FleetState, now: float, expiry: InProgressExpiry, since: float | None
+    ) -> None:
+        # rows older than every expiry, also as seen from ``since``, matter no more
+        oldest = min(now, now if since is None else since) - expiry.longest()
+        for site, elapsed, updated_at in self._db.read(
+            "SELECT d.site, p.elapsed_seconds, p.updated_at FROM signins_in_progress p"
+            " JOIN devices d ON d.device_id = p.device_id WHERE p.updated_at >= ?",
+            (oldest,),
+        ):
+            silent = max(0.0, now - float(updated_at))
+            if silent <= expiry.after(site):
+                state.in_progress[site] = state.in_progress.get(site, 0) + 1
+                so_far = float(elapsed) + min(silent, expiry.interval(site))
+                state.longest_in_progress[site] = max(
+                    state.longest_in_progress.get(site, 0.0), so_far
+                )
+            elif since is not None and since < float(updated_at) + expiry.after(site) <= now:
+                state.in_progress_expired[site] = state.in_progress_expired.get(site, 0) + 1
+
+    def _per_device(
+        self, now: float
+    ) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
+        """Latest sign-in and boot per device; devices silent for PER_DEVICE_MAX_AGE expire
+        from the per-device series (they stay in the store and in `devices`)."""
+        rows = self._db.read(
+            "SELECT d.device_id, d.hostname, d.site,"
+            " (SELECT s.total_seconds FROM signins s WHERE s.device_id = d.device_id"
+            "  ORDER BY s.started_at DESC LIMIT 1),"
+            " (SELECT b.total_seconds FROM boots b WHERE b.device_id = d.device_id"
+            "  ORDER BY b.boot_time DESC LIMIT 1),"
+            " d.last_seen FROM devices d WHERE d.revoked_at IS NULL"
+            " AND d.identity <> 'superseded' AND d.last_seen >= ?",
+            (now - PER_DEVICE_MAX_AGE,),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def device_rows(self, now: float) -> list[DeviceRow]:
+        logins: dict[str, list[tuple[float, float | None]]] = {}
+        for dev, started, total in self._db.read(
+            "SELECT device_id, started_at, total_seconds FROM signins WHERE started_at >= ?"
+            " ORDER BY started_at",
+            (now - 28 * 86400,),
+        ):
+            logins.setdefault(dev, []).append((started, total))
+        boots = {
+            dev: total
+            for dev, total in self._db.read(
+                "SELECT device_id, total_seconds FROM boots ORDER BY boot_time"
+            )
+        }
+        out = []
+        for r in self._db.read(
+            "SELECT device_id, hostname, site, os, os_version, agent_version, enrolled_at,"
+            " last_seen, revoked_at, identity, related_device FROM devices"
+            " ORDER BY site, hostname"
+        ):
+            mine = logins.get(r[0], [])
+            known = [t for _, t in mine if t is not None]
+            p95 = (
+                statistics.quantiles(known, n=20, method="inclusive")[-1]
+                if len(known) > 1
+                else (known[0] if known else None)
+            )
+            out.append(
+                DeviceRow(
+                    device_id=r[0],
+                    hostname=r[1],
+                    site=r[2],
+                    os=r[3],
+                    os_version=r[4],
+                    agent_version=r[5],
+                    enrolled_at=r[6],
+                    last_seen=r[7],
+                    revoked=r[8] is not None,
+                    signins=len(mine),
+                    last_login_seconds=mine[-1][1] if mine else None,
+                    p95_login_seconds=p95,
+                    last_boot_seconds=boots.get(r[0]),
+                    identity=r[9],
+                    related_device=r[10],
+                )
+            )
+        return out
