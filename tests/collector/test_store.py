@@ -210,3 +210,28 @@ def test_per_device_rows_expire_after_a_week_of_silence(store: Store) -> None:
     rows = store.fleet_state(NOW, per_device=True).per_device
     assert [r[0] for r in rows] == ["recent"]
     assert rows[0][3] == 50.0  # its last sign-in
+
+
+def test_rows_come_back_with_named_fields(store: Store) -> None:
+    enrolled(store, "dev-1", site="north")
+    boot = Incoming(2, NOW, BootRecord("boot-1", NOW - 200, None))
+    store.ingest([report("dev-1", signin(1, "s", total=None), boot)], NOW)
+    store.set_site_setting("north", "report_interval_seconds", "300")
+    store.import_inventory([("HOST-1", "north"), ("pc-2", "north")])
+
+    (row,) = store.fleet_state(NOW, per_device=True).per_device
+    assert (row.device_id, row.last_login_seconds, row.last_boot_seconds) == ("dev-1", None, None)
+    assert row.last_seen == NOW
+    (b,) = store.boots_between(NOW - 86400, NOW)
+    assert (b.device_id, b.boot_time, b.total_seconds) == ("dev-1", NOW - 200, None)
+    (a,) = store.device_activity()
+    assert (a.hostname, a.site, a.revoked, a.last_signin_at) == (
+        "host-1",
+        "north",
+        False,
+        NOW - 100,
+    )
+    (s,) = store.site_settings()
+    assert (s.site, s.key, s.value) == ("north", "report_interval_seconds", "300")
+    (c,) = store.coverage()
+    assert (c.site, c.expected, c.enrolled, c.never_enrolled) == ("north", 2, 1, ["pc-2"])

@@ -17,6 +17,7 @@ import typer
 from fleetpulse.collector import auth, redact
 from fleetpulse.collector.durations import parse_duration
 from fleetpulse.collector.errors import CollectorError, ConfigError
+from fleetpulse.collector.model import SiteCoverage
 from fleetpulse.collector.report import ReportOptions, write_report
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.settings import parse_setting
@@ -281,19 +282,19 @@ def report(
         typer.echo(text, nl=False)
 
 
-def _print_coverage(sites: list[tuple[str, int, int, list[str]]], fmt: str) -> None:
+def _print_coverage(sites: list[SiteCoverage], fmt: str) -> None:
     if fmt == "json":
         typer.echo(
             json.dumps(
                 [
                     {
-                        "site": s,
-                        "expected": e,
-                        "enrolled": n,
-                        "coverage": n / e if e else None,
-                        "never_enrolled": missing,
+                        "site": s.site,
+                        "expected": s.expected,
+                        "enrolled": s.enrolled,
+                        "coverage": s.enrolled / s.expected if s.expected else None,
+                        "never_enrolled": s.never_enrolled,
                     }
-                    for s, e, n, missing in sites
+                    for s in sites
                 ],
                 indent=2,
             )

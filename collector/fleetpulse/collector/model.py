@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fleetpulse.contract.records import DeviceFacts, Record
 from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
@@ -123,9 +124,7 @@ class FleetState:
     # sign-ins in progress that expired (InProgressExpiry) since the previous snapshot
     in_progress_expired: dict[str, int] = field(default_factory=dict)
     identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
-    per_device: list[tuple[str, str, str, float | None, float | None, float | None]] = field(
-        default_factory=list
-    )
+    per_device: list[PerDeviceRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +156,57 @@ class SigninRow:
     phases: dict[str, float]
     first_login: bool | None
     after_update: bool | None
+
+
+# Rows the store returns that callers also unpack positionally: NamedTuples, so a field is
+# read by its name and ``for site, key, value in rows`` keeps working. Times are Unix
+# seconds, durations seconds; None is unknown.
+
+
+class PerDeviceRow(NamedTuple):
+    """A device's latest figures for the per-device gauges."""
+
+    device_id: str
+    hostname: str
+    site: str
+    last_login_seconds: float | None
+    last_boot_seconds: float | None
+    last_seen: float | None
+
+
+class BootTotal(NamedTuple):
+    """A stored boot by event time."""
+
+    device_id: str
+    boot_time: float
+    total_seconds: float | None
+
+
+class DeviceActivity(NamedTuple):
+    """An enrolled device and when it was last active, for the report's reporting set."""
+
+    device_id: str
+    hostname: str
+    site: str
+    enrolled_at: float
+    last_seen: float | None
+    revoked: bool
+    last_signin_at: float | None  # start of its latest stored sign-in
+
+
+class SiteSetting(NamedTuple):
+    """A central agent setting; site ``*`` holds the fleet-wide defaults."""
+
+    site: str
+    key: str
+    value: str
+
+
+class SiteCoverage(NamedTuple):
+    """Rollout coverage of one inventory site: devices expected, enrolled, and the
+    hostnames expected but never enrolled."""
+
+    site: str
+    expected: int
+    enrolled: int
+    never_enrolled: list[str]

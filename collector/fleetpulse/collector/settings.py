@@ -3,6 +3,7 @@ per-site overrides, set with ``fleetpulse-collector settings set`` and kept in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from fleetpulse.collector.errors import ConfigError
@@ -67,7 +68,7 @@ class SiteSettings:
     def for_site(self, site: str) -> AgentSettings:
         return self.per_site.get(site, self.default)
 
-    def load(self, rows: list[tuple[str, str, str]], base: AgentSettings | None = None) -> None:
+    def load(self, rows: Sequence[tuple[str, str, str]], base: AgentSettings | None = None) -> None:
         """Replaces the settings with stored ``(site, key, value)`` rows over ``base``;
         a stored value that no longer parses is ignored (the previous layer stands)."""
         default = base or AgentSettings()

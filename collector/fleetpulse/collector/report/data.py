@@ -127,11 +127,11 @@ def build_report(
     flagged = [e for e in entries if e.flagged]
     boots = store.boots_between(since, now)
     devices = store.device_activity()
-    known = {d[0]: (d[1], d[2]) for d in devices}
+    known = {d.device_id: (d.hostname, d.site) for d in devices}
     reporting = (
         {e.device_id for e in entries}
-        | {b[0] for b in boots}
-        | {d[0] for d in devices if d[4] is not None and since <= d[4]}
+        | {b.device_id for b in boots}
+        | {d.device_id for d in devices if d.last_seen is not None and since <= d.last_seen}
     ) & set(known)
     coverage, reporting_per_site, expected = _coverage(store, reporting, known)
 
@@ -151,7 +151,7 @@ def build_report(
 
     weeks = []
     starts = [e.started_at for e in entries]  # both lists come sorted by event time
-    boot_times = [b[1] for b in boots]
+    boot_times = [b.boot_time for b in boots]
     for label, start, end in iso_weeks(since, now):
         in_week = entries[bisect_left(starts, start) : bisect_left(starts, end)]
         week_boots = boots[bisect_left(boot_times, start) : bisect_left(boot_times, end)]
@@ -164,10 +164,12 @@ def build_report(
                 signin_wait_seconds=math.fsum(
                     e.total_seconds for e in in_week if e.total_seconds is not None
                 ),
-                boot_wait_seconds=math.fsum(b[2] for b in week_boots if b[2] is not None),
+                boot_wait_seconds=math.fsum(
+                    b.total_seconds for b in week_boots if b.total_seconds is not None
+                ),
                 signins_unknown=sum(1 for e in in_week if e.total_seconds is None),
                 boots=len(week_boots),
-                boots_unknown=sum(1 for b in week_boots if b[2] is None),
+                boots_unknown=sum(1 for b in week_boots if b.total_seconds is None),
             )
         )
 

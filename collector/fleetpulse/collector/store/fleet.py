@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 
-from fleetpulse.collector.model import DeviceRow, FleetState, InProgressExpiry
+from fleetpulse.collector.model import DeviceRow, FleetState, InProgressExpiry, PerDeviceRow
 from fleetpulse.collector.store.database import Database
 
 REPORTING_WITHIN = 3600.0
@@ -89,9 +89,7 @@ class Fleet:
             elif since is not None and since < float(updated_at) + expiry.after(site) <= now:
                 state.in_progress_expired[site] = state.in_progress_expired.get(site, 0) + 1
 
-    def _per_device(
-        self, now: float
-    ) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
+    def _per_device(self, now: float) -> list[PerDeviceRow]:
         """Latest sign-in and boot per device; devices silent for PER_DEVICE_MAX_AGE expire
         from the per-device series (they stay in the store and in `devices`)."""
         rows = self._db.read(
@@ -104,9 +102,11 @@ class Fleet:
             " AND d.identity <> 'superseded' AND d.last_seen >= ?",
             (now - PER_DEVICE_MAX_AGE,),
         )
-        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [PerDeviceRow(*r) for r in rows]
 
     def device_rows(self, now: float) -> list[DeviceRow]:
+        """Every device with its sign-in figures over the last 28 days (count, latest,
+        p95 by the inclusive quantile method) and its latest boot, by site and hostname."""
         logins: dict[str, list[tuple[float, float | None]]] = {}
         for dev, started, total in self._db.read(
             "SELECT device_id, started_at, total_seconds FROM signins WHERE started_at >= ?"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from fleetpulse.collector.model import BootRow, SigninRow
+from fleetpulse.collector.model import BootRow, BootTotal, DeviceActivity, SigninRow
 from fleetpulse.collector.store.database import Database
 
 
@@ -39,14 +39,16 @@ class Reports:
             for r in rows
         ]
 
-    def boots_between(self, since: float, until: float) -> list[tuple[str, float, float | None]]:
-        """Stored boots by event time (``boot_time``): (device_id, boot_time, total_seconds)."""
+    def boots_between(self, since: float, until: float) -> list[BootTotal]:
+        """Stored boots by event time (``boot_time``), oldest first."""
         rows = self._db.read(
             "SELECT device_id, boot_time, total_seconds FROM boots"
             " WHERE boot_time >= ? AND boot_time < ? ORDER BY boot_time",
             (since, until),
         )
-        return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+        return [
+            BootTotal(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows
+        ]
 
     def boot_details_between(self, since: float, until: float) -> list[BootRow]:
         """Stored boots by event time (``boot_time``) with their device and culprits,
@@ -72,18 +74,15 @@ class Reports:
             for r in rows
         ]
 
-    def device_activity(
-        self,
-    ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]:
-        """Every enrolled device: (device_id, hostname, site, enrolled_at, last_seen,
-        revoked, start of its latest stored sign-in or None)."""
+    def device_activity(self) -> list[DeviceActivity]:
+        """Every enrolled device, by site and hostname."""
         rows = self._db.read(
             "SELECT d.device_id, d.hostname, d.site, d.enrolled_at, d.last_seen,"
             " d.revoked_at, (SELECT MAX(s.started_at) FROM signins s"
             " WHERE s.device_id = d.device_id) FROM devices d ORDER BY d.site, d.hostname"
         )
         return [
-            (
+            DeviceActivity(
                 str(r[0]),
                 str(r[1]),
                 str(r[2]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from fleetpulse.collector.model import SiteCoverage, SiteSetting
 from fleetpulse.collector.store.database import Database
 
 
@@ -72,18 +73,18 @@ class Sites:
                 (site, key, value),
             )
 
-    def site_settings(self) -> list[tuple[str, str, str]]:
-        """(site, key, value) rows; site ``*`` holds the fleet-wide defaults."""
+    def site_settings(self) -> list[SiteSetting]:
+        """Every stored setting, by site and key; site ``*`` holds the fleet-wide defaults."""
         return [
-            (str(a), str(b), str(c))
+            SiteSetting(str(a), str(b), str(c))
             for a, b, c in self._db.read(
                 "SELECT site, key, value FROM site_settings ORDER BY site, key"
             )
         ]
 
-    def coverage(self) -> list[tuple[str, int, int, list[str]]]:
-        """Per inventory site: (site, expected, enrolled, hostnames expected but never
-        enrolled). Devices match inventory entries by hostname, ignoring case."""
+    def coverage(self) -> list[SiteCoverage]:
+        """Coverage per inventory site, by site name. Devices match inventory entries by
+        hostname, ignoring case."""
         enrolled = {
             str(h).casefold()
             for (h,) in self._db.read(
@@ -94,7 +95,7 @@ class Sites:
         for host, site in self._db.read("SELECT hostname, site FROM inventory ORDER BY hostname"):
             sites.setdefault(str(site), []).append(str(host))
         return [
-            (
+            SiteCoverage(
                 site,
                 len(hosts),
                 sum(h.casefold() in enrolled for h in hosts),

@@ -18,13 +18,17 @@ from collections.abc import Iterable
 
 from fleetpulse.collector.model import (
     BootRow,
+    BootTotal,
     Device,
+    DeviceActivity,
     DeviceRow,
     FleetState,
     InProgressExpiry,
     Outcome,
     Report,
     SigninRow,
+    SiteCoverage,
+    SiteSetting,
     Token,
 )
 from fleetpulse.collector.store import migrations
@@ -133,15 +137,13 @@ class SqlStore:
     def signins_between(self, since: float, until: float) -> list[SigninRow]:
         return self._reports.signins_between(since, until)
 
-    def boots_between(self, since: float, until: float) -> list[tuple[str, float, float | None]]:
+    def boots_between(self, since: float, until: float) -> list[BootTotal]:
         return self._reports.boots_between(since, until)
 
     def boot_details_between(self, since: float, until: float) -> list[BootRow]:
         return self._reports.boot_details_between(since, until)
 
-    def device_activity(
-        self,
-    ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]:
+    def device_activity(self) -> list[DeviceActivity]:
         return self._reports.device_activity()
 
     def top_apps(self, since: float, limit: int) -> list[str]:
@@ -151,7 +153,7 @@ class SqlStore:
     def set_site_setting(self, site: str, key: str, value: str) -> None:
         self._sites.set_site_setting(site, key, value)
 
-    def site_settings(self) -> list[tuple[str, str, str]]:
+    def site_settings(self) -> list[SiteSetting]:
         return self._sites.site_settings()
 
     def import_inventory(self, rows: Iterable[tuple[str, str]], chunk: int = 5000) -> int:
@@ -163,5 +165,5 @@ class SqlStore:
     def inventory_listed(self, hostnames: Iterable[str], chunk: int = 5000) -> set[str]:
         return self._sites.inventory_listed(hostnames, chunk)
 
-    def coverage(self) -> list[tuple[str, int, int, list[str]]]:
+    def coverage(self) -> list[SiteCoverage]:
         return self._sites.coverage()
