@@ -48,6 +48,9 @@ def main() -> None:
         csv_path = Path(tmp) / "inventory.csv"
         size = write_inventory(csv_path, a.rows)
         db = a.db or f"sqlite:///{tmp}/c.db"
+        code, _, err = peak_rss([collector, "migrate", "--db", db])
+        if code:
+            sys.exit(f"migrate failed: {err}")
         code, imp, err = peak_rss([collector, "inventory", "import", str(csv_path), "--db", db])
         if code:
             sys.exit(f"import failed: {err}")

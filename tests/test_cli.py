@@ -74,6 +74,7 @@ def test_help_works_for_both_commands() -> None:
 
 def test_token_create_prints_only_the_token(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/t.db"
+    assert cli("fleetpulse-collector", "migrate", "--db", db).returncode == 0
     made = cli(
         "fleetpulse-collector",
         "token",

@@ -27,7 +27,15 @@ def _expected(db: str) -> dict[str, int]:
         store.close()
 
 
+def _migrated(db: str) -> str:
+    store = open_store(db)
+    store.migrate()  # import changes data only: the schema comes from serve or migrate
+    store.close()
+    return db
+
+
 def _import(path: Path, db: str) -> tuple[int, str, str]:
+    _migrated(db)
     got = cli("fleetpulse-collector", "inventory", "import", str(path), "--db", db)
     return got.returncode, got.stdout, got.stderr
 
@@ -92,7 +100,7 @@ def test_import_and_report_memory_stays_bounded(tmp_path: Path) -> None:
     for rows in (1_000, 300_000):
         csv_path = tmp_path / f"inv-{rows}.csv"
         write_inventory(csv_path, rows)
-        db = f"sqlite:///{tmp_path / f'c-{rows}.db'}"
+        db = _migrated(f"sqlite:///{tmp_path / f'c-{rows}.db'}")
         code, imp, err = peak_rss([COLLECTOR, "inventory", "import", str(csv_path), "--db", db])
         assert code == 0, err
         code, rep, err = peak_rss([COLLECTOR, "report", "--db", db, "--format", "json"])

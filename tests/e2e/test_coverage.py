@@ -20,6 +20,7 @@ def test_eighty_of_a_hundred_is_eighty_percent_everywhere(tmp_path: Path) -> Non
     inventory = tmp_path / "assets.csv"
     hosts = [f"SIM-3-{i:05d}" for i in range(80)] + [f"spare-{i:02d}" for i in range(20)]
     inventory.write_text("hostname,site\n" + "".join(f"{h},north\n" for h in hosts))
+    assert cli("fleetpulse-collector", "migrate", "--db", db).returncode == 0
     imported = cli("fleetpulse-collector", "inventory", "import", str(inventory), "--db", db)
     assert imported.returncode == 0 and "imported 100" in imported.stdout
     collector = start_collector(db, "--refresh-seconds", "0.2")

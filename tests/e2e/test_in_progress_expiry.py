@@ -19,6 +19,7 @@ FACTS = DeviceFacts("live-host", "windows", "11", "0.1.0")
 
 def test_stale_sign_in_expires_and_is_counted(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert cli("fleetpulse-collector", "migrate", "--db", db).returncode == 0
     done = cli(
         "fleetpulse-collector",
         "settings",

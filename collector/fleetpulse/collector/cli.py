@@ -22,6 +22,7 @@ from fleetpulse.collector.report import ReportOptions, write_report
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.settings import parse_setting
 from fleetpulse.collector.store.base import open_store
+from fleetpulse.collector.store.database import Access
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
 app = typer.Typer(
@@ -123,6 +124,24 @@ async def _serve(config: ServerConfig) -> None:
     await collector.stop()
 
 
+@app.command()
+def migrate(db: Db) -> None:
+    """Create the database's schema or bring it to this program's version (serve does
+    the same at start; no other command changes a schema)."""
+    store = open_store(db, Access.CREATE)
+    try:
+        before = store.schema_version()
+        now = store.migrate()
+    finally:
+        store.close()
+    if before == now:
+        typer.echo(f"database schema is version {now}: nothing to do")
+    elif before > now:
+        typer.echo(f"database schema is version {before}, newer than this program's {now}")
+    else:
+        typer.echo(f"database schema migrated from version {before} to {now}")
+
+
 @token_app.command("create")
 def token_create(
     site: Annotated[str, typer.Option(help="Site the enrolled devices belong to.")],
@@ -137,9 +156,8 @@ def token_create(
         raise ConfigError("--max-uses must be at least 1")
     now = time.time()
     expires_at = now + parse_duration(expires) if expires else None
-    store = open_store(db)
+    store = open_store(db, Access.WRITE)
     try:
-        store.migrate()
         token_id, token, token_hash = auth.new_token()
         store.create_token(token_id, token_hash, site.strip(), now, expires_at, max_uses)
     finally:
@@ -154,9 +172,8 @@ def _when(t: float | None) -> str:
 @token_app.command("list")
 def token_list(db: Db) -> None:
     """List tokens: id, site, expiry, uses, last use, revoked."""
-    store = open_store(db)
+    store = open_store(db, Access.READ)
     try:
-        store.migrate()
         tokens = store.tokens()
     finally:
         store.close()
@@ -172,9 +189,8 @@ def token_list(db: Db) -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")], db: Db) -> None:
     """Revoke a token: no further enrollments with it."""
-    store = open_store(db)
+    store = open_store(db, Access.WRITE)
     try:
-        store.migrate()
         if not store.revoke_token(token_id, time.time()):
             raise ConfigError(f"no active token with id {token_id!r}")
     finally:
@@ -211,9 +227,8 @@ def devices(
     if fmt not in ("table", "json"):
         raise ConfigError("--format must be table or json")
     now = time.time()
-    store = open_store(db)
+    store = open_store(db, Access.READ)
     try:
-        store.migrate()
         rows = store.device_rows(now)
         sites = store.coverage() if coverage else []
     finally:
@@ -317,9 +332,8 @@ def _print_coverage(sites: list[SiteCoverage], fmt: str) -> None:
 @devices_app.command("revoke")
 def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id.")], db: Db) -> None:
     """Revoke a device: its credential is refused from now on (within seconds)."""
-    store = open_store(db)
+    store = open_store(db, Access.WRITE)
     try:
-        store.migrate()
         if not store.revoke_device(device_id, time.time()):
             raise ConfigError(f"no active device with id {device_id!r}")
     finally:
@@ -343,9 +357,8 @@ def settings_set(
             raise ConfigError(f"expected key=value, got {item!r}")
         parse_setting(key.strip(), value.strip())
         parsed.append((key.strip(), value.strip()))
-    store = open_store(db)
+    store = open_store(db, Access.WRITE)
     try:
-        store.migrate()
         for key, value in parsed:
             store.set_site_setting(site, key, value)
     finally:
@@ -356,9 +369,8 @@ def settings_set(
 @settings_app.command("show")
 def settings_show(db: Db) -> None:
     """Show stored settings (site '*' = fleet defaults)."""
-    store = open_store(db)
+    store = open_store(db, Access.READ)
     try:
-        store.migrate()
         rows = store.site_settings()
     finally:
         store.close()
@@ -379,9 +391,8 @@ def inventory_import(
     if not file.is_file():
         raise ConfigError(f"cannot read {file}: no such file")
     rows = read_inventory(file)
-    store = open_store(db)
+    store = open_store(db, Access.WRITE)
     try:
-        store.migrate()
         n = store.import_inventory(rows)
     finally:
         store.close()

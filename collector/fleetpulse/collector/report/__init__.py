@@ -21,6 +21,7 @@ from fleetpulse.collector.report.render_html import render_html
 from fleetpulse.collector.report.render_json import render_json
 from fleetpulse.collector.report.render_md import render_md
 from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.database import Access
 
 __all__ = [
     "FORMATS",
@@ -109,9 +110,8 @@ def write_report(db: str, now: float, options: ReportOptions, out: Path | None) 
             parse_period(options.compare[i], now, what)
     if db.startswith("sqlite:///") and not Path(db[len("sqlite:///") :]).is_file():
         raise ConfigError(f"no SQLite database at {db[len('sqlite:///') :]}")
-    store = open_store(db)
+    store = open_store(db, Access.READ)
     try:
-        store.migrate()
         report = make_report(store, now, options)
     finally:
         store.close()

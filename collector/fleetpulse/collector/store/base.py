@@ -22,10 +22,12 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.redact import redact
+from fleetpulse.collector.store.database import Access
 
 
 class Store(Protocol):
     def migrate(self) -> int: ...
+    def schema_version(self) -> int: ...
     def set_meta_default(self, key: str, value: str) -> str: ...
     def create_token(
         self,
@@ -78,8 +80,14 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> Store:
-    """``sqlite:///path.db`` (or ``sqlite:///:memory:``) or ``postgresql://...``."""
+def open_store(url: str, access: Access = Access.CREATE) -> Store:
+    """The store at ``sqlite:///path.db`` or ``postgresql://...``, opened for ``access``.
+
+    Access.CREATE (``serve``, ``migrate``) may create the database; callers then run
+    ``migrate()``. Access.WRITE and Access.READ need an existing database whose schema is
+    current, else ConfigError with one line saying so (``run fleetpulse-collector
+    migrate``); READ writes nothing (see store.database.Access)."""
+    from fleetpulse.collector.store import migrations
     from fleetpulse.collector.store.database import Database, Dialect
     from fleetpulse.collector.store.sql import SqlStore
 
@@ -87,11 +95,18 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         from fleetpulse.collector.store.sqlite import SqliteDialect
 
-        dialect = SqliteDialect(url[len("sqlite:///") :])
+        dialect = SqliteDialect(url[len("sqlite:///") :], access)
     elif url.startswith(("postgresql://", "postgres://")):
         from fleetpulse.collector.store.postgres import PostgresDialect
 
-        dialect = PostgresDialect(url)
+        dialect = PostgresDialect(url, access)
     else:
         raise ConfigError(f"--db must be sqlite:///PATH or postgresql://..., got {redact(url)!r}")
-    return SqlStore(Database(dialect))
+    store = SqlStore(Database(dialect))
+    if access is not Access.CREATE:
+        try:
+            migrations.require_current(store.db)
+        except BaseException:
+            store.close()
+            raise
+    return store

@@ -13,9 +13,10 @@ dialect's ``placeholder`` replaces them (PEP 249 ``paramstyle``: ``qmark`` for s
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Protocol, TypeVar
 
 from fleetpulse.collector.errors import ConfigError, StoreUnavailable
 from fleetpulse.collector.redact import redact
@@ -24,6 +25,16 @@ from fleetpulse.collector.redact import redact
 Row = tuple[Any, ...]
 #: Statement parameters, in placeholder order.
 Params = Sequence[object]
+T = TypeVar("T")
+
+
+class Access(Enum):
+    """What a command may do to the database it opens."""
+
+    CREATE = "create"  # serve, migrate: may create the database and change its schema
+    WRITE = "write"  # data only: the database must exist with the current schema
+    READ = "read"  # nothing is written: SQLite opens the file read-only (mode=ro),
+    # PostgreSQL sessions are READ ONLY
 
 
 class Cursor(Protocol):
@@ -48,10 +59,11 @@ class Connection(Protocol):
 
 
 class Dialect(Protocol):
-    """What differs between the stores. ``name`` is shown in messages."""
+    """What differs between the stores. ``where`` names the database in messages
+    (redacted), e.g. ``SQLite database /var/lib/fleetpulse/collector.db``."""
 
     placeholder: str
-    name: str
+    where: str
 
     def connect(self) -> Connection:
         """A new connection; ConfigError (one line, redacted) if the database cannot be
@@ -171,6 +183,17 @@ class Database:
                     raise
                 raise err from exc
             return [tuple(r) for r in rows]
+
+    def inspect(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(connection)`` on the read connection, its transaction ended afterwards;
+        for the dialect's own catalogue queries (schema version, emptiness)."""
+        with self._read_lock:
+            self._rconn = self._fresh(self._rconn)
+            try:
+                return fn(self._rconn)
+            finally:
+                with suppress(Exception):
+                    self._rconn.rollback()
 
     def close(self) -> None:
         self._wconn.close()

@@ -13,21 +13,30 @@ import psycopg
 
 from fleetpulse.collector.errors import ConfigError
 from fleetpulse.collector.redact import redact
-from fleetpulse.collector.store.database import Connection
+from fleetpulse.collector.store.database import Access, Connection
 
 _MIGRATION_LOCK = 0x666C7075  # "flpu": serialises migrations across collectors
 
 
 class PostgresDialect:
-    placeholder = "%s"
-    name = "PostgreSQL"
+    """PostgreSQL at ``url``. With Access.READ every transaction of the session is READ
+    ONLY (``SET SESSION CHARACTERISTICS``, PostgreSQL manual "SET TRANSACTION"): the
+    server refuses any write, DDL included."""
 
-    def __init__(self, url: str) -> None:
+    placeholder = "%s"
+
+    def __init__(self, url: str, access: Access = Access.CREATE) -> None:
         self.url = url
+        self.access = access
+        self.where = f"PostgreSQL database {redact(url)}"
 
     def connect(self) -> Connection:
         try:
-            return psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+            conn = psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+            if self.access is Access.READ:
+                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                conn.commit()
+            return conn
         except psycopg.Error as exc:
             detail = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(

@@ -61,6 +61,9 @@ class SqlStore:
     def migrate(self) -> int:
         return migrations.migrate(self.db)
 
+    def schema_version(self) -> int:
+        return migrations.version(self.db)
+
     # -- enrolment -------------------------------------------------------------------
     def set_meta_default(self, key: str, value: str) -> str:
         return self._enrolment.set_meta_default(key, value)

@@ -8,31 +8,60 @@ The schema version is the file header's ``user_version`` (sqlite.org/pragma.html
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
+from urllib.parse import quote
 
 from fleetpulse.collector.errors import ConfigError
-from fleetpulse.collector.store.database import Connection, Params
+from fleetpulse.collector.store.database import Access, Connection, Params
 
 
 class SqliteDialect:
-    placeholder = "?"
-    name = "SQLite"
+    """SQLite at ``path``. With Access.CREATE the file is created if missing and put in
+    WAL mode (persistent: sqlite.org/wal.html); otherwise it must exist, and is opened
+    through a URI with ``mode=rw`` or ``mode=ro`` (sqlite.org/uri.html), so neither a
+    typo in the path nor a read creates a file."""
 
-    def __init__(self, path: str) -> None:
+    placeholder = "?"
+
+    def __init__(self, path: str, access: Access = Access.CREATE) -> None:
         if path == ":memory:":
             raise ConfigError("use a file for SQLite (the collector opens it twice)")
         self.path = path
+        self.access = access
+        self.where = f"SQLite database {path}"
 
     def connect(self) -> Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        if self.access is not Access.CREATE and not Path(self.path).is_file():
+            raise ConfigError(
+                f"no SQLite database at {self.path} (fleetpulse-collector migrate creates one)"
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            if self.access is Access.CREATE:
+                conn = self._open(self.path, uri=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+            else:
+                mode = "ro" if self.access is Access.READ else "rw"
+                conn = self._open(f"file:{quote(self.path)}?mode={mode}", uri=True)
+                self._check_header(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open SQLite database {self.path}: {exc}") from exc
         return AutoCommitting(conn)
+
+    def _check_header(self, conn: sqlite3.Connection) -> None:
+        """Reads the file header: ConfigError if the file is not an SQLite database."""
+        try:
+            conn.execute("PRAGMA user_version")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ConfigError(f"{self.where} is not a fleetpulse database: {exc}") from None
+
+    @staticmethod
+    def _open(target: str, uri: bool) -> sqlite3.Connection:
+        return sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=30.0, uri=uri
+        )
 
     def transient(self, exc: BaseException) -> bool:
         # locked, disk full, I/O error, a damaged file: anything but "this data is wrong"
