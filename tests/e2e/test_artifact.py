@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.agent.install.commands import RECORD_ENV, Recorder
+from tests.e2e.test_pipeline import stored, wait_for
 from tests.procs import CollectorProc, cli, start_collector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,18 +57,22 @@ def collector(tmp_path: Path) -> Iterator[CollectorProc]:
     c.stop()
 
 
+def pyz_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    clean["SHIV_ROOT"] = str(tmp_path / "shiv")  # where the zipapp extracts itself
+    return {**clean, **(env or {})}
+
+
 def run_pyz(
     artifact: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    clean["SHIV_ROOT"] = str(tmp_path / "shiv")  # where the zipapp extracts itself
     return subprocess.run(
         [BARE_PYTHON, "-I", str(artifact), *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={**clean, **(env or {})},
+        env=pyz_env(tmp_path, env),
         check=False,
     )
 
@@ -110,6 +116,33 @@ def test_artifact_enrolls_and_reports(
     with sqlite3.connect(collector.db.removeprefix("sqlite:///")) as conn:
         rows = conn.execute("SELECT boot_id FROM boots").fetchall()
     assert rows == [(boot["boot_id"],)]
+
+
+def test_artifact_runs_the_service_loop(
+    artifact: Path, collector: CollectorProc, tmp_path: Path
+) -> None:
+    token = cli(
+        "fleetpulse-collector", "token", "create", "--site", "hq", "--db", collector.db
+    ).stdout.strip()
+    state = tmp_path / "agent"
+    enrolled = run_pyz(
+        artifact, tmp_path, "enroll", "--collector", collector.grpc, "--token", token,
+        "--state-dir", str(state),
+    )  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stderr
+    (state / "config.toml").write_text("report_interval_seconds = 1\nboot_settle_seconds = 0\n")
+    with open(tmp_path / "run.log", "w") as log:
+        agent = subprocess.Popen(
+            [BARE_PYTHON, "-I", str(artifact), "run", "--state-dir", str(state)],
+            stderr=log, cwd=tmp_path, env=pyz_env(tmp_path),
+        )  # fmt: skip
+    try:
+        assert wait_for(lambda: stored(collector.db, "device_health") == 1, timeout=60)
+        assert stored(collector.db, "boots") == 1
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        code = agent.wait(timeout=30)
+    assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
 
 
 def test_artifact_installs_unpacked_and_uninstalls(
