@@ -41,7 +41,15 @@ class Parts:
 
     def enroll(self, hostname: str = "pc-001", expected_site: str = "") -> NewDevice:
         return self.auth.enroll(
-            TOKEN, hostname, "linux", "Debian 12", "0.1.0", "hw", "m", NOW, expected_site
+            TOKEN,
+            hostname,
+            "linux",
+            "Debian 12",
+            "0.1.0",
+            f"hw-{hostname}",  # one machine per hostname: no re-enrollment is suspected
+            f"m-{hostname}",
+            NOW,
+            expected_site,
         )
 
     def sample(self, name: str, **labels: str) -> float | None:
