@@ -8,8 +8,8 @@ AgentError                  base; its message is shown to the user on one line
 └── ServiceError            a service-manager command failed (systemctl, schtasks, launchctl)
 
 ``fleetpulse-agent`` prints any AgentError as ``fleetpulse-agent: error: MESSAGE`` on stderr
-and exits 1 (``install`` and ``uninstall`` exit 2 for EnrollmentError and 3 for
-ServiceError, as they document). tests/test_error_trees.py checks that every
+and exits 1 (``install`` exits 2 for EnrollmentError; ``install`` and ``uninstall`` exit 3
+for ServiceError, as they document). tests/test_error_trees.py checks that every
 exception class under ``fleetpulse.agent`` derives from AgentError and is drawn above.
 """
 
