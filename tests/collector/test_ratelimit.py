@@ -54,3 +54,44 @@ def test_failing_peers_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPa
         guard.failed(peer)
     assert guard.wait("a") == 0.0  # the least recently failing peer was forgotten
     assert guard.wait("d") == pytest.approx(1.0)
+
+
+def test_a_zero_rate_never_limits() -> None:
+    limiter = RateLimiter(rate=0, burst=1, clock=lambda: 0.0)
+    guard = FailureLimiter(rate=0, burst=1, clock=lambda: 0.0)
+    for _ in range(100):
+        limiter.check("d", 10_000)
+        guard.failed("p")
+    assert guard.wait("p") == 0.0
+
+
+def test_an_idle_device_saves_up_to_the_burst_only() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=1, burst=3, clock=lambda: now[0])
+    limiter.check("d")
+    now[0] = 1000.0  # a long pause refills to the burst, not to 1000 tokens
+    for _ in range(3):
+        limiter.check("d")
+    with pytest.raises(RateLimited, match=r"over its report rate \(1/s, burst 3.*retry in 1.0 s"):
+        limiter.check("d")
+
+
+def test_a_refused_report_takes_no_tokens_and_its_wait_counts_its_cost() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2, burst=4, clock=lambda: now[0])
+    limiter.check("d", 1500)  # 3 tokens of 4
+    with pytest.raises(RateLimited) as err:
+        limiter.check("d", 1000)  # costs 2, 1 left: wait (2 - 1) / 2 s
+    assert err.value.retry_after == pytest.approx(0.5)
+    now[0] = 0.5
+    limiter.check("d", 1000)  # the refusal took nothing: exactly 2 tokens now
+
+
+def test_failures_past_the_burst_wait_at_most_one_token() -> None:
+    now = [0.0]
+    guard = FailureLimiter(rate=0.5, burst=1, clock=lambda: now[0])
+    for _ in range(10):
+        guard.failed("p")  # the bucket floors at 0: hammering does not pile up debt
+    assert guard.wait("p") == pytest.approx(2.0)
+    now[0] = 2.0
+    assert guard.wait("p") == 0.0

@@ -21,7 +21,7 @@ import grpc
 import psutil
 
 from fleetpulse.agent.config import CONFIG, CREDENTIALS, AgentConfig, Credentials
-from fleetpulse.agent.errors import AgentError
+from fleetpulse.agent.errors import AgentError, PingError
 from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.sources.facts import device_facts
 from fleetpulse.agent.transport import open_channel, split_target
@@ -46,15 +46,6 @@ class Check:
         if self.ok:
             return f"OK {self.name}: {self.detail}"
         return f"FAIL {self.name}: {self.detail} — fix: {self.fix}"
-
-
-class PingError(AgentError):
-    """The collector refused or failed an empty report."""
-
-    def __init__(self, code: str, details: str) -> None:
-        super().__init__(f"{code}: {details}")
-        self.code = code
-        self.details = details
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,10 +64,6 @@ class SpoolStats:
     damage_unknown: int = 0  # of those (and 0-byte files, lost WALs), losses not countable
 
 
-class SpoolCorrupt(Exception):
-    """The spool file is not a readable spool database."""
-
-
 class Spool:
     def __init__(
         self,

@@ -1,6 +1,7 @@
-"""The collector's errors; the servicer maps each to one gRPC status code.
+"""The collector's errors: every exception class the collector defines, in one tree; the
+servicer maps each to one gRPC status code (fleetpulse.collector.servicer._abort).
 
-CollectorError               base; message shown to users on one line
+CollectorError               base; message shown to users on one line     -> INTERNAL
 ├── ConfigError              bad command-line or file configuration
 ├── Unauthenticated          missing/unknown/revoked credential or token  -> UNAUTHENTICATED
 ├── PermissionDenied         a credential used for another device's data  -> PERMISSION_DENIED
@@ -8,6 +9,12 @@ CollectorError               base; message shown to users on one line
 ├── WrongSite                a token of another site than the one expected -> FAILED_PRECONDITION
 ├── RateLimited              a device or peer over its rate                -> RESOURCE_EXHAUSTED
 └── StoreUnavailable         the database cannot commit right now          -> UNAVAILABLE
+
+InvalidReport sends the rejected records' seqs in the ``fleetpulse-rejected-seqs`` trailer;
+RateLimited and StoreUnavailable send ``retry-after-ms``. ``fleetpulse-collector`` prints any
+CollectorError as ``fleetpulse-collector: error: MESSAGE`` on stderr and exits 1.
+tests/test_error_trees.py checks that every exception class under ``fleetpulse.collector``
+derives from CollectorError and is drawn above.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Silent, idempotent installation of the agent as a service on Linux (systemd), Windows
 (Task Scheduler) and macOS (launchd), and its removal."""
 
+from fleetpulse.agent.errors import ServiceError
 from fleetpulse.agent.install.commands import (
     Recorder,
     Runner,
-    ServiceError,
     run_command,
     runner_from_env,
 )

@@ -14,14 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetpulse.agent.errors import AgentError
+from fleetpulse.agent.errors import ServiceError
 
 Runner = Callable[[Sequence[str]], None]
 RECORD_ENV = "FLEETPULSE_INSTALL_RECORD"
-
-
-class ServiceError(AgentError):
-    """A service-manager command failed."""
 
 
 @dataclass(frozen=True, slots=True)

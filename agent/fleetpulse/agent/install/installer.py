@@ -18,8 +18,8 @@ from pathlib import Path
 
 from fleetpulse.agent import sender as sender_mod
 from fleetpulse.agent.config import CONFIG, AgentConfig, Credentials
-from fleetpulse.agent.doctor import REFUSED_CODES, PingError, Pong, ping
-from fleetpulse.agent.errors import AgentError, ConfigError, EnrollmentError
+from fleetpulse.agent.doctor import REFUSED_CODES, Pong, ping
+from fleetpulse.agent.errors import AgentError, ConfigError, EnrollmentError, PingError
 from fleetpulse.agent.install import launchd, systemd, windows
 from fleetpulse.agent.install.commands import Runner, Step, run_steps
 from fleetpulse.agent.install.layout import Layout, default_root
@@ -246,7 +246,7 @@ def install(
     check: Ping = ping,
 ) -> Outcome:
     """Installs or brings an installation up to date. Raises ConfigError (bad input),
-    EnrollmentError, or commands.ServiceError."""
+    EnrollmentError, or ServiceError (all from fleetpulse.agent.errors)."""
     split_target(opts.collector)
     if bool(opts.client_cert) != bool(opts.client_key):
         raise ConfigError("--client-cert and --client-key go together")
