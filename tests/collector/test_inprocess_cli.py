@@ -36,8 +36,16 @@ def test_help_lists_the_commands() -> None:
     assert code == 0 and " create " in out and " revoke " in out
 
 
-def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
+def migrated(tmp_path: Path) -> str:
+    """A database made by ``migrate``: no other command creates one."""
     db = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _, _, err = run("migrate", "--db", db)
+    assert code == 0, err
+    return db
+
+
+def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
+    db = migrated(tmp_path)
     code, out, _, _ = run("token", "create", "--site", " north ", "--db", db, "--max-uses", "3")
     token = out.strip()
     assert code == 0 and out.count("\n") == 1 and token.startswith("fpt_") and len(token) == 47
@@ -107,6 +115,7 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     ],
 )
 def test_user_errors_are_collector_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    migrated(tmp_path)
     code, out, _, err = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert code == 1 and out == ""
     assert isinstance(err, ConfigError) and message in str(err)
@@ -133,7 +142,7 @@ def test_main_prints_one_line_and_exits_1(
 
 
 def test_settings_set_then_show(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = migrated(tmp_path)
     code, out, _, _ = run(
         "settings",
         "set",
