@@ -145,7 +145,7 @@ def extensions(events: Sequence[WinEvent], activity: str) -> list[Contributor]:
         if e.event_id == 4016 and _activity(e) == activity
     }
     out = []
-    for done in events:
+    for done in sorted(events, key=lambda e: e.time):
         if done.event_id not in EXTENSION_DONE or _activity(done) != activity:
             continue
         guid = normalize_guid(done.get("CSEExtensionId"))
