@@ -18,6 +18,7 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.redact import redact
+from fleetpulse.collector.store.contributors import ContributorRow
 
 
 class Store(Protocol):
@@ -65,6 +66,7 @@ class Store(Protocol):
         self, since: float, until: float
     ) -> list[tuple[str, float, float | None]]: ...
     def boot_details_between(self, since: float, until: float) -> list[BootRow]: ...
+    def contributors_between(self, since: float, until: float) -> list[ContributorRow]: ...
     def device_activity(
         self,
     ) -> list[tuple[str, str, str, float, float | None, bool, float | None]]: ...

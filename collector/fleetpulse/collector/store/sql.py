@@ -29,6 +29,7 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.redact import redact
+from fleetpulse.collector.store.contributors import SigninContributors
 from fleetpulse.collector.store.schema import MIGRATIONS
 from fleetpulse.contract.records import (
     AppUsageRecord,
@@ -60,7 +61,7 @@ def _phases_json(phases: Sequence[Any]) -> str:
     return json.dumps({p.name: p.seconds for p in phases}, separators=(",", ":"))
 
 
-class SqlStore:
+class SqlStore(SigninContributors):
     """Base class; subclasses provide ``_connect`` and the placeholder style."""
 
     placeholder = "?"
@@ -449,6 +450,7 @@ class SqlStore:
                 rows,
             )
             new |= inserted
+            self._insert_contributors(conn, dev, by_kind["signin"], inserted)
             for inc in by_kind["signin"]:
                 r = inc.record
                 assert isinstance(r, SigninRecord)
