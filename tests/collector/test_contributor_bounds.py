@@ -56,6 +56,7 @@ def test_good_contributors_pass_and_cross_the_wire_unchanged() -> None:
         (Contributor("gp_script", "\\\\corp\\netlogon\\x.cmd", 1.0), "not a bare name"),
         (Contributor("startup_app", "C:/Users/alice/x.exe", 1.0), "not a bare name"),
         (Contributor("startup_app", "x.exe\n", 1.0), "not a bare name"),
+        (Contributor("profile", "alice", 1.0), "one of local, roaming, temporary, mandatory"),
         (Contributor("gp_extension", "Registry", -0.5), "non-negative number of seconds"),
         (Contributor("gp_extension", "Registry", float("inf")), "non-negative number"),
         (Contributor("gp_extension", "Registry", 86400.5), "beyond the 86400 s limit"),

@@ -72,3 +72,10 @@ def test_a_duplicate_sign_in_adds_no_rows(store: Store) -> None:
     # the same session under a new seq is the same sign-in: dropped, with its contributors
     assert ingest(store, (9, signin("s1", NOW - 7200, SLOW[:1]))) == []
     assert len(store.contributors_between(NOW - 86400, NOW)) == len(SLOW)
+
+
+def test_top_contributors_seed_the_metric_labels(store: Store) -> None:
+    ingest(store, (1, signin("s1", NOW - 7200, SLOW)), (2, signin("s2", NOW - 90 * 86400, SLOW)))
+    top = store.top_contributors(NOW - 86400, 2)
+    assert top == [("gp_extension", "Drive Maps"), ("gp_script", "map_printers.cmd")]
+    assert store.top_contributors(NOW, 5) == []

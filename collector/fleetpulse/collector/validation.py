@@ -14,7 +14,13 @@ import math
 from fleetpulse.collector.errors import InvalidReport
 from fleetpulse.collector.model import Incoming, Report
 from fleetpulse.collector.store.schema import INTEGER_RANGES, integer_range
-from fleetpulse.contract.phases import BOOT_PHASES, CONTRIBUTOR_KINDS, CULPRIT_KINDS, SIGNIN_PHASES
+from fleetpulse.contract.phases import (
+    BOOT_PHASES,
+    CONTRIBUTOR_KINDS,
+    CULPRIT_KINDS,
+    PROFILE_TYPES,
+    SIGNIN_PHASES,
+)
 from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
@@ -140,8 +146,8 @@ def _culprits(r: BootRecord) -> str | None:
 
 def _contributors(r: SigninRecord) -> str | None:
     """Known kinds, at most MAX_CONTRIBUTORS, each name a bare name (no path: no backslash
-    or slash, no control character, at most MAX_CONTRIBUTOR_NAME characters), each
-    duration within 0..MAX_DURATION."""
+    or slash, no control character, at most MAX_CONTRIBUTOR_NAME characters; a profile's
+    name one of PROFILE_TYPES), each duration within 0..MAX_DURATION."""
     if len(r.contributors) > MAX_CONTRIBUTORS:
         return f"{len(r.contributors)} contributors; at most {MAX_CONTRIBUTORS}"
     for c in r.contributors:
@@ -158,6 +164,8 @@ def _contributors(r: SigninRecord) -> str | None:
                 f"{c.kind} contributor name {c.name[:40]!r} is not a bare name"
                 " (control character, backslash or slash)"
             )
+        if c.kind == "profile" and c.name not in PROFILE_TYPES:
+            return f"profile contributor name {c.name[:40]!r}; one of {', '.join(PROFILE_TYPES)}"
         if problem := _duration(f"contributor {c.name[:40]!r}", c.seconds):
             return problem
     return None

@@ -55,3 +55,5 @@ CONTRIBUTOR_KINDS = (
     "startup_app",  # a Run-key command Explorer starts at sign-in (Shell-Core 9707 -> 9708)
     "profile",  # loading the user profile, named by its type (User Profile Service 67)
 )
+#: The names of "profile" contributors: the profile type Windows loaded.
+PROFILE_TYPES = ("local", "roaming", "temporary", "mandatory")

@@ -90,7 +90,8 @@ CSE_NAMES: dict[str, str] = {
     "E4F48E54-F38D-4884-BFB9-D4D2E5729C18": "Start Menu",
 }
 
-#: Event 67 ``ProfileType`` (lower case) → the profile contributor's name.
+#: Event 67 ``ProfileType`` (lower case) → the profile contributor's name
+#: (``fleetpulse.contract.phases.PROFILE_TYPES``).
 PROFILE_TYPES = {
     "regular": "local",
     "local": "local",

@@ -86,3 +86,14 @@ class SigninContributors:
             ContributorRow(str(d), int(q), float(t), str(k), str(n), float(x))
             for d, q, t, k, n, x in rows
         ]
+
+    def top_contributors(self, since: float, limit: int) -> list[tuple[str, str]]:
+        """The ``limit`` ``(kind, name)`` pairs with the most seconds in sign-ins started
+        since ``since``, most first."""
+        rows = self._read(
+            "SELECT c.kind, c.name FROM signin_contributors c JOIN signins s"
+            " ON s.device_id = c.device_id AND s.seq = c.seq WHERE s.started_at >= ?"
+            " GROUP BY c.kind, c.name ORDER BY SUM(c.seconds) DESC, c.kind, c.name LIMIT ?",
+            (since, limit),
+        )
+        return [(str(k), str(n)) for k, n in rows]
