@@ -26,7 +26,7 @@ def test_a_quick_sign_in_spreads_its_policy_time_and_passes_validation() -> None
     found = sim_contributors(random.Random(7), 8.0, 3.0, slow=False)
     extensions = [c for c in found if c.kind == "gp_extension"]
     assert len(extensions) == 5 and max(c.seconds for c in extensions) < 8.0 * 0.6
-    assert [c for c in found if c.kind == "profile"][0].seconds == 3.0
+    assert next(c for c in found if c.kind == "profile").seconds == 3.0
     record = SigninRecord("s", "b", "h", NOW - 60, SigninState.COMPLETE, 60.0, contributors=found)
     validate(Report("d", DeviceFacts("h", "windows", "", ""), [Incoming(1, NOW, record)], NOW), NOW)
 
