@@ -123,9 +123,8 @@ def _record(body: str, seq: int = 1, **fields: Any) -> pb.Record:
     for name, value in fields.items():
         if name == "dropped":
             msg.dropped.update(value)
-        elif name in ("phase", "culprit"):
-            target = msg.phases.add() if name == "phase" else msg.culprits.add()
-            target.CopyFrom(value)
+        elif name in ("phase", "culprit", "contributor"):
+            getattr(msg, f"{name}s").add().CopyFrom(value)
         else:
             setattr(msg, name, value)
     return rec
@@ -268,6 +267,12 @@ DOUBLES: dict[str, tuple[str, str, float, str | None]] = {
     ),
     "Phase.seconds": ("boot", "phase", MAX_DURATION, None),
     "Culprit.seconds": ("boot", "culprit", MAX_DURATION, None),
+    "Contributor.seconds": (
+        "signin",
+        "contributor",
+        MAX_DURATION,
+        "SELECT seconds FROM signin_contributors",
+    ),
     "Record.observed_at": ("health", "", LATEST, None),
 }
 #: doubles that are not stored and not checked: informational only
@@ -279,6 +284,9 @@ def _with(kind: str, name: str, value: float, seq: int) -> pb.Record:
         return _record(kind, seq, phase=pb.Phase(name="main_path", seconds=value))
     if name == "culprit":
         return _record(kind, seq, culprit=pb.Culprit(name="x", kind="driver", seconds=value))
+    if name == "contributor":
+        c = pb.Contributor(kind="gp_extension", name="Drive Maps", seconds=value)
+        return _record(kind, seq, contributor=c)
     if name == "":
         rec = _record(kind, seq)
         rec.observed_at = value

@@ -86,6 +86,12 @@ def _signin(seq: int, state: int, phases: list[tuple[str, float]] = ()) -> pb.Re
     return rec
 
 
+def _contributed(seq: int, *contributors: pb.Contributor) -> pb.Record:
+    rec = _signin(seq, pb.SIGNIN_STATE_COMPLETE)
+    rec.signin.contributors.extend(contributors)
+    return rec
+
+
 def _health(seq: int, dropped: dict[str, int]) -> pb.Record:
     rec = pb.Record(seq=seq, observed_at=NOW)
     rec.health.CopyFrom(pb.AgentHealth(dropped=dropped, spool_bytes=1))
@@ -103,6 +109,16 @@ HOSTILE = {
     "unknown culprit kind": _boot(18, culprits=[pb.Culprit(name="x", kind="evil", seconds=1)]),
     "101 culprits": _boot(
         19, culprits=[pb.Culprit(name=f"d{i}", kind="driver", seconds=1) for i in range(101)]
+    ),
+    "unknown contributor kind": _contributed(
+        22, pb.Contributor(kind="evil", name="x.exe", seconds=1)
+    ),
+    "65 contributors": _contributed(
+        23,
+        *(pb.Contributor(kind="startup_app", name=f"a{i}.exe", seconds=1) for i in range(65)),
+    ),
+    "contributor path": _contributed(
+        24, pb.Contributor(kind="gp_script", name="\\\\corp\\netlogon\\x.cmd", seconds=1)
     ),
     "launches 2^31": pb.Record(
         seq=20,
@@ -139,6 +155,7 @@ def test_undefined_values_are_refused_by_seq_and_neither_stored_nor_counted(
     samples = scrape(c.metrics_url)
     assert value(samples, "fleetpulse_boot_phase_duration_seconds_count") == 0
     assert value(samples, "fleetpulse_login_phase_duration_seconds_count") == 0
+    assert not [k for k in samples if k[0].startswith("fleetpulse_login_contributor")]
     assert not [
         k
         for k in samples

@@ -139,6 +139,7 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
         ("fast_logon", "2026-03-02T07:58:10.5"),
         ("gp_30min_logon", "2026-03-04T08:55:37.9"),
         ("first_logon", "2026-03-02T07:58:10.5"),
+        ("signin_contributors", "2026-03-06T08:09:20"),
     ]:
         env = env_for(scenario, boot)
         source = SigninSource(
@@ -157,12 +158,15 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
     finally:
         sender.close()
         spool.close()
+    # the ingest-time counters of the instance that received the records ...
+    with urllib.request.urlopen(collector.metrics_url, timeout=10) as resp:
+        ingested = resp.read().lower()
     collector.stop()  # checkpoint the WAL: everything is in the database file now
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("c.db*")).lower()
     restarted = start_collector(collector.db)
-    try:
+    try:  # ... and the labels a restarted one seeds from the store
         with urllib.request.urlopen(restarted.metrics_url, timeout=10) as resp:
-            metrics = resp.read().lower()
+            metrics = ingested + resp.read().lower()
     finally:
         restarted.stop()
     fixtures = Path(__file__).parents[1] / "fixtures" / "windows"
@@ -182,5 +186,26 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
     for secret in secrets:
         assert secret not in blob, secret  # ... and none reached the store
         assert secret not in metrics, secret
-    assert stored(collector.db, "signins") >= 3
+    # Sign-in contributors: script paths and arguments, Run-key command lines and the
+    # temporary profile's folder are in the events; only bare names may arrive.
+    contributor_secrets = [
+        b"netlogon",
+        b"sysvol",
+        b"/quiet",
+        b"//nologo",
+        b"\\\\fs01",
+        b"--process-start-args",
+        b"-tray",
+        b"/background",
+        b"c:\\users\\temp",
+        b"program files (x86)",
+    ]
+    for secret in contributor_secrets:
+        assert secret in source_text, secret
+        assert secret not in blob, secret
+        assert secret not in metrics, secret
+    assert stored(collector.db, "signins") >= 4
+    assert stored(collector.db, "signin_contributors") >= 10
     assert b"teams.exe" in blob  # the executable name alone did arrive
+    for name in (b"drive maps", b"map_printers.cmd", b"cagent.exe", b"temporary"):
+        assert name in blob and name in metrics, name

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from fleetpulse.collector.model import FleetState, Incoming
+from fleetpulse.contract.phases import PROFILE_TYPES
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 
 DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
@@ -60,13 +61,48 @@ class AppLabels:
         return OTHER
 
 
+class ContributorLabels:
+    """Caps the ``(kind, name)`` label pairs of sign-in contributors the way AppLabels caps
+    apps: profile types (a closed vocabulary) and allowlisted names, then the first
+    ``top_n`` pairs seen (seeded from the store's top contributors at start), everything
+    else ``(kind, "other")``. Names keep the spelling first seen ("Drive Maps")."""
+
+    def __init__(self, top_n: int = 50, allowlist: Iterable[str] = ()) -> None:
+        self.top_n = top_n
+        self.allow = {a.casefold() for a in allowlist}
+        self.admitted: dict[tuple[str, str], str] = {}
+
+    def seed(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for kind, name in pairs:
+            self.label(kind, name)
+
+    def label(self, kind: str, name: str) -> str:
+        key = (kind, name.casefold())
+        known = self.admitted.get(key)
+        if known is not None:
+            return known
+        if not _printable(name):
+            return OTHER
+        free = (kind == "profile" and name in PROFILE_TYPES) or key[1] in self.allow
+        if free or len(self.admitted) < self.top_n:
+            self.admitted[key] = name
+            return name
+        return OTHER
+
+
 def _printable(name: str) -> bool:
     return 0 < len(name) <= 64 and name.isprintable() and '"' not in name and "\\" not in name
 
 
 class IngestMetrics:
-    def __init__(self, registry: CollectorRegistry, apps: AppLabels | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        apps: AppLabels | None = None,
+        contributors: ContributorLabels | None = None,
+    ) -> None:
         self.apps = apps or AppLabels()
+        self.contributor_labels = contributors or ContributorLabels()
         self.login = Histogram(
             "fleetpulse_login_duration_seconds",
             "Sign-in duration (credentials accepted to responsive desktop), counted when ingested.",
@@ -112,6 +148,14 @@ class IngestMetrics:
         )
         self.crashes = Counter(
             "fleetpulse_app_crashes", "Application crashes.", ["app"], registry=registry
+        )
+        self.contributors = Counter(
+            "fleetpulse_login_contributor_seconds",
+            "Seconds of complete sign-ins that went to each named contributor: a group policy "
+            "extension, logon script, startup application or profile type (names capped like "
+            "apps; the rest is 'other').",
+            ["kind", "name"],
+            registry=registry,
         )
         self.wait = Counter(
             "fleetpulse_wait_seconds",
@@ -168,6 +212,9 @@ class IngestMetrics:
                 if r.state is SigninState.COMPLETE:
                     for p in r.phases:
                         c(self.login_phase, os, p.name).observe(p.seconds)
+                    for k in r.contributors:
+                        name = self.contributor_labels.label(k.kind, k.name)
+                        c(self.contributors, k.kind, name).inc(k.seconds)
             elif isinstance(r, BootRecord):
                 if r.total_seconds is not None:
                     c(self.boot, site, os).observe(r.total_seconds)

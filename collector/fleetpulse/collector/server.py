@@ -17,7 +17,13 @@ from fleetpulse.collector.auth import Authenticator
 from fleetpulse.collector.errors import ConfigError
 from fleetpulse.collector.exposition import load_users, serve_metrics
 from fleetpulse.collector.ingest import Ingestor
-from fleetpulse.collector.metrics import AppLabels, AuthMetrics, FleetStateCollector, IngestMetrics
+from fleetpulse.collector.metrics import (
+    AppLabels,
+    AuthMetrics,
+    ContributorLabels,
+    FleetStateCollector,
+    IngestMetrics,
+)
 from fleetpulse.collector.model import FleetState, InProgressExpiry
 from fleetpulse.collector.per_device import Rendered
 from fleetpulse.collector.per_device import render as render_per_device
@@ -114,7 +120,9 @@ class Collector:
         apps = AppLabels(config.app_top_n, config.app_allowlist)
         # the top-N labels are the most used apps of the last week, then first come
         apps.seed(self.store.top_apps(time.time() - 7 * 86400, config.app_top_n))
-        self.metrics = IngestMetrics(self.registry, apps)
+        contributors = ContributorLabels(config.app_top_n, config.app_allowlist)
+        contributors.seed(self.store.top_contributors(time.time() - 7 * 86400, config.app_top_n))
+        self.metrics = IngestMetrics(self.registry, apps, contributors)
         self.fleet = FleetStateCollector()
         self.per_device = Rendered()
         self.registry.register(self.fleet)

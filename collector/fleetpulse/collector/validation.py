@@ -14,7 +14,13 @@ import math
 from fleetpulse.collector.errors import InvalidReport
 from fleetpulse.collector.model import Incoming, Report
 from fleetpulse.collector.store.schema import INTEGER_RANGES, integer_range
-from fleetpulse.contract.phases import BOOT_PHASES, CULPRIT_KINDS, SIGNIN_PHASES
+from fleetpulse.contract.phases import (
+    BOOT_PHASES,
+    CONTRIBUTOR_KINDS,
+    CULPRIT_KINDS,
+    PROFILE_TYPES,
+    SIGNIN_PHASES,
+)
 from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
@@ -32,6 +38,10 @@ MAX_INTERVAL = 86400.0
 MAX_RECORDS = REPORT_MAX_RECORDS  # agents bound batch_records by the same value
 MAX_TEXT = 256
 MAX_CULPRITS = 100  # a slow boot logs a few Diagnostics-Performance 101-110 events, not 100
+#: A sign-in has a few extensions, scripts and Run-key apps; the agent keeps the 64 longest.
+MAX_CONTRIBUTORS = 64
+#: Contributor names are file or extension names (they become label values, like apps).
+MAX_CONTRIBUTOR_NAME = 64
 MAX_DEVICE_ID = 64  # ids are UUIDs (36 characters), issued at enrollment
 
 #: The keys of AgentHealth.dropped: the record kinds the agent spools, and ``unreadable``
@@ -44,6 +54,7 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     "Record.seq": (
         "boots.seq",
         "signins.seq",
+        "signin_contributors.seq",
         "app_usage.seq",
         "signins_in_progress.last_seq",
         "device_health.last_seq",
@@ -133,6 +144,33 @@ def _culprits(r: BootRecord) -> str | None:
     return None
 
 
+def _contributors(r: SigninRecord) -> str | None:
+    """Known kinds, at most MAX_CONTRIBUTORS, each name a bare name (no path: no backslash
+    or slash, no control character, at most MAX_CONTRIBUTOR_NAME characters; a profile's
+    name one of PROFILE_TYPES), each duration within 0..MAX_DURATION."""
+    if len(r.contributors) > MAX_CONTRIBUTORS:
+        return f"{len(r.contributors)} contributors; at most {MAX_CONTRIBUTORS}"
+    for c in r.contributors:
+        if c.kind not in CONTRIBUTOR_KINDS:
+            return (
+                f"unknown contributor kind {c.kind[:40]!r}; one of {', '.join(CONTRIBUTOR_KINDS)}"
+            )
+        if not c.name:
+            return f"{c.kind} contributor name is empty"
+        if len(c.name) > MAX_CONTRIBUTOR_NAME:
+            return f"{c.kind} contributor name is longer than {MAX_CONTRIBUTOR_NAME} characters"
+        if not c.name.isprintable() or "\\" in c.name or "/" in c.name:
+            return (
+                f"{c.kind} contributor name {c.name[:40]!r} is not a bare name"
+                " (control character, backslash or slash)"
+            )
+        if c.kind == "profile" and c.name not in PROFILE_TYPES:
+            return f"profile contributor name {c.name[:40]!r}; one of {', '.join(PROFILE_TYPES)}"
+        if problem := _duration(f"contributor {c.name[:40]!r}", c.seconds):
+            return problem
+    return None
+
+
 def _dropped(dropped: dict[str, int]) -> str | None:
     for kind in dropped:
         if kind not in DROPPED_KINDS:
@@ -173,6 +211,7 @@ def _problem(inc: Incoming, now: float) -> str | None:
             _duration("total_seconds", r.total_seconds),
             _duration("elapsed_seconds", r.elapsed_seconds),
             _phases(r.phases, SIGNIN_PHASES),
+            _contributors(r),
         ]
     elif isinstance(r, AppUsageRecord):
         limit = r.interval_seconds * 1024  # CPU time may exceed wall time on many cores

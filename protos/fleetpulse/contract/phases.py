@@ -46,3 +46,14 @@ CULPRIT_KINDS = (
     "device",  # 109
     "session_manager",  # 110
 )
+
+# Kinds of sign-in contributors: the named parts of a sign-in's time (Windows: see
+# agent/platform/windows_contributors.py for the events each kind is read from).
+CONTRIBUTOR_KINDS = (
+    "gp_extension",  # a Group Policy client-side extension (GroupPolicy 4016 -> 5016)
+    "gp_script",  # a Group Policy logon script (GroupPolicy 4019 -> 5019)
+    "startup_app",  # a Run-key command Explorer starts at sign-in (Shell-Core 9707 -> 9708)
+    "profile",  # loading the user profile, named by its type (User Profile Service 67)
+)
+#: The names of "profile" contributors: the profile type Windows loaded.
+PROFILE_TYPES = ("local", "roaming", "temporary", "mandatory")

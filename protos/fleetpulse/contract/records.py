@@ -52,6 +52,17 @@ class Culprit:
 
 
 @dataclass(frozen=True, slots=True)
+class Contributor:
+    """A named part of a sign-in's time: ``kind`` from ``phases.CONTRIBUTOR_KINDS``,
+    ``name`` an extension, script file or executable name (never a path or arguments),
+    ``seconds`` how long it ran."""
+
+    kind: str
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class BootRecord:
     boot_id: str
     boot_time: float
@@ -76,6 +87,7 @@ class SigninRecord:
     phases: tuple[Phase, ...] = ()
     first_login: bool | None = None
     after_update: bool | None = None
+    contributors: tuple[Contributor, ...] = ()
 
     kind = Kind.SIGNIN
 
@@ -140,6 +152,7 @@ class SigninObservation:
     first_login: bool | None = None
     after_update: bool | None = None
     ended: bool = False
+    contributors: tuple[Contributor, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
     BootType,
+    Contributor,
     Culprit,
     DeviceFacts,
     HealthRecord,
@@ -67,6 +68,10 @@ def record_to_proto(record: Record, observed_at: float, seq: int = 0) -> pb.Reco
                 phases=_phases(record.phases),
                 first_login=record.first_login,
                 after_update=record.after_update,
+                contributors=[
+                    pb.Contributor(kind=c.kind, name=c.name, seconds=c.seconds)
+                    for c in record.contributors
+                ],
             )
         )
     elif isinstance(record, AppUsageRecord):
@@ -126,6 +131,7 @@ def record_from_proto(msg: pb.Record) -> Record:
             phases=_phases_from(s.phases),
             first_login=s.first_login if s.HasField("first_login") else None,
             after_update=s.after_update if s.HasField("after_update") else None,
+            contributors=tuple(Contributor(c.kind, c.name, c.seconds) for c in s.contributors),
         )
     if body == "app_usage":
         a = msg.app_usage

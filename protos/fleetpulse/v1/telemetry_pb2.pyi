@@ -103,6 +103,16 @@ class Culprit(_message.Message):
     seconds: float
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
 
+class Contributor(_message.Message):
+    __slots__ = ("kind", "name", "seconds")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    seconds: float
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
 class Boot(_message.Message):
     __slots__ = ("boot_id", "boot_time", "total_seconds", "phases", "boot_type", "degraded", "culprits")
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -122,7 +132,7 @@ class Boot(_message.Message):
     def __init__(self, boot_id: _Optional[str] = ..., boot_time: _Optional[float] = ..., total_seconds: _Optional[float] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., boot_type: _Optional[_Union[BootType, str]] = ..., degraded: _Optional[bool] = ..., culprits: _Optional[_Iterable[_Union[Culprit, _Mapping]]] = ...) -> None: ...
 
 class Signin(_message.Message):
-    __slots__ = ("session_id", "boot_id", "user_hash", "started_at", "state", "total_seconds", "elapsed_seconds", "phases", "first_login", "after_update")
+    __slots__ = ("session_id", "boot_id", "user_hash", "started_at", "state", "total_seconds", "elapsed_seconds", "phases", "first_login", "after_update", "contributors")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +143,7 @@ class Signin(_message.Message):
     PHASES_FIELD_NUMBER: _ClassVar[int]
     FIRST_LOGIN_FIELD_NUMBER: _ClassVar[int]
     AFTER_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     boot_id: str
     user_hash: str
@@ -143,7 +154,8 @@ class Signin(_message.Message):
     phases: _containers.RepeatedCompositeFieldContainer[Phase]
     first_login: bool
     after_update: bool
-    def __init__(self, session_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., user_hash: _Optional[str] = ..., started_at: _Optional[float] = ..., state: _Optional[_Union[SigninState, str]] = ..., total_seconds: _Optional[float] = ..., elapsed_seconds: _Optional[float] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., first_login: _Optional[bool] = ..., after_update: _Optional[bool] = ...) -> None: ...
+    contributors: _containers.RepeatedCompositeFieldContainer[Contributor]
+    def __init__(self, session_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., user_hash: _Optional[str] = ..., started_at: _Optional[float] = ..., state: _Optional[_Union[SigninState, str]] = ..., total_seconds: _Optional[float] = ..., elapsed_seconds: _Optional[float] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., first_login: _Optional[bool] = ..., after_update: _Optional[bool] = ..., contributors: _Optional[_Iterable[_Union[Contributor, _Mapping]]] = ...) -> None: ...
 
 class AppUsage(_message.Message):
     __slots__ = ("interval_start", "interval_seconds", "app", "launches", "running_seconds", "foreground_seconds", "cpu_seconds", "peak_rss_bytes", "crashes")

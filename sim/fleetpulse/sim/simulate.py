@@ -26,6 +26,7 @@ from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
     BootType,
+    Contributor,
     DeviceFacts,
     Phase,
     Record,
@@ -48,6 +49,16 @@ APPS = (
     "explorer.exe",
 )
 LONG_TAIL = 0.01
+#: Group policy client-side extensions of a typical domain, with their usual share of the
+#: group policy time (a slow sign-in's time goes to Drive Maps: an unreachable share).
+EXTENSIONS = (
+    ("Registry", 0.25),
+    ("Security", 0.15),
+    ("Folder Redirection", 0.3),
+    ("Drive Maps", 0.2),
+    ("Printers", 0.1),
+)
+STARTUP_APPS = ("teams.exe", "onedrive.exe", "securityhealthsystray.exe", "cagent.exe")
 
 log = logging.getLogger("fleetpulse.agent.simulate")
 
@@ -162,6 +173,12 @@ class SimulatedFleet:
             )
             if dev.os != "windows":
                 phases = phases[:2]
+        contributors: tuple[Contributor, ...] = ()
+        if state is SigninState.COMPLETE and dev.os == "windows":
+            # its own generator: adding contributors leaves every other draw unchanged
+            contributors = sim_contributors(
+                random.Random(f"{dev.index}:{number}"), gp, profile, total >= 1800
+            )
         return SigninRecord(
             session_id=session,
             boot_id=f"b{number}",
@@ -173,6 +190,7 @@ class SimulatedFleet:
             phases=phases,
             first_login=rng.random() < 0.03,
             after_update=rng.random() < 0.02,
+            contributors=contributors,
         )
 
     def _sample_total(self, rng: random.Random) -> float:
@@ -339,3 +357,33 @@ class SimulatedFleet:
         self._channel.close()
         for dev in self.devices:
             dev.spool.close()
+
+
+def sim_contributors(
+    rng: random.Random, group_policy: float, profile: float, slow: bool
+) -> tuple[Contributor, ...]:
+    """Contributors of one complete Windows sign-in: its group policy seconds split over
+    the extensions (Drive Maps takes 93 % of a 30-minute one), a logon script on some
+    devices, Run-key startup apps, and the profile (local, sometimes roaming, rarely
+    temporary)."""
+    out = []
+    kind = rng.random()
+    name = "temporary" if kind < 0.005 else "roaming" if kind < 0.1 else "local"
+    out.append(Contributor("profile", name, round(profile, 3)))
+    weights = [w * rng.uniform(0.5, 1.5) for _, w in EXTENSIONS]
+    if slow:
+        rest = sum(w for (n, _), w in zip(EXTENSIONS, weights, strict=True) if n != "Drive Maps")
+        weights = [
+            0.93 * rest / 0.07 if n == "Drive Maps" else w
+            for (n, _), w in zip(EXTENSIONS, weights, strict=True)
+        ]
+    scripts = group_policy * 0.1 if rng.random() < 0.3 else 0.0
+    extensions = group_policy - scripts
+    for (n, _), w in zip(EXTENSIONS, weights, strict=True):
+        out.append(Contributor("gp_extension", n, round(extensions * w / sum(weights), 3)))
+    if scripts:
+        out.append(Contributor("gp_script", "logon.cmd", round(scripts, 3)))
+    for app in STARTUP_APPS:
+        if rng.random() < 0.7:
+            out.append(Contributor("startup_app", app, round(lognormal(rng, 1.2, 0.6), 3)))
+    return tuple(out)

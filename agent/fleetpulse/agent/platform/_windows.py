@@ -71,6 +71,11 @@ _KB = re.compile(r"\bKB\d{6,8}\b", re.IGNORECASE)
 #: Updates that install without a restart, many times a day (Defender definitions).
 _NO_RESTART_KBS = frozenset({"KB2267602", "KB2461484", "KB4052623"})
 _REG_LINE = re.compile(r"^\s+(.+?)\s+(REG_[A-Z_]+)\s*(.*)$")
+#: GroupPolicy events of a sign-in: policy run (4001/8001), script runs (4018/5018), each
+#: extension (4016 and its end 5016/6016/7016) and each script (4019/5019).
+GROUP_POLICY_IDS = (4001, 8001, 4018, 5018, 4016, 5016, 6016, 7016, 4019, 5019)
+#: Shell-Core events: Run keys (9705), each Run-key command (9707/9708), Active Setup.
+SHELL_IDS = (9705, 9707, 9708, 62170, 62171)
 #: A profile folder created this long before the 4624 still belongs to this sign-in.
 FIRST_LOGIN_SLACK = 5.0
 
@@ -170,11 +175,11 @@ def signin_observations(env: Env, boot_time: float) -> list[SigninObservation]:
         return []
     sources = SigninSources(
         security=security,
-        profile=_by_ids(env, LOG_PROFILE, (1, 2), boot_time, "windows.user_profile"),
+        profile=_by_ids(env, LOG_PROFILE, (1, 2, 67), boot_time, "windows.user_profile"),
         group_policy=_by_ids(
-            env, LOG_GROUP_POLICY, (4001, 8001, 4018, 5018, 5016), boot_time, "windows.group_policy"
+            env, LOG_GROUP_POLICY, GROUP_POLICY_IDS, boot_time, "windows.group_policy"
         ),
-        shell=_by_ids(env, LOG_SHELL, (9705, 62170, 62171), boot_time, "windows.shell_core"),
+        shell=_by_ids(env, LOG_SHELL, SHELL_IDS, boot_time, "windows.shell_core"),
     )
     updated = _after_update(env, boot_time)
     return [

@@ -42,8 +42,9 @@ Sub-phases (names from ``fleetpulse.contract.phases``):
 - ``group_policy``: ``GroupPolicy`` 4001 → 8001 sharing the Correlation ActivityID. The
   difference of the two timestamps is used (ms precision); 8001's
   ``PolicyElaspedTimeInSeconds`` is whole seconds and only used when 4001 is missing.
-  Per-extension 4016 → 5016 (``CSEElaspedTimeInMilliSeconds``) is logged at debug level,
-  not reported as phases (their names would be unbounded label values).
+  Per-extension times (4016 → 5016) are not phases (their names are no closed vocabulary):
+  they are the sign-in's ``contributors`` (``windows_contributors``), as are its logon
+  scripts, Run-key startup applications and profile type.
 - ``gp_scripts``: ``GroupPolicy`` 4018 → 5018, first start to last end.
 - ``userinit_explorer``: Security 4688 of ``userinit.exe`` → 4688 of ``explorer.exe``.
 - ``active_setup``: ``Shell-Core`` 62170 → 62171 with ``TaskName=ActiveSetup``.
@@ -61,6 +62,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from fleetpulse.agent.platform import windows_contributors as contributors
 from fleetpulse.agent.platform.env import Problems
 from fleetpulse.agent.platform.windows_events import WinEvent, normalize_guid, parse_int
 from fleetpulse.contract.records import Phase, SigninObservation
@@ -284,20 +286,24 @@ def _group_policy(events: Sequence[WinEvent], logon: Logon, window: _Window) -> 
     )
     if end is None:
         return None
-    _log_extensions(events, activity)
     return end.time - start.time
 
 
-def _log_extensions(events: Sequence[WinEvent], activity: str) -> None:
-    if not activity or not log.isEnabledFor(logging.DEBUG):
-        return
-    for done in events:
-        if done.event_id == 5016 and _activity(done) == activity:
-            log.debug(
-                "group policy extension %s took %s ms",
-                done.get("CSEExtensionName") or done.get("CSEExtensionId"),
-                done.get("CSEElaspedTimeInMilliSeconds"),
-            )
+def _gp_activity(events: Sequence[WinEvent], logon: Logon, window: _Window) -> str:
+    """The ActivityID of the sign-in's policy run (its 4001), or ``""``."""
+    start = _first(
+        events, lambda e: e.event_id == 4001 and _same_account(e, logon) and window.user(e)
+    )
+    return _activity(start) if start is not None else ""
+
+
+def _script_activities(events: Sequence[WinEvent], logon: Logon, window: _Window) -> set[str]:
+    """The ActivityIDs of the sign-in's script runs (its 4018s)."""
+    return {
+        _activity(e)
+        for e in events
+        if e.event_id == 4018 and _same_account(e, logon) and window.user(e) and _activity(e)
+    }
 
 
 def _gp_scripts(events: Sequence[WinEvent], logon: Logon, window: _Window) -> float | None:
@@ -368,6 +374,15 @@ def observe(
         "userinit_explorer": (explorer.time - userinit.time) if explorer and userinit else None,
         "active_setup": _active_setup(sources.shell, logon, window),
     }
+    gp = sources.group_policy
+    found = [
+        *contributors.extensions(gp, _gp_activity(gp, logon, window)),
+        *contributors.scripts(gp, _script_activities(gp, logon, window)),
+        *contributors.startup_apps(sources.shell, logon.sid, window.user),
+    ]
+    profile = contributors.profile(sources.profile, logon.sid, window.user, durations["profile"])
+    if profile is not None:
+        found.insert(0, profile)
     phases = []
     for name, seconds in durations.items():
         if seconds is None:
@@ -385,4 +400,5 @@ def observe(
         first_login=first_login,
         after_update=after_update,
         ended=logon.ended,
+        contributors=contributors.bounded(found),
     )

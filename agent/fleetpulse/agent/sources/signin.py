@@ -130,6 +130,7 @@ class SigninSource:
             phases=tuple(phases),
             first_login=obs.first_login,
             after_update=obs.after_update,
+            contributors=obs.contributors,
         )
         if ready is not None:
             total = ready - obs.started_at

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from fleetpulse.collector.model import Incoming, Outcome, Report
+from fleetpulse.collector.store.contributors import Contributors
 from fleetpulse.collector.store.database import Connection, Database, Params
 from fleetpulse.contract.records import (
     AppUsageRecord,
@@ -46,6 +47,7 @@ class Ingest:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._contributors = Contributors(db)
 
     def ingest(self, reports: list[Report], now: float) -> list[Outcome]:
         """Stores a group of validated reports in one transaction."""
@@ -109,6 +111,7 @@ class Ingest:
                 rows,
             )
             new |= inserted
+            self._contributors.insert(conn, dev, by_kind["signin"], inserted)
             for inc in by_kind["signin"]:
                 r = inc.record
                 assert isinstance(r, SigninRecord)

@@ -127,6 +127,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX signins_by_device_time ON signins (device_id, started_at);
     CREATE INDEX boots_by_device_time ON boots (device_id, boot_time);
     """,
+    # 5: the named parts of each stored sign-in's time (store/contributors.py); rows of a
+    # sign-in share its (device_id, seq), ``ordinal`` is the contributor's place in it
+    """
+    CREATE TABLE signin_contributors (
+        device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seconds DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, seq, ordinal)
+    );
+    CREATE INDEX signin_contributors_by_name ON signin_contributors (kind, name);
+    """,
 ]
 
 

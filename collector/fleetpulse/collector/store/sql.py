@@ -9,6 +9,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Ingest       reports -> rows, duplicates    (ingest.py)
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
+    ├── Contributors what sign-ins waited for       (contributors.py)
     └── Sites        settings, inventory, coverage  (sites.py)
 """
 
@@ -32,6 +33,7 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.store import migrations
+from fleetpulse.collector.store.contributors import ContributorRow, Contributors
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
@@ -49,6 +51,7 @@ class SqlStore:
         self._ingest = Ingest(db)
         self._fleet = Fleet(db)
         self._reports = Reports(db)
+        self._contributors = Contributors(db)
         self._sites = Sites(db)
 
     # -- plumbing and schema -------------------------------------------------------
@@ -145,6 +148,12 @@ class SqlStore:
 
     def boot_details_between(self, since: float, until: float) -> list[BootRow]:
         return self._reports.boot_details_between(since, until)
+
+    def contributors_between(self, since: float, until: float) -> list[ContributorRow]:
+        return self._contributors.contributors_between(since, until)
+
+    def top_contributors(self, since: float, limit: int) -> list[tuple[str, str]]:
+        return self._contributors.top_contributors(since, limit)
 
     def device_activity(self) -> list[DeviceActivity]:
         return self._reports.device_activity()
