@@ -281,7 +281,8 @@ class Collector:
         if self._windows is None or self._refreshes >= WINDOW_EVERY_REFRESHES:
             until = window_end(now)
             rows = self.store.signin_totals(until - max(WINDOWS.values()), until)
-            self._windows, self._refreshes = compute_windows(rows, until), 0
+            sites = {key[0] for key in state.devices}
+            self._windows, self._refreshes = compute_windows(rows, until, sites), 0
         self._refreshes += 1
         state = replace(state, windows=self._windows)
         return state, (render_per_device(state) if per_device else Rendered())

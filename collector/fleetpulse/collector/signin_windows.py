@@ -52,18 +52,24 @@ def figures(totals: Iterable[float | None], slo: float = SLO_SECONDS) -> WindowF
     )
 
 
-def compute(rows: Iterable[SigninTotal], until: float, slo: float = SLO_SECONDS) -> SigninWindows:
+def compute(
+    rows: Iterable[SigninTotal],
+    until: float,
+    sites: Iterable[str] = (),
+    slo: float = SLO_SECONDS,
+) -> SigninWindows:
     """The window figures at ``until`` from the sign-ins of the longest window (rows
-    outside ``[until - 28d, until)`` are ignored). Every site with a sign-in in the
-    longest window has figures in every window, zero when it had none there."""
+    outside ``[until - 28d, until)`` are ignored). Every site in ``sites`` (the sites with
+    devices) or with a sign-in has figures in every window: zero sign-ins when it had none
+    there, never a missing series."""
     start = until - max(WINDOWS.values())
     sla = [r for r in rows if not r.flagged and start <= r.started_at < until]
-    sites = sorted({r.site for r in sla})
+    every_site = sorted({r.site for r in sla} | set(sites))
     out = SigninWindows(until=until, slo_seconds=slo)
     for name, seconds in WINDOWS.items():
         inside = [r for r in sla if r.started_at >= until - seconds]
         out.fleet[name] = figures((r.total_seconds for r in inside), slo)
-        by_site: dict[str, list[float | None]] = {site: [] for site in sites}
+        by_site: dict[str, list[float | None]] = {site: [] for site in every_site}
         for r in inside:
             by_site[r.site].append(r.total_seconds)
         for site, totals in by_site.items():
