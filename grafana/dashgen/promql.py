@@ -104,8 +104,14 @@ def window_count(name: str, *matchers: str) -> str:
     return per_site(f"fleetpulse_login_window_{name}", WINDOW, *matchers)
 
 
+def known_share(numerator: str, known: str) -> str:
+    """``numerator / known`` with no value where nothing has a known duration (unknown,
+    as the report's null), not NaN."""
+    return f"{numerator}\n/\n({known} > 0)"
+
+
 def window_within_slo(*matchers: str) -> str:
     """The share within the SLO by event time: within / known duration, as the report."""
-    return (
-        f"{window_count('within_slo', *matchers)}\n/\n{window_count('known_duration', *matchers)}"
+    return known_share(
+        window_count("within_slo", *matchers), window_count("known_duration", *matchers)
     )

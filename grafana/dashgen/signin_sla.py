@@ -5,7 +5,18 @@ from __future__ import annotations
 from .board import dashboard
 from .fleet_overview import SLA_COLOURS, os_variable, site_variable, window_variable
 from .model import Json, bargauge, row, stat, steps, target, text, timeseries
-from .promql import OBJECTIVE, OS, SITE, SITE_OS, WINDOW, mean, per_site, quantile, within_sla
+from .promql import (
+    OBJECTIVE,
+    OS,
+    SITE,
+    SITE_OS,
+    WINDOW,
+    known_share,
+    mean,
+    per_site,
+    quantile,
+    within_sla,
+)
 
 LOGIN = "fleetpulse_login_duration_seconds"
 PHASE = "fleetpulse_login_phase_duration_seconds"
@@ -14,9 +25,9 @@ BURN = "fleetpulse:login_sla_burn_rate:rate"
 
 # The 28-day share within 120 s by event time, fleet-wide (the report's --since 28d).
 WINDOW_28D = 'window="28d"'
-COMPLIANCE_28D = (
-    f"{per_site('fleetpulse_login_window_within_slo', WINDOW_28D)}\n/\n"
-    f"{per_site('fleetpulse_login_window_known_duration', WINDOW_28D)}"
+COMPLIANCE_28D = known_share(
+    per_site("fleetpulse_login_window_within_slo", WINDOW_28D),
+    per_site("fleetpulse_login_window_known_duration", WINDOW_28D),
 )
 
 
@@ -126,7 +137,7 @@ def build() -> Json:
             "Within 120 s by site",
             [
                 target(
-                    f"{by_site('within_slo')}\n/\n{by_site('known_duration')}",
+                    known_share(by_site("within_slo"), by_site("known_duration")),
                     "{{site}}",
                     instant=True,
                 )
