@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .board import dashboard, query_variable
 from .fleet_overview import site_variable
+from .links import device_link
 from .model import Json, row, stat, steps, table, target, timeseries
 from .promql import SITE, per_device
 
@@ -104,8 +105,9 @@ def build() -> Json:
             values=["Last sign-in", "Last boot", "Since last report"],
             sort_by="Last sign-in",
             h=12,
-            description="Devices whose latest sign-in took longest; pick one in the hostname "
-            "variable above to see its history.",
+            overrides=[device_link("hostname")],
+            description="Devices whose latest sign-in took longest; click a hostname (or "
+            "pick it in the hostname variable above) to see its history.",
         ),
     ]
     return dashboard(

@@ -23,6 +23,13 @@ PER_DEVICE_LABELS = "device_id, hostname, site"
 
 OBJECTIVE = "fleetpulse:login_sla_objective:ratio"
 
+# The event-time window figures (collector signin_windows.py): the SLA report's own
+# figures for the last 24h, 7d or 28d, per site, computed from the store.
+WINDOW = 'window="$window"'
+WINDOW_CHOICES = ["24h", "7d", "28d"]
+WINDOW_DEFAULT = "7d"
+P95 = 'quantile="0.95"'
+
 
 def sel(*matchers: str) -> str:
     """A label selector; nothing at all when there is no matcher."""
@@ -88,4 +95,23 @@ def mean(histogram: str, *matchers: str, by: str = "", window: str = "$__range")
     return (
         f"{increase(histogram + '_sum', *matchers, by=by, window=window)}\n/\n"
         f"{increase(histogram + '_count', *matchers, by=by, window=window)}"
+    )
+
+
+def window_count(name: str, *matchers: str) -> str:
+    """A window count (signins, known_duration, within_slo, long) of the selected sites:
+    once per site across instances, then summed (sites partition the sign-ins)."""
+    return per_site(f"fleetpulse_login_window_{name}", WINDOW, *matchers)
+
+
+def known_share(numerator: str, known: str) -> str:
+    """``numerator / known`` with no value where nothing has a known duration (unknown,
+    as the report's null), not NaN."""
+    return f"{numerator}\n/\n({known} > 0)"
+
+
+def window_within_slo(*matchers: str) -> str:
+    """The share within the SLO by event time: within / known duration, as the report."""
+    return known_share(
+        window_count("within_slo", *matchers), window_count("known_duration", *matchers)
     )

@@ -39,6 +39,15 @@ KNOWN_METRICS: dict[str, str] = {
     "fleetpulse_device_last_login_seconds": "gauge",  # device_id, hostname, site
     "fleetpulse_device_last_boot_seconds": "gauge",  # device_id, hostname, site
     "fleetpulse_device_last_seen_timestamp_seconds": "gauge",  # device_id, hostname, site
+    "fleetpulse_login_in_progress_over_threshold": "gauge",  # site, hostname, device_id
+    "fleetpulse_logins_long_ended_last_hour": "gauge",  # site, os
+    "fleetpulse_login_window_end_timestamp_seconds": "gauge",  # (none)
+    "fleetpulse_login_window_signins": "gauge",  # window, site
+    "fleetpulse_login_window_known_duration": "gauge",  # window, site
+    "fleetpulse_login_window_within_slo": "gauge",  # window, site
+    "fleetpulse_login_window_long": "gauge",  # window, site
+    "fleetpulse_login_window_seconds": "gauge",  # window, site, quantile
+    "fleetpulse_login_window_fleet_seconds": "gauge",  # window, quantile
 }
 
 # Gauges every collector instance computes from the shared database: aggregate them with
@@ -56,6 +65,7 @@ DEFAULT_VARIABLES: dict[str, str] = {
     "hostname": ".*",
     "device_id": ".*",
     "top": "10",
+    "window": "7d",
     "__rate_interval": "5m",
     "__interval": "1m",
     "__range": "1h",

@@ -37,8 +37,8 @@ PANELS_WITHOUT_DATA = {"row", "text"}
 # Board -> its filter variables. The application metrics have only an app label; the
 # per-device gauges have no OS label.
 EXPECTED_VARIABLES = {
-    "fleetpulse-fleet-overview": {"site", "os"},
-    "fleetpulse-signin-sla": {"site", "os"},
+    "fleetpulse-fleet-overview": {"site", "os", "window"},
+    "fleetpulse-signin-sla": {"site", "os", "window"},
     "fleetpulse-boot": {"site", "os"},
     "fleetpulse-applications": {"app", "top"},
     "fleetpulse-rollout": {"site", "os"},
@@ -190,6 +190,8 @@ def test_filters_are_applied(uid: str) -> None:
             for metric in metric_names(expr) & set(with_label[label]):
                 if (uid, title) in IGNORE_OS_ON_PURPOSE and label == "os":
                     continue
+                if (uid, title) in IGNORE_SITE_ON_PURPOSE and label == "site":
+                    continue
                 pattern = rf"\b{metric}(?:_bucket|_sum|_count)?(?![a-z0-9_])(\{{[^}}]*\}})?"
                 for selector in re.findall(pattern, expr):
                     assert f'{label}=~"${label}"' in selector, f"{title}: {metric} ignores ${label}"
@@ -201,6 +203,8 @@ IGNORE_OS_ON_PURPOSE = {
     ("fleetpulse-rollout", "Coverage"),
     ("fleetpulse-rollout", "Sites"),
 }
+# The fleet-wide SLO figure (the board's top row says so): a site filter would change it.
+IGNORE_SITE_ON_PURPOSE = {("fleetpulse-signin-sla", "Compliance, 28 days")}
 SITE_METRICS = {
     "fleetpulse_login_duration_seconds",
     "fleetpulse_boot_duration_seconds",
@@ -214,6 +218,13 @@ SITE_METRICS = {
     "fleetpulse_device_last_login_seconds",
     "fleetpulse_device_last_boot_seconds",
     "fleetpulse_device_last_seen_timestamp_seconds",
+    "fleetpulse_login_in_progress_over_threshold",
+    "fleetpulse_logins_long_ended_last_hour",
+    "fleetpulse_login_window_signins",
+    "fleetpulse_login_window_known_duration",
+    "fleetpulse_login_window_within_slo",
+    "fleetpulse_login_window_long",
+    "fleetpulse_login_window_seconds",
 }
 OS_METRICS = {
     "fleetpulse_login_duration_seconds",
@@ -221,6 +232,7 @@ OS_METRICS = {
     "fleetpulse_boot_duration_seconds",
     "fleetpulse_boot_phase_duration_seconds",
     "fleetpulse_boots_total",
+    "fleetpulse_logins_long_ended_last_hour",
 }
 
 
@@ -261,7 +273,11 @@ def test_iter_panel_queries_yields_every_query_with_variables_filled_in() -> Non
     overview = [
         e for u, t, e in queries if u == "fleetpulse-fleet-overview" and t == "Within 120 s"
     ]
-    assert overview and 'site=~".*"' in overview[0] and "[1h]" in overview[0]
+    assert overview and 'site=~".*"' in overview[0] and 'window="7d"' in overview[0]
+    phases = [
+        e for u, t, e in queries if u == "fleetpulse-signin-sla" and t == "Mean time per phase"
+    ]
+    assert phases and "[1h]" in phases[0]
 
 
 def test_iter_panel_queries_uses_the_given_values() -> None:

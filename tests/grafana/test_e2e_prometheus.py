@@ -73,7 +73,12 @@ WAIT_TIMEOUT_S = 30
 # Panels that stay empty on this data however it is fed, with the reason. Kept small:
 # at most 10 % of the panel queries (asserted), and each entry must still be empty
 # (asserted), so a fixed collector makes the test ask for the entry to go.
-EMPTY_ALLOWED: dict[tuple[str, str], str] = {}
+EMPTY_ALLOWED: dict[tuple[str, str], str] = {
+    ("fleetpulse-fleet-overview", "Waiting now: sign-ins in progress over 10 min"): (
+        "no simulated sign-in is in progress for 10 minutes (the live ones last seconds); "
+        "test_e2e_headlines.py feeds one and reads this panel"
+    ),
+}
 
 
 @dataclass
@@ -396,10 +401,10 @@ def test_boards_count_what_the_fleets_sent(live: Live) -> None:
         )
         == slow
     )
-    # increase() extrapolates a little beyond the samples: at least the second fleet's.
+    # The headline stats are by event time over the last 7 days (the simulated 3 days),
+    # flagged sign-ins out: at most what was sent. test_e2e_headlines.py checks them
+    # against the SLA report exactly.
     took = scalar(base, one_panel(live, "fleetpulse-fleet-overview", "Took 30 min or more"))
-    assert took is not None and took >= second["signins_30min_or_more"]
-    # Short of that, some of the second fleet's sign-ins came in a site/OS pair the first
-    # fleet did not have: a series' first value is no increase to rate() (see FIRST).
+    assert took is not None and took <= slow
     signins = scalar(base, one_panel(live, "fleetpulse-fleet-overview", "Sign-ins"))
-    assert signins is not None and signins >= second["signins"], (signins, second)
+    assert signins is not None and 0 < signins <= first["signins"] + second["signins"]

@@ -14,7 +14,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from fleetpulse.collector.model import FleetState, Incoming
+from fleetpulse.collector.model import (
+    IN_PROGRESS_NAMED_AFTER,
+    IN_PROGRESS_NAMED_MAX,
+    FleetState,
+    Incoming,
+)
 from fleetpulse.contract.phases import PROFILE_TYPES
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 
@@ -364,6 +369,92 @@ class FleetStateCollector(Collector):
         for site, n in sorted(self.expired.items()):
             expired.add_metric([site], n)
         yield expired
+        yield from _waiting(s)
+        yield from _windows(s)
+
+
+def _waiting(s: FleetState) -> Iterator[Metric]:
+    """Who is waiting: sign-ins in progress over the alert threshold, by device, and the
+    30-minute sign-ins that ended in the last hour, by event time."""
+    over = GaugeMetricFamily(
+        "fleetpulse_login_in_progress_over_threshold",
+        f"Seconds a sign-in in progress has lasted so far, for each device whose sign-in has "
+        f"passed {IN_PROGRESS_NAMED_AFTER:.0f} s (the series exists only while it has), the "
+        f"{IN_PROGRESS_NAMED_MAX} longest at most.",
+        labels=["site", "hostname", "device_id"],
+    )
+    for w in s.over_threshold:
+        over.add_metric([w.site, w.hostname, w.device_id], w.seconds)
+    yield over
+    ended = GaugeMetricFamily(
+        "fleetpulse_logins_long_ended_last_hour",
+        "Sign-ins of 30 minutes or more (flagged ones too) that ended in the last hour by "
+        "event time (started_at + total), however late they were delivered.",
+        labels=["site", "os"],
+    )
+    for (site, os), n in sorted(s.long_ended_last_hour.items()):
+        ended.add_metric([site, os], n)
+    yield ended
+
+
+#: (metric suffix, WindowFigures attribute, help) of the per-site window counts
+WINDOW_COUNTS = (
+    ("signins", "signins", "SLA sign-ins (first-login and after-update ones out)"),
+    ("known_duration", "known", "SLA sign-ins with a known duration"),
+    ("within_slo", "within_slo", "SLA sign-ins of 120 s or less"),
+    ("long", "long", "SLA sign-ins of 30 minutes or more"),
+)
+
+
+def _windows(s: FleetState) -> Iterator[Metric]:
+    """The boards' headline figures by event time (fleetpulse.collector.signin_windows):
+    the same figures as the SLA report for the window ending at the end timestamp."""
+    w = s.windows
+    if w is None:
+        return
+    end = GaugeMetricFamily(
+        "fleetpulse_login_window_end_timestamp_seconds",
+        "End (exclusive, Unix seconds) of the fleetpulse_login_window_* windows: a window W "
+        "holds the sign-ins that started in [end - W, end).",
+    )
+    end.add_metric([], w.until)
+    yield end
+    for suffix, attr, doc in WINDOW_COUNTS:
+        g = GaugeMetricFamily(
+            f"fleetpulse_login_window_{suffix}",
+            f"{doc} that started in the window (event time), per site; sum the sites for the "
+            "fleet.",
+            labels=["window", "site"],
+        )
+        for (window, site), f in sorted(w.sites.items()):
+            g.add_metric([window, site], getattr(f, attr))
+        yield g
+    per_site = GaugeMetricFamily(
+        "fleetpulse_login_window_seconds",
+        "Exact percentiles of the SLA sign-in durations in the window, per site (no series: "
+        "no known duration).",
+        labels=["window", "site", "quantile"],
+    )
+    for (window, site), f in sorted(w.sites.items()):
+        for p, v in f.percentiles.items():
+            if v is not None:
+                per_site.add_metric([window, site, _quantile(p)], v)
+    yield per_site
+    fleet = GaugeMetricFamily(
+        "fleetpulse_login_window_fleet_seconds",
+        "Exact percentiles of the SLA sign-in durations in the window, whole fleet (no "
+        "series: no known duration).",
+        labels=["window", "quantile"],
+    )
+    for window, f in sorted(w.fleet.items()):
+        for p, v in f.percentiles.items():
+            if v is not None:
+                fleet.add_metric([window, _quantile(p)], v)
+    yield fleet
+
+
+def _quantile(p: int) -> str:
+    return f"{p / 100:g}"
 
 
 def _by_site(name: str, doc: str, values: dict[str, float] | dict[str, int]) -> GaugeMetricFamily:

@@ -125,6 +125,14 @@ class FleetState:
     in_progress_expired: dict[str, int] = field(default_factory=dict)
     identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
     per_device: list[PerDeviceRow] = field(default_factory=list)
+    # sign-ins in progress over IN_PROGRESS_NAMED_AFTER, longest first, at most
+    # IN_PROGRESS_NAMED_MAX of them: who is waiting now
+    over_threshold: list[WaitingSignin] = field(default_factory=list)
+    # (site, os): sign-ins of 30 min or more that ended in the last hour, by event time
+    # (started_at + total_seconds), whenever they were delivered
+    long_ended_last_hour: dict[tuple[str, str], int] = field(default_factory=dict)
+    # the event-time windows of the boards' headline figures (signin_windows.py)
+    windows: SigninWindows | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +218,54 @@ class SiteCoverage(NamedTuple):
     expected: int
     enrolled: int
     never_enrolled: list[str]
+
+
+#: A sign-in in progress is named (hostname, site) once it has lasted this long, in seconds:
+#: the threshold of the FleetpulseLoginInProgressTooLong alert.
+IN_PROGRESS_NAMED_AFTER = 600.0
+#: At most this many sign-ins in progress are named, longest first (a bounded series).
+IN_PROGRESS_NAMED_MAX = 20
+
+
+class WaitingSignin(NamedTuple):
+    """A sign-in in progress over IN_PROGRESS_NAMED_AFTER: its device and how long it has
+    lasted so far (seconds, extrapolated as for the longest-in-progress gauge)."""
+
+    site: str
+    hostname: str
+    device_id: str
+    seconds: float
+
+
+class SigninTotal(NamedTuple):
+    """A stored complete sign-in by event time, lean: for the boards' window figures."""
+
+    site: str
+    started_at: float
+    total_seconds: float | None  # None: unknown duration
+    flagged: bool  # first_login or after_update (out of the SLA figures, as in the report)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    """The SLA sign-ins (flagged ones out) that started in one window, as the report counts
+    them: ``signins`` includes unknown durations, ``known`` does not; ``within_slo`` is
+    total <= the SLO, ``long`` total >= 1800 s; ``percentiles`` maps 50 and 95 to exact
+    seconds (linear between closest ranks), None with no known duration."""
+
+    signins: int
+    known: int
+    within_slo: int
+    long: int
+    percentiles: dict[int, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SigninWindows:
+    """Window figures ending at ``until`` (whole Unix seconds, exclusive): per window name
+    ("24h", "7d", "28d") for the fleet and per (window, site)."""
+
+    until: float
+    slo_seconds: float
+    fleet: dict[str, WindowFigures] = field(default_factory=dict)
+    sites: dict[tuple[str, str], WindowFigures] = field(default_factory=dict)

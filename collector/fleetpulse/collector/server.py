@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from fleetpulse.collector.metrics import (
     FleetStateCollector,
     IngestMetrics,
 )
-from fleetpulse.collector.model import FleetState, InProgressExpiry
+from fleetpulse.collector.model import FleetState, InProgressExpiry, SigninWindows
 from fleetpulse.collector.per_device import Rendered
 from fleetpulse.collector.per_device import render as render_per_device
 from fleetpulse.collector.ports import check_free
@@ -32,6 +32,8 @@ from fleetpulse.collector.ratelimit import FailureLimiter, RateLimiter
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.servicer import TelemetryServicer, add_to_server
 from fleetpulse.collector.settings import SiteSettings
+from fleetpulse.collector.signin_windows import WINDOWS, window_end
+from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.writer import Writer
 from fleetpulse.contract.address import AddressError, is_loopback, split_target
@@ -52,6 +54,10 @@ KEEPALIVE_TIME_MS = 120_000
 KEEPALIVE_TIMEOUT_MS = 20_000
 KEEPALIVE_MIN_PING_MS = 60_000
 MAX_PING_STRIKES = 2
+
+# The event-time window figures read up to 28 days of sign-ins: they are recomputed every
+# WINDOW_EVERY_REFRESHES-th fleet-state refresh (every minute with the default 10 s).
+WINDOW_EVERY_REFRESHES = 6
 
 
 @dataclass
@@ -147,6 +153,8 @@ class Collector:
         self._refresher: asyncio.Task[None] | None = None
         self._health = health.aio.HealthServicer()
         self._expired_since: float | None = None  # the last fleet-state snapshot's time
+        self._windows: SigninWindows | None = None  # the last window figures ...
+        self._refreshes = 0  # ... and the refreshes since they were computed
 
     def _check_transport(self) -> None:
         c = self.config
@@ -278,6 +286,13 @@ class Collector:
         state = self.store.fleet_state(
             now, per_device, self.in_progress_expiry(), self._expired_since
         )
+        if self._windows is None or self._refreshes >= WINDOW_EVERY_REFRESHES:
+            until = window_end(now)
+            rows = self.store.signin_totals(until - max(WINDOWS.values()), until)
+            sites = {key[0] for key in state.devices}
+            self._windows, self._refreshes = compute_windows(rows, until, sites), 0
+        self._refreshes += 1
+        state = replace(state, windows=self._windows)
         return state, (render_per_device(state) if per_device else Rendered())
 
     async def _refresh_loop(self) -> None:

@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import statistics
 
-from fleetpulse.collector.model import DeviceRow, FleetState, InProgressExpiry, PerDeviceRow
+from fleetpulse.collector.model import (
+    IN_PROGRESS_NAMED_AFTER,
+    IN_PROGRESS_NAMED_MAX,
+    DeviceRow,
+    FleetState,
+    InProgressExpiry,
+    PerDeviceRow,
+    SigninTotal,
+    WaitingSignin,
+)
 from fleetpulse.collector.store.database import Database
 
 REPORTING_WITHIN = 3600.0
 SILENT_AFTER = 86400.0
 UNUSED_AFTER = 14 * 86400.0
 PER_DEVICE_MAX_AGE = 7 * 86400.0
+LONG_SIGNIN = 1800.0  # a sign-in of 30 minutes or more
+LONG_RECENT = 3600.0  # ... that ended within the last hour
+# No stored sign-in lasts longer (fleetpulse.collector.validation.MAX_DURATION): bounds the
+# started_at range an "ended within" query must read.
+LONGEST_SIGNIN = 86400.0
 
 
 class Fleet:
@@ -65,6 +79,16 @@ class Fleet:
         ):
             state.unused[site] = int(n)
         self._in_progress(state, now, expiry or InProgressExpiry(), expired_since)
+        for os_site in {(k[0], k[1]) for k in state.devices}:
+            state.long_ended_last_hour[os_site] = 0
+        for site, os_, n in self._db.read(
+            "SELECT d.site, d.os, COUNT(*) FROM signins s"
+            " JOIN devices d ON d.device_id = s.device_id"
+            " WHERE s.started_at >= ? AND s.total_seconds >= ?"
+            " AND s.started_at + s.total_seconds >= ? GROUP BY d.site, d.os",
+            (now - LONG_RECENT - LONGEST_SIGNIN, LONG_SIGNIN, now - LONG_RECENT),
+        ):
+            state.long_ended_last_hour[(site, os_)] = int(n)
         if per_device:
             state.per_device.extend(self._per_device(now))
         return state
@@ -74,8 +98,10 @@ class Fleet:
     ) -> None:
         # rows older than every expiry, also as seen from ``since``, matter no more
         oldest = min(now, now if since is None else since) - expiry.longest()
-        for site, elapsed, updated_at in self._db.read(
-            "SELECT d.site, p.elapsed_seconds, p.updated_at FROM signins_in_progress p"
+        waiting = []
+        for site, elapsed, updated_at, hostname, device_id in self._db.read(
+            "SELECT d.site, p.elapsed_seconds, p.updated_at, d.hostname, d.device_id"
+            " FROM signins_in_progress p"
             " JOIN devices d ON d.device_id = p.device_id WHERE p.updated_at >= ?",
             (oldest,),
         ):
@@ -86,8 +112,37 @@ class Fleet:
                 state.longest_in_progress[site] = max(
                     state.longest_in_progress.get(site, 0.0), so_far
                 )
+                if so_far > IN_PROGRESS_NAMED_AFTER:
+                    waiting.append(WaitingSignin(site, hostname, device_id, so_far))
             elif since is not None and since < float(updated_at) + expiry.after(site) <= now:
                 state.in_progress_expired[site] = state.in_progress_expired.get(site, 0) + 1
+        # one per device (its longest), longest first, bounded
+        longest: dict[str, WaitingSignin] = {}
+        for w in waiting:
+            if w.device_id not in longest or w.seconds > longest[w.device_id].seconds:
+                longest[w.device_id] = w
+        state.over_threshold.extend(
+            sorted(longest.values(), key=lambda w: (-w.seconds, w.site, w.hostname))[
+                :IN_PROGRESS_NAMED_MAX
+            ]
+        )
+
+    def signin_totals(self, since: float, until: float) -> list[SigninTotal]:
+        """Complete sign-ins that started in ``[since, until)`` (event time), with their
+        device's site, duration (None: unknown) and whether first_login or after_update
+        flags them; unordered. The same rows as Reports.signins_between, without phases."""
+        return [
+            SigninTotal(
+                str(site), float(started), None if total is None else float(total), bool(flag)
+            )
+            for site, started, total, flag in self._db.read(
+                "SELECT d.site, s.started_at, s.total_seconds,"
+                " CASE WHEN COALESCE(s.first_login, 0) <> 0 OR COALESCE(s.after_update, 0) <> 0"
+                " THEN 1 ELSE 0 END FROM signins s JOIN devices d ON d.device_id = s.device_id"
+                " WHERE s.started_at >= ? AND s.started_at < ?",
+                (since, until),
+            )
+        ]
 
     def _per_device(self, now: float) -> list[PerDeviceRow]:
         """Latest sign-in and boot per device; devices silent for PER_DEVICE_MAX_AGE expire

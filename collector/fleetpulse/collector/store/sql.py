@@ -28,6 +28,7 @@ from fleetpulse.collector.model import (
     Outcome,
     Report,
     SigninRow,
+    SigninTotal,
     SiteCoverage,
     SiteSetting,
     Token,
@@ -138,6 +139,9 @@ class SqlStore:
 
     def device_rows(self, now: float) -> list[DeviceRow]:
         return self._fleet.device_rows(now)
+
+    def signin_totals(self, since: float, until: float) -> list[SigninTotal]:
+        return self._fleet.signin_totals(since, until)
 
     # -- report reads --------------------------------------------------------------------
     def signins_between(self, since: float, until: float) -> list[SigninRow]:
