@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from fleetpulse.agent.install.program import (
     LAUNCHER,
     SITE,
     Program,
+    check_fixed_path,
     console_program,
     launcher_program,
     running_artifact,
@@ -261,6 +263,11 @@ def install(
         if p is not None
     }
     _check_rights(layout)
+    if program is None:
+        artifact = artifact or running_artifact()
+        if layout.system == "linux":
+            # the unit runs this path as root for as long as the machine is installed
+            check_fixed_path(sys.executable if artifact else console_program().argv[0])
 
     outcome = Outcome()
     manifest = Manifest.load(layout.manifest)
@@ -279,7 +286,6 @@ def install(
         w.file(state / CONFIG, config_template().encode())
 
     if program is None:
-        artifact = artifact or running_artifact()
         if artifact is not None:
             w.mkdir(layout.program_dir, 0o755)
             if unpack(artifact, layout.program_dir):
