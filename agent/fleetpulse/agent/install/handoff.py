@@ -46,7 +46,8 @@ class Handoff:
     ca_cert: str = ""
     client_cert: str = ""
     client_key: str = ""
-    insecure: bool = False
+    #: None: INSECURE not given (an enrolled device keeps its setting)
+    insecure: bool | None = None
 
     @classmethod
     def read(cls, path: Path) -> Handoff | None:
@@ -67,7 +68,8 @@ class Handoff:
         if not parser.has_section(SECTION):
             return cls()
         got = {k: v.strip() for k, v in parser.items(SECTION)}
-        insecure = got.get("insecure", "").lower() in {"1", "yes", "true"}
+        flag = got.get("insecure", "").lower()
+        insecure = None if flag == "" else flag in {"1", "yes", "true"}
         return cls(
             collector=got.get("collector", ""),
             token=got.get("token", ""),
@@ -131,10 +133,17 @@ def apply_handoff(
         return None
     if config_template is not None and not (state_dir / CONFIG).exists():
         (state_dir / CONFIG).write_text(config_template(), encoding="utf-8")
+    try:
+        existing: Credentials | None = Credentials.load(state_dir)
+    except AgentError:
+        existing = None
     if not got.collector:
-        if got.token or got.token_file:
-            raise ConfigError(f"{path}: a token but no collector (COLLECTOR=HOST:PORT)")
-        return None
+        if existing is None:
+            if got.token or got.token_file:
+                raise ConfigError(f"{path}: a token but no collector (COLLECTOR=HOST:PORT)")
+            return None
+        # reinstalled without COLLECTOR (an upgrade, a new CACERT): the enrolled one
+        got = replace(got, collector=existing.collector)
     split_target(got.collector)
     if bool(got.client_cert) != bool(got.client_key):
         raise ConfigError(f"{path}: CLIENTCERT and CLIENTKEY go together")
@@ -144,17 +153,14 @@ def apply_handoff(
         source = getattr(got, key)
         if source:
             tls[key] = _copy_in(source, state_dir / name, local, key.replace("_", " "))
-    try:
-        existing: Credentials | None = Credentials.load(state_dir)
-    except AgentError:
-        existing = None
     if existing is not None and existing.collector == got.collector:
+        # a property left out of a reinstall keeps the enrolled device's setting
         wanted = replace(
             existing,
-            insecure=got.insecure,
-            ca_cert=tls["ca_cert"],
-            client_cert=tls["client_cert"],
-            client_key=tls["client_key"],
+            insecure=existing.insecure if got.insecure is None else got.insecure,
+            ca_cert=tls["ca_cert"] or existing.ca_cert,
+            client_cert=tls["client_cert"] or existing.client_cert,
+            client_key=tls["client_key"] or existing.client_key,
         )
         if wanted != existing:
             wanted.save(state_dir)
@@ -172,7 +178,7 @@ def apply_handoff(
             token,
             facts,
             tls["ca_cert"],
-            got.insecure,
+            bool(got.insecure),
             **{k: tls[k] for k in ("client_cert", "client_key")},
         )
         Credentials(
@@ -181,7 +187,7 @@ def apply_handoff(
             collector=got.collector,
             site=new.site,
             user_hash_key=new.user_hash_key.hex(),
-            insecure=got.insecure,
+            insecure=bool(got.insecure),
             **tls,
         ).save(state_dir)
         done = f"enrolled as {new.device_id} (site {new.site})"

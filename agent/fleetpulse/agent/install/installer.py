@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import stat
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from fleetpulse.agent.install.program import (
     console_program,
     launcher_program,
     running_artifact,
+    system_python,
     unpack,
 )
 from fleetpulse.agent.platform.env import Env
@@ -265,9 +265,9 @@ def install(
     _check_rights(layout)
     if program is None:
         artifact = artifact or running_artifact()
-        if layout.system == "linux":
+        if layout.system == "linux" and artifact is None:
             # the unit runs this path as root for as long as the machine is installed
-            check_fixed_path(sys.executable if artifact else console_program().argv[0])
+            check_fixed_path(console_program().argv[0])
 
     outcome = Outcome()
     manifest = Manifest.load(layout.manifest)
@@ -290,7 +290,8 @@ def install(
             w.mkdir(layout.program_dir, 0o755)
             if unpack(artifact, layout.program_dir):
                 outcome.changes.append(f"unpacked {artifact.name} into {layout.program_dir}")
-            program = launcher_program(layout.program_dir)
+            python = system_python() if layout.system == "linux" else None
+            program = launcher_program(layout.program_dir, python)
         else:
             program = console_program()
 

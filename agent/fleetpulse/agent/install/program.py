@@ -158,3 +158,19 @@ def check_fixed_path(path: str) -> None:
                 "with a system-wide interpreter (for example /usr/bin/python3 "
                 "fleetpulse-agent.pyz install ...)"
             )
+
+
+def system_python(python: str | None = None) -> str:
+    """The interpreter a Linux service runs the unpacked artifact with: ``python`` (default:
+    this one) unless it lies under a home directory, else the distribution's
+    /usr/bin/pythonX.Y of the same version (the artifact's binary wheels need that minor
+    version). Raises ConfigError when there is none."""
+    python = python or sys.executable
+    try:
+        check_fixed_path(python)
+    except ConfigError:
+        system = f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"
+        if os.path.exists(system):
+            return system
+        raise
+    return python
