@@ -203,6 +203,14 @@ def product_xml(version: str, python_version: str, bundled: bool, root: Path) ->
           <RegistryValue Root="HKLM" Key="SYSTEM\\CurrentControlSet\\Services\\{SERVICE}" Name="PythonClass" Type="string" Value="[INSTALLDIR]fleetpulse_service.AgentService" KeyPath="yes"/>
           <RegistryValue Root="HKLM" Key="SYSTEM\\CurrentControlSet\\Services\\{SERVICE}" Name="Environment" Type="multistring" Value="PATH=[PYTHONDIR];[INSTALLDIR]site-packages\\pywin32_system32;[%SystemRoot]\\system32[~]PYTHONPATH=[INSTALLDIR]site-packages;[INSTALLDIR]site-packages\\win32;[INSTALLDIR]site-packages\\win32\\lib"/>
         </Component>"""
+    # the event log source of servicemanager.LogInfoMsg/LogErrorMsg (messages in its .pyd)
+    event_key = f"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\{SERVICE}"
+    python_registry += f"""
+        <Component Id="EventSource" Guid="{guid("event-source")}" Win64="yes">
+          <RegistryValue Root="HKLM" Key="{event_key}" Name="EventMessageFile" Type="string" Value="[INSTALLDIR]site-packages\\win32\\servicemanager.pyd" KeyPath="yes"/>
+          <RegistryValue Root="HKLM" Key="{event_key}" Name="TypesSupported" Type="integer" Value="7"/>
+        </Component>"""
+    components.append("EventSource")
     if not bundled:
         components.append("ServiceHost")
     props = "\n".join(

@@ -140,6 +140,13 @@ def test_msi_tables(msis: dict[str, Path]) -> None:
     (loc,) = _table(msi, "RegLocator")
     # HKLM (2), the default value, msidbLocatorTypeRawValue 2 | msidbLocatorType64bit 16
     assert loc[1:5] == ["2", r"SOFTWARE\Python\PythonCore\3.11\InstallPath", "", "18"]
+    registry = {(r[2].rsplit("\\", 1)[-1], r[3]): r[4] for r in _table(msi, "Registry")}
+    assert registry[("fleetpulse-agent", "PythonClass")] == (
+        "[INSTALLDIR]fleetpulse_service.AgentService"
+    )
+    assert registry[("fleetpulse-agent", "EventMessageFile")] == (
+        "[INSTALLDIR]site-packages\\win32\\servicemanager.pyd"
+    )
     ini = {r[4]: (r[1], r[2], r[3], r[5]) for r in _table(msi, "IniFile")}
     assert ini == {k: ("enroll.ini", "STATEDIR", "enroll", f"[{p}]") for k, p in INI_KEYS}
     (lock,) = _table(msi, "MsiLockPermissionsEx")
