@@ -127,7 +127,7 @@ def stage(root: Path, wheels: Path, embed: Path | None) -> None:
     for wheel in found:
         with zipfile.ZipFile(wheel) as zf:
             for member in zf.namelist():
-                if member.endswith("/") or ".dist-info/" in member and "RECORD" in member:
+                if member.endswith("/") or (".dist-info/" in member and "RECORD" in member):
                     continue
                 if wheel.name.startswith("pywin32-") and member.startswith(PYWIN32_SKIP):
                     continue
@@ -166,56 +166,84 @@ def tree_xml(root: Path, service_file: str, service_xml: str) -> tuple[str, list
                 continue
             cid = ident("c", rel)
             components.append(cid)
+            file = el("File", Id=ident("f", rel), Name=entry.name,
+                      Source=entry.relative_to(root.parent).as_posix(), KeyPath="yes")  # fmt: skip
             extra = service_xml if rel == service_file else ""
-            out.append(
-                f"{pad}<Component Id={quoteattr(cid)} Guid={quoteattr(guid(rel))} Win64=\"yes\">"
-                f"<File Id={quoteattr(ident('f', rel))} Name={quoteattr(entry.name)} "
-                f"Source={quoteattr(entry.relative_to(root.parent).as_posix())} KeyPath=\"yes\"/>{extra}</Component>\n"
-            )
+            out.append(f'{pad}<Component Id="{cid}" Guid="{guid(rel)}" Win64="yes">'
+                       f"{file}{extra}</Component>\n")  # fmt: skip
         return "".join(out)
 
     return walk(root, 5), components
 
 
+def el(tag: str, text: str | None = None, **attrs: str) -> str:
+    """One WiX element; attribute values quoted and escaped."""
+    attributes = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+    if text is None:
+        return f"<{tag}{attributes}/>"
+    return f"<{tag}{attributes}>{text}</{tag}>"
+
+
 def service_xml(bundled: bool) -> str:
     args = '-I "[INSTALLDIR]fleetpulse_service.py"' if bundled else ""
-    return (
-        f'<ServiceInstall Id="AgentService" Name="{SERVICE}" DisplayName="fleetpulse agent" '
-        'Description="Measures boot, sign-in and application usage and reports them to the '
-        'collector." Type="ownProcess" Start="auto" ErrorControl="normal" '
-        f'Account="LocalSystem" Arguments={quoteattr(args)} Vital="yes"/>'
-        f'<ServiceControl Id="AgentServiceControl" Name="{SERVICE}" Start="install" '
-        'Stop="both" Remove="uninstall" Wait="yes"/>'
-    )
+    description = "Measures boot, sign-in and application usage and reports them."
+    install = el("ServiceInstall", Id="AgentService", Name=SERVICE,
+                 DisplayName="fleetpulse agent", Description=description, Type="ownProcess",
+                 Start="auto", ErrorControl="normal", Account="LocalSystem", Arguments=args,
+                 Vital="yes")  # fmt: skip
+    control = el("ServiceControl", Id="AgentServiceControl", Name=SERVICE, Start="install",
+                 Stop="both", Remove="uninstall", Wait="yes")  # fmt: skip
+    return install + control
+
+
+def registry_component(cid: str, key: str, values: list[tuple[str, str, str]]) -> str:
+    """A component of HKLM values (name, WiX type, value); the first is its key path."""
+    rows = "".join(
+        "\n          " + el("RegistryValue", Root="HKLM", Key=key, Name=name, Type=kind,
+                               Value=value, **({"KeyPath": "yes"} if i == 0 else {}))
+        for i, (name, kind, value) in enumerate(values)
+    )  # fmt: skip
+    head = f'<Component Id="{cid}" Guid="{guid(cid)}" Win64="yes">'
+    return f"\n        {head}{rows}\n        </Component>"
 
 
 def product_xml(version: str, python_version: str, bundled: bool, root: Path) -> tuple[str, str]:
     service_file = "python/python.exe" if bundled else "pythonservice.exe"
     files, components = tree_xml(root, service_file, service_xml(bundled))
     key = f"SOFTWARE\\Python\\PythonCore\\{python_version}\\InstallPath"
-    python_search = "" if bundled else f"""
-    <Property Id="PYTHONDIR">
-      <RegistrySearch Id="PythonDirSearch" Root="HKLM" Key="{key}" Name="" Type="raw" Win64="yes"/>
-    </Property>
-    <Condition Message="fleetpulse agent needs CPython {python_version} (64-bit) installed for all users (python-{python_version}.x-amd64.exe /quiet InstallAllUsers=1): HKLM\\{key} was not found.">Installed OR PYTHONDIR</Condition>"""
-    python_registry = "" if bundled else f"""
-        <Component Id="ServiceHost" Guid="{guid("service-host-registry")}" Win64="yes">
-          <RegistryValue Root="HKLM" Key="SYSTEM\\CurrentControlSet\\Services\\{SERVICE}" Name="PythonClass" Type="string" Value="[INSTALLDIR]fleetpulse_service.AgentService" KeyPath="yes"/>
-          <RegistryValue Root="HKLM" Key="SYSTEM\\CurrentControlSet\\Services\\{SERVICE}" Name="Environment" Type="multistring" Value="PATH=[PYTHONDIR];[INSTALLDIR]site-packages\\pywin32_system32;[%SystemRoot]\\system32[~]PYTHONPATH=[INSTALLDIR]site-packages;[INSTALLDIR]site-packages\\win32;[INSTALLDIR]site-packages\\win32\\lib"/>
-        </Component>"""
+    site = "[INSTALLDIR]site-packages"
     # the event log source of servicemanager.LogInfoMsg/LogErrorMsg (messages in its .pyd)
-    event_key = f"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\{SERVICE}"
-    python_registry += f"""
-        <Component Id="EventSource" Guid="{guid("event-source")}" Win64="yes">
-          <RegistryValue Root="HKLM" Key="{event_key}" Name="EventMessageFile" Type="string" Value="[INSTALLDIR]site-packages\\win32\\servicemanager.pyd" KeyPath="yes"/>
-          <RegistryValue Root="HKLM" Key="{event_key}" Name="TypesSupported" Type="integer" Value="7"/>
-        </Component>"""
+    registry = registry_component(
+        "EventSource",
+        f"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\{SERVICE}",
+        [("EventMessageFile", "string", f"{site}\\win32\\servicemanager.pyd"),
+         ("TypesSupported", "integer", "7")],
+    )  # fmt: skip
     components.append("EventSource")
+    python_search = ""
     if not bundled:
+        search = el("RegistrySearch", Id="PythonDirSearch", Root="HKLM", Key=key, Name="",
+                    Type="raw", Win64="yes")  # fmt: skip
+        message = (
+            f"fleetpulse agent needs CPython {python_version} (64-bit) installed for all "
+            f"users (python-{python_version}.x-amd64.exe /quiet InstallAllUsers=1): "
+            f"HKLM\\{key} was not found."
+        )
+        python_search = (
+            "\n    " + el("Property", search, Id="PYTHONDIR")
+            + "\n    " + el("Condition", "Installed OR PYTHONDIR", Message=message)
+        )  # fmt: skip
+        # pythonservice.exe: the class to host, and CPython's and pywin32's DLLs on PATH
+        path = f"PATH=[PYTHONDIR];{site}\\pywin32_system32;[%SystemRoot]\\system32"
+        pythonpath = f"PYTHONPATH={site};{site}\\win32;{site}\\win32\\lib"
+        registry += registry_component(
+            "ServiceHost",
+            f"SYSTEM\\CurrentControlSet\\Services\\{SERVICE}",
+            [("PythonClass", "string", "[INSTALLDIR]fleetpulse_service.AgentService"),
+             ("Environment", "multistring", f"{path}[~]{pythonpath}")],
+        )  # fmt: skip
         components.append("ServiceHost")
-    props = "\n".join(
-        f'    <Property Id="{p}"/>' for _, p in INI_KEYS
-    )
+    props = "\n".join(f'    <Property Id="{p}"/>' for _, p in INI_KEYS)
     refs = "\n".join(f'      <ComponentRef Id="{c}"/>' for c in [*components, "StateFolder"])
     wxs = f"""<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
@@ -232,7 +260,7 @@ def product_xml(version: str, python_version: str, bundled: bool, root: Path) ->
     <Directory Id="TARGETDIR" Name="SourceDir">
       <Directory Id="ProgramFiles64Folder">
         <Directory Id="INSTALLDIR" Name="fleetpulse">
-{files}{python_registry}
+{files}{registry}
         </Directory>
       </Directory>
       <Directory Id="CommonAppDataFolder">
@@ -280,7 +308,8 @@ def add_tables(msi: Path) -> None:
             " `SDDLText` LONGCHAR NOT NULL, `Condition` CHAR(255)"
             " PRIMARY KEY `MsiLockPermissionsEx`)",
             "INSERT INTO `MsiLockPermissionsEx` (`MsiLockPermissionsEx`, `LockObject`, `Table`,"
-            f" `SDDLText`) VALUES ('StateAcl', 'STATEDIR', 'CreateFolder', '{STATE_SDDL}')"]  # fmt: skip
+            " `SDDLText`) VALUES ('StateAcl', 'STATEDIR', 'CreateFolder',"
+            f" '{STATE_SDDL}')"]  # fmt: skip
     seq = ["INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES"
            " ('RemoveIniValues', 3800)",
            "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES"
@@ -337,8 +366,11 @@ def main() -> None:
             fail(f"wixl: {(done.stderr or done.stdout).strip()}")
         add_tables(a.out)
     size = os.path.getsize(a.out) / 1e6
-    runtime = f"bundled {a.python_embed.name}" if a.python_embed else (
-        f"needs CPython {a.python_version} x64 installed")
+    runtime = (
+        f"bundled {a.python_embed.name}"
+        if a.python_embed
+        else (f"needs CPython {a.python_version} x64 installed")
+    )
     print(f"built {a.out} ({size:.1f} MB), version {version}, {runtime}")
 
 
