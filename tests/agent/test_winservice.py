@@ -168,21 +168,23 @@ def test_not_enrolled_stops_with_an_error_for_the_recovery_to_retry(tmp_path: Pa
     assert error and "cannot start" in message and "enroll" in message
 
 
-def test_a_refused_handoff_is_logged_and_retried(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError("enroll.ini: not enrolled and no TOKEN or TOKENFILE given"),
+        PermissionError(13, "Access is denied", "C:\\ProgramData\\fleetpulse\\enroll.ini"),
+    ],
+)
+def test_a_refused_handoff_is_logged_and_retried(tmp_path: Path, error: Exception) -> None:
     scm = RecordingScm()
 
     def handoff(_state: Path) -> str | None:
-        raise ConfigError("enroll.ini: not enrolled and no TOKEN or TOKENFILE given")
+        raise error
 
     control = ServiceControl(tmp_path, scm, handoff=handoff)
     assert control.run() == 1
-    assert scm.events == [
-        (
-            "fleetpulse agent cannot start: enroll.ini: not enrolled and no TOKEN or "
-            "TOKENFILE given",
-            True,
-        )
-    ]
+    assert scm.events == [(f"fleetpulse agent cannot start: {error}", True)]
+    assert scm.states()[-1] == SERVICE_STOPPED
 
 
 def test_watchdog_exit_is_the_service_exit_code(tmp_path: Path) -> None:

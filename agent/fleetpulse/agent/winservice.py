@@ -141,7 +141,7 @@ class ServiceControl:
             if self.stop.is_set():
                 return 0
             agent = open_agent(self.state_dir)
-        except AgentError as exc:
+        except (AgentError, OSError) as exc:  # OSError: the state folder not writable
             self.scm.event(f"fleetpulse agent cannot start: {exc}", error=True)
             log.error("cannot start: %s", exc)
             return 1
