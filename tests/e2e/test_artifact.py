@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.agent.install.commands import RECORD_ENV, Recorder
+from fleetpulse.agent.install.program import system_python
 from tests.e2e.test_pipeline import stored, wait_for
 from tests.procs import CollectorProc, cli, start_collector
 
 REPO = Path(__file__).resolve().parents[2]
 #: the interpreter the venv was made from: without grpc, psutil or the project installed
 BARE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+#: what the unit runs: BARE_PYTHON, or /usr/bin/pythonX.Y when that is under a home directory
+SERVICE_PYTHON = system_python(BARE_PYTHON)
 
 pytestmark = pytest.mark.slow  # builds the artifact (pip install of every dependency)
 
@@ -169,7 +172,7 @@ def test_artifact_installs_unpacked_and_uninstalls(
     launcher = root / "usr/local/lib/fleetpulse/fleetpulse-agent.py"
     state = root / "var/lib/fleetpulse"
     unit = (root / "etc/systemd/system/fleetpulse-agent.service").read_text().splitlines()
-    assert f"ExecStart={BARE_PYTHON} -I {launcher} run --state-dir {state}" in unit
+    assert f"ExecStart={SERVICE_PYTHON} -I {launcher} run --state-dir {state}" in unit
     assert Recorder.read(record)[-1] == ["systemctl", "restart", "fleetpulse-agent.service"]
 
     # what the service will run: the unpacked agent, without the artifact or a venv

@@ -64,8 +64,13 @@ def _jsonable(value: Any) -> Any:
 def enroll(
     collector: Annotated[str, typer.Option(help="Collector address HOST:PORT.")],
     token: Annotated[
-        str, typer.Option(help="Enrollment token from 'fleetpulse-collector token create'.")
-    ],
+        str | None,
+        typer.Option(help="Enrollment token (visible in the process list: prefer --token-file)."),
+    ] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(help="File holding the enrollment token ('-': standard input)."),
+    ] = None,
     ca_cert: Annotated[
         Path | None, typer.Option(help="CA certificate to verify the collector.")
     ] = None,
@@ -79,12 +84,17 @@ def enroll(
     state_dir: StateDir = None,
 ) -> None:
     """Exchange an enrollment token for this device's credential."""
+    from fleetpulse.agent.install.tokens import choose_token
+
+    secret = choose_token(token, token_file)
     sd = _state(state_dir)
     facts = device_facts(Env(state_dir=str(sd)))
     ca = str(ca_cert.resolve()) if ca_cert else None
     cert = str(client_cert.resolve()) if client_cert else None
     key = str(client_key.resolve()) if client_key else None
-    got = sender_mod.enroll(collector, token, facts, ca, insecure, client_cert=cert, client_key=key)
+    got = sender_mod.enroll(
+        collector, secret, facts, ca, insecure, client_cert=cert, client_key=key
+    )
     creds = Credentials(
         device_id=got.device_id,
         device_secret=got.device_secret,
@@ -183,8 +193,11 @@ def _exit_with(message: str, code: int) -> None:
 def install(
     collector: Annotated[str, typer.Option(help="Collector address HOST:PORT.")],
     token: Annotated[
-        str, typer.Option(help="Enrollment token (used only if not enrolled there yet).")
-    ],
+        str | None, typer.Option(help="Enrollment token (used only if not enrolled there yet).")
+    ] = None,
+    token_file: Annotated[
+        str | None, typer.Option(help="File holding the enrollment token ('-': standard input).")
+    ] = None,
     ca_cert: Annotated[
         Path | None, typer.Option(help="CA certificate of the collector (copied in).")
     ] = None,
@@ -218,9 +231,17 @@ def install(
         runner_from_env,
     )
     from fleetpulse.agent.install import install as do_install
+    from fleetpulse.agent.install.tokens import choose_token
 
     opts = Options(
-        collector, token, ca_cert, client_cert, client_key, site, insecure, start=not no_start
+        collector,
+        choose_token(token, token_file),
+        ca_cert,
+        client_cert,
+        client_key,
+        site,
+        insecure,
+        start=not no_start,
     )
     try:
         outcome = do_install(opts, layout_for(root=root), runner_from_env())

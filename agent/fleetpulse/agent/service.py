@@ -26,20 +26,29 @@ def open_agent(state_dir: Path | None, config: Path | None = None) -> Agent:
     return Agent(sd, cfg, creds)
 
 
-def run_service(state_dir: Path | None, config: Path | None = None) -> int:
-    """Runs the agent loop until SIGTERM/SIGINT; returns the exit code: 0, or 75
-    (EX_TEMPFAIL) when the watchdog stopped it past its RSS ceiling (restart me)."""
+def serve(agent: Agent, stop: threading.Event) -> int:
+    """Runs ``agent``'s loop under the watchdog until ``stop`` is set, then closes it (the
+    spool keeps what was not sent). Returns 0, or 75 (EX_TEMPFAIL) when the watchdog stopped
+    it past its RSS ceiling (restart me). Callable from any thread (the Windows service)."""
     from fleetpulse.agent.watchdog import Guard, Limits, Watchdog
 
-    logging.getLogger().setLevel(logging.INFO)
-    limits = Limits.from_env()
-    agent = open_agent(state_dir, config)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    guard = Guard(agent, stop, Watchdog(limits)).start()
+    guard = Guard(agent, stop, Watchdog(Limits.from_env())).start()
     try:
         agent.run(stop)
     finally:
         agent.close()
     return guard.exit_code or 0
+
+
+def run_service(state_dir: Path | None, config: Path | None = None) -> int:
+    """Runs the agent loop until SIGTERM/SIGINT; returns the exit code: 0, or 75
+    (EX_TEMPFAIL) when the watchdog stopped it past its RSS ceiling (restart me)."""
+    from fleetpulse.agent.watchdog import Limits
+
+    logging.getLogger().setLevel(logging.INFO)
+    Limits.from_env()  # a bad ceiling is an error before the agent opens its spool
+    agent = open_agent(state_dir, config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return serve(agent, stop)

@@ -28,9 +28,11 @@ from fleetpulse.agent.install.program import (
     LAUNCHER,
     SITE,
     Program,
+    check_fixed_path,
     console_program,
     launcher_program,
     running_artifact,
+    system_python,
     unpack,
 )
 from fleetpulse.agent.platform.env import Env
@@ -261,6 +263,11 @@ def install(
         if p is not None
     }
     _check_rights(layout)
+    if program is None:
+        artifact = artifact or running_artifact()
+        if layout.system == "linux" and artifact is None:
+            # the unit runs this path as root for as long as the machine is installed
+            check_fixed_path(console_program().argv[0])
 
     outcome = Outcome()
     manifest = Manifest.load(layout.manifest)
@@ -279,12 +286,12 @@ def install(
         w.file(state / CONFIG, config_template().encode())
 
     if program is None:
-        artifact = artifact or running_artifact()
         if artifact is not None:
             w.mkdir(layout.program_dir, 0o755)
             if unpack(artifact, layout.program_dir):
                 outcome.changes.append(f"unpacked {artifact.name} into {layout.program_dir}")
-            program = launcher_program(layout.program_dir)
+            python = system_python() if layout.system == "linux" else None
+            program = launcher_program(layout.program_dir, python)
         else:
             program = console_program()
 

@@ -17,6 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetpulse.agent.errors import ConfigError
+
 LAUNCHER = "fleetpulse-agent.py"
 SITE = "site-packages"
 DIGEST = "artifact.sha256"
@@ -126,3 +128,49 @@ def unpack(artifact: Path, program_dir: Path) -> bool:
     for path in (launcher, marker):
         os.chmod(path, 0o644)
     return True
+
+
+def _homes() -> set[Path]:
+    """Users' home directories: root's and those of the accounts with UID >= 1000 (the
+    first regular UID of Debian, Fedora and most distributions: /etc/login.defs UID_MIN),
+    plus $HOME and the usual parents /home and /Users."""
+    homes = {Path("/home"), Path("/Users"), Path(os.path.expanduser("~"))}
+    try:
+        import pwd
+
+        homes |= {Path(p.pw_dir) for p in pwd.getpwall() if p.pw_uid == 0 or p.pw_uid >= 1000}
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    return {h for h in homes if h.is_absolute() and h != Path("/")}
+
+
+def check_fixed_path(path: str) -> None:
+    """Refuses a service command under a user's home directory (a pyenv or per-user Python
+    build, a venv in someone's checkout): the service would break when that user changes or
+    deletes it, and it runs as root code that user can rewrite.
+
+    Raises ConfigError naming the path and the fix."""
+    p = Path(os.path.abspath(path))
+    for home in _homes():
+        if p.is_relative_to(home):
+            raise ConfigError(
+                f"the service would run {p}, under the home directory {home}: run install "
+                "with a system-wide interpreter (for example /usr/bin/python3 "
+                "fleetpulse-agent.pyz install ...)"
+            )
+
+
+def system_python(python: str | None = None) -> str:
+    """The interpreter a Linux service runs the unpacked artifact with: ``python`` (default:
+    this one) unless it lies under a home directory, else the distribution's
+    /usr/bin/pythonX.Y of the same version (the artifact's binary wheels need that minor
+    version). Raises ConfigError when there is none."""
+    python = python or sys.executable
+    try:
+        check_fixed_path(python)
+    except ConfigError:
+        system = f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"
+        if os.path.exists(system):
+            return system
+        raise
+    return python
