@@ -116,6 +116,10 @@ def once(
 
     Exits 1 when the collector refuses the credential (revoked or unknown device); a
     collector that cannot be reached is a warning (the records stay in the spool)."""
+    # once reports a refused report itself (below), in one line: not the sender's log too
+    logging.getLogger("fleetpulse.agent.sender").addFilter(
+        lambda record: not record.getMessage().startswith("collector refused the report")
+    )
     agent = _agent(state_dir, config)
     try:
         result = agent.cycle()
