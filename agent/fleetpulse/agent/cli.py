@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: wraps at any width, never cuts an option name
 )
 
 StateDir = Annotated[
@@ -40,6 +41,11 @@ ConfigFile = Annotated[
     Path | None,
     typer.Option("--config", help="TOML settings file (default: STATE_DIR/config.toml)."),
 ]
+
+
+#: gRPC status codes with which the collector refuses a device's credential (revoked,
+#: unknown, or used for another device's data): collector/fleetpulse/collector/errors.py.
+REFUSED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 def _state(state_dir: Path | None) -> Path:
@@ -75,7 +81,7 @@ def enroll(
         Path | None, typer.Option(help="CA certificate to verify the collector.")
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow plaintext to a non-loopback collector.")
+        bool, typer.Option("--insecure", help="Allow plaintext to a non-loopback collector.")
     ] = False,
     client_cert: Annotated[
         Path | None, typer.Option(help="Client certificate for mTLS (PEM).")
@@ -116,7 +122,14 @@ def once(
     config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the records measured.")] = False,
 ) -> None:
-    """One measure + spool + send cycle."""
+    """One measure + spool + send cycle.
+
+    Exits 1 when the collector refuses the credential (revoked or unknown device); a
+    collector that cannot be reached is a warning (the records stay in the spool)."""
+    # once reports a refused report itself (below), in one line: not the sender's log too
+    logging.getLogger("fleetpulse.agent.sender").addFilter(
+        lambda record: not record.getMessage().startswith("collector refused the report")
+    )
     agent = _agent(state_dir, config)
     try:
         result = agent.cycle()
@@ -126,6 +139,13 @@ def once(
         out = [{"kind": r.kind.value, **_jsonable(asdict(r))} for r in result.measured]
         typer.echo(json.dumps(out, indent=2))
     sent = result.sent
+    if sent is not None and sent.code in REFUSED:
+        # Not a passing outage: this credential will never be accepted again.
+        raise ConfigError(
+            f"the collector refused this device's credential ({sent.error}): the device was "
+            "revoked or is unknown to this collector; re-enrol with a new token "
+            "(fleetpulse-agent enroll --collector HOST:PORT --token fpt_...)"
+        )
     if sent is not None and not sent.ok:
         typer.echo(
             f"warning: collector unreachable ({sent.error}); "
@@ -134,7 +154,7 @@ def once(
         )
 
 
-@app.command()
+@app.command(short_help="Run the agent loop (the service).")
 def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
     """Run the agent loop until SIGTERM/SIGINT (exit 75 past the RSS ceiling: restart me)."""
     code = run_service(state_dir, config)
@@ -142,7 +162,7 @@ def run(state_dir: StateDir = None, config: ConfigFile = None) -> None:
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Show the identity and the spool.")
 def status(state_dir: StateDir = None) -> None:
     """Show the enrolled identity and what waits in the spool (read-only: a damaged spool
     is described, and left for the agent to salvage when it next opens it)."""
@@ -174,7 +194,7 @@ def status(state_dir: StateDir = None) -> None:
         )
 
 
-@app.command("session-ready")
+@app.command("session-ready", short_help="Mark the desktop usable now.")
 def session_ready(state_dir: StateDir = None) -> None:
     """Mark the desktop usable now (run from the user's autostart)."""
     ready = _state(state_dir) / "ready"
@@ -189,7 +209,7 @@ def _exit_with(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Install the agent as a service.")
 def install(
     collector: Annotated[str, typer.Option(help="Collector address HOST:PORT.")],
     token: Annotated[
@@ -209,7 +229,7 @@ def install(
         str | None, typer.Option(help="The token's site; enrolled elsewhere = enroll again.")
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow plaintext to a non-loopback collector.")
+        bool, typer.Option("--insecure", help="Allow plaintext to a non-loopback collector.")
     ] = False,
     root: Annotated[
         Path | None, typer.Option(help="Install under DIR instead of / (tests, images).")
@@ -297,7 +317,7 @@ def uninstall(
     )
 
 
-@app.command()
+@app.command(short_help="Check why this agent can or cannot report.")
 def doctor(state_dir: StateDir = None, config: ConfigFile = None) -> None:
     """Check why this agent can or cannot report: config, permissions, DNS, TCP, TLS,
     credential, clock, and which measurements this machine gives. Exit 0 if all OK."""

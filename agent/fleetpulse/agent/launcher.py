@@ -3,17 +3,22 @@
 ``run`` (the service loop) starts through fleetpulse.agent.service with the standard
 library's argparse, so the resident process never loads typer and click; every other
 command, and ``run --help``, goes through the typer app in fleetpulse.agent.cli.
+
+Those one-shot commands answer every failure in one line of their own, so gRPC core's log
+lines (``E1201 ... ssl_transport_security.cc ...``) are silenced for them: the core reads
+``GRPC_VERBOSITY`` once, when grpc is imported (gRPC doc/environment_variables.md), so it is
+set before anything imports grpc; a value already in the environment is kept, for debugging.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from fleetpulse.agent.errors import AgentError
-from fleetpulse.agent.service import LOG_FORMAT
 
 
 def _run_options(argv: list[str]) -> argparse.Namespace | None:
@@ -30,12 +35,14 @@ def main() -> None:
     argv = sys.argv[1:]
     opts = _run_options(argv[1:]) if argv[:1] == ["run"] else None
     if opts is None:
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         from fleetpulse.agent.cli import main as cli_main
 
         cli_main()
         return
+    from fleetpulse.agent.service import LOG_FORMAT, run_service
+
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-    from fleetpulse.agent.service import run_service
 
     try:
         code = run_service(opts.state_dir, opts.config)

@@ -11,7 +11,7 @@ import grpc
 
 from fleetpulse.agent.errors import EnrollmentError
 from fleetpulse.agent.spool import Spool
-from fleetpulse.agent.transport import open_channel
+from fleetpulse.agent.transport import explain_connect_failure, open_channel, uses_tls
 from fleetpulse.contract import serde
 from fleetpulse.contract.records import DeviceFacts
 from fleetpulse.v1 import telemetry_pb2 as pb
@@ -37,6 +37,7 @@ class SendResult:
     rejected: int = 0
     remaining: int = 0
     error: str | None = None
+    code: str | None = None  # the gRPC status name of ``error``, e.g. "UNAUTHENTICATED"
     retry_after: float | None = None
     server_time: float | None = None
     round_trip: float | None = None
@@ -80,7 +81,8 @@ def enroll(
 ) -> Enrollment:
     """Exchanges ``token`` for a device credential. With ``expected_site`` the collector
     refuses a token of another site (FAILED_PRECONDITION) before enrolling anything.
-    Raises EnrollmentError (one line, with the gRPC status)."""
+    Raises EnrollmentError (one line: the gRPC status, or for a connection that failed
+    while it was set up the cause and the fix, transport.explain_connect_failure)."""
     request = pb.EnrollRequest(
         token=token, facts=serde.facts_to_proto(facts), expected_site=expected_site or ""
     )
@@ -89,7 +91,13 @@ def enroll(
         try:
             resp = stub.Enroll(request, timeout=deadline)
         except grpc.RpcError as err:
-            raise EnrollmentError(f"enrollment at {target} failed: {_describe(err)}") from None
+            why = None
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                tls = uses_tls(target, ca_cert, insecure, client_cert)
+                why = explain_connect_failure(str(err.details()), target, ca_cert, tls)
+            raise EnrollmentError(
+                f"enrollment at {target} failed: {why or _describe(err)}"
+            ) from None
     return Enrollment(resp.device_id, resp.device_secret, resp.site, resp.user_hash_key)
 
 
@@ -200,6 +208,7 @@ class Sender:
                 result.rejected += len(bad)
                 return True
         result.error = _describe(err)
+        result.code = code.name
         if code not in RETRYABLE:
             log.error("collector refused the report: %s", result.error)
         return False

@@ -17,12 +17,21 @@ import typer
 from fleetpulse.collector import auth, redact
 from fleetpulse.collector.durations import parse_duration
 from fleetpulse.collector.errors import CollectorError, ConfigError
-from fleetpulse.collector.model import SiteCoverage
+from fleetpulse.collector.model import DeviceRow
 from fleetpulse.collector.report import ReportOptions, write_report
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.settings import parse_setting
 from fleetpulse.collector.store.base import open_store
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.store.inventory_ops import (
+    FIRST_LABEL,
+    SAME_NAME,
+    SiteCoverage,
+    coverage_matches,
+    remove_site,
+    replace_inventory,
+    sql_store,
+)
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
 app = typer.Typer(
@@ -30,18 +39,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: wraps at any width, never cuts an option name
 )
-token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
-inventory_app = typer.Typer(help="Expected devices per site.", no_args_is_help=True)
+token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True, rich_markup_mode=None)
+inventory_app = typer.Typer(
+    help="Expected devices per site.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
-settings_app = typer.Typer(help="Central agent settings per site.", no_args_is_help=True)
+settings_app = typer.Typer(
+    help="Central agent settings per site.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(settings_app, name="settings")
 
 Db = Annotated[str, typer.Option("--db", help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")]
 
 
-@app.command()
+@app.command(short_help="Run the collector (gRPC and /metrics).")
 def serve(
     db: Db,
     listen: Annotated[str, typer.Option(help="gRPC HOST:PORT.")] = "127.0.0.1:50051",
@@ -52,9 +66,11 @@ def serve(
         Path | None, typer.Option(help="Require client certs from this CA.")
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow plaintext on a non-loopback address.")
+        bool, typer.Option("--insecure", help="Allow plaintext on a non-loopback address.")
     ] = False,
-    per_device_metrics: Annotated[bool, typer.Option(help="Export per-device gauges.")] = False,
+    per_device_metrics: Annotated[
+        bool, typer.Option("--per-device-metrics", help="Export per-device gauges.")
+    ] = False,
     refresh_seconds: Annotated[
         float, typer.Option(help="How often fleet-state gauges are recomputed.")
     ] = 10.0,
@@ -142,26 +158,54 @@ def migrate(db: Db) -> None:
         typer.echo(f"database schema migrated from version {before} to {now}")
 
 
-@token_app.command("create")
+@token_app.command("create", short_help="Create an enrollment token (shown once).")
 def token_create(
     site: Annotated[str, typer.Option(help="Site the enrolled devices belong to.")],
     db: Db,
-    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 7d (default: none).")] = None,
-    max_uses: Annotated[int | None, typer.Option(help="Enrollments allowed.")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION", help="Lifetime with a unit: 30m, 12h, 7d (default: none)."
+        ),
+    ] = None,
+    max_uses: Annotated[int | None, typer.Option(metavar="N", help="Enrollments allowed.")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text or json.")] = "text",
 ) -> None:
-    """Create an enrollment token; prints only the token (shown once)."""
+    """Create an enrollment token, shown once: the secret goes to stdout, its id (for
+    token list/revoke) to stderr; --format json prints both on stdout."""
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"--format must be text or json, got {fmt!r}")
     if not site.strip():
         raise ConfigError("--site must not be empty")
     if max_uses is not None and max_uses < 1:
         raise ConfigError("--max-uses must be at least 1")
     now = time.time()
-    expires_at = now + parse_duration(expires) if expires else None
+    expires_at = now + parse_duration(expires, "--expires") if expires else None
     store = open_store(db, Access.WRITE)
     try:
         token_id, token, token_hash = auth.new_token()
         store.create_token(token_id, token_hash, site.strip(), now, expires_at, max_uses)
     finally:
         store.close()
+    if fmt == "json":
+        fields = {
+            "token_id": token_id,
+            "token": token,
+            "site": site.strip(),
+            "expires_at": expires_at,
+            "max_uses": max_uses,
+        }
+        typer.echo(json.dumps(fields, indent=2))
+        return
+    # stdout carries the secret alone, so TOKEN=$(fleetpulse-collector token create ...)
+    # keeps working in install scripts; the id goes to the terminal on stderr.
+    typer.echo(
+        f"token id {token_id} (site {site.strip()}, "
+        f"expires {_when(expires_at) if expires_at else 'never'}, "
+        f"max uses {max_uses or '-'}): the token is shown once, store it now; "
+        f"revoke with: fleetpulse-collector token revoke {token_id} --db ...",
+        err=True,
+    )
     typer.echo(token)
 
 
@@ -186,9 +230,9 @@ def token_list(db: Db) -> None:
         )
 
 
-@token_app.command("revoke")
+@token_app.command("revoke", short_help="Revoke a token.")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")], db: Db) -> None:
-    """Revoke a token: no further enrollments with it."""
+    """Revoke the token TOKEN_ID (the ID column of token list): no further enrollments."""
     store = open_store(db, Access.WRITE)
     try:
         if not store.revoke_token(token_id, time.time()):
@@ -198,7 +242,11 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")], db:
     typer.echo(f"revoked {token_id}")
 
 
-devices_app = typer.Typer(help="Enrolled devices.", invoke_without_command=True)
+devices_app = typer.Typer(
+    help="Enrolled devices, rollout coverage, revocation.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
 app.add_typer(devices_app, name="devices")
 
 
@@ -216,28 +264,35 @@ def devices(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     coverage: Annotated[
-        bool, typer.Option(help="Rollout coverage per site and devices never enrolled.")
+        bool,
+        typer.Option(
+            "--coverage",
+            help="Rollout coverage per inventory site, the devices never enrolled and the "
+            "hostname rule that matched each one.",
+        ),
     ] = False,
 ) -> None:
-    """List enrolled devices with their sign-in figures (or: devices revoke ID)."""
+    """List enrolled devices with their sign-in figures (or: devices revoke DEVICE_ID).
+
+    The table widens its columns to the longest value; --format json gives every field
+    whole."""
     if ctx.invoked_subcommand is not None:
         return
     if db is None:
         raise ConfigError("--db is required")
     if fmt not in ("table", "json"):
-        raise ConfigError("--format must be table or json")
+        raise ConfigError(f"--format must be table or json, got {fmt!r}")
     now = time.time()
+    limit = now - parse_duration(silent_for, "--silent-for") if silent_for else None
     store = open_store(db, Access.READ)
     try:
+        if coverage:
+            _print_coverage(coverage_matches(sql_store(store)), fmt)
+            return
         rows = store.device_rows(now)
-        sites = store.coverage() if coverage else []
     finally:
         store.close()
-    if coverage:
-        _print_coverage(sites, fmt)
-        return
-    if silent_for:
-        limit = now - parse_duration(silent_for)
+    if limit is not None:
         rows = [r for r in rows if r.last_seen is None or r.last_seen < limit]
     if slowest:
         rows = sorted(
@@ -247,24 +302,38 @@ def devices(
     if fmt == "json":
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    typer.echo(
-        f"{'DEVICE':<36} {'HOSTNAME':<20} {'SITE':<12} {'OS':<8} {'SIGNINS':>7} "
-        f"{'P95 LOGIN':>9} {'LAST BOOT':>9} LAST SEEN"
-    )
+    _print_devices(rows)
+
+
+def _print_devices(rows: list[DeviceRow]) -> None:
+    """The devices table; each column as wide as its longest value (nothing is cut)."""
 
     def secs(v: float | None) -> str:
         return "unknown" if v is None else f"{v:.0f}s"
 
-    for r in rows:
-        typer.echo(
-            f"{r.device_id:<36} {r.hostname[:20]:<20} {r.site[:12]:<12} {r.os:<8} "
-            f"{r.signins:>7} {secs(r.p95_login_seconds):>9} {secs(r.last_boot_seconds):>9} "
+    header = ("DEVICE", "HOSTNAME", "SITE", "OS", "SIGNINS", "P95 LOGIN", "LAST BOOT", "LAST SEEN")
+    table = [
+        (
+            r.device_id,
+            r.hostname,
+            r.site,
+            r.os,
+            str(r.signins),
+            secs(r.p95_login_seconds),
+            secs(r.last_boot_seconds),
             f"{_when(r.last_seen)}{' (revoked)' if r.revoked else ''}"
-            f"{'' if r.identity == 'ok' else f' [{r.identity}: {r.related_device}]'}"
+            f"{'' if r.identity == 'ok' else f' [{r.identity}: {r.related_device}]'}",
         )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
+    right = {4, 5, 6}  # numbers
+    for row in [header, *table]:
+        cells = [row[i].rjust(w) if i in right else row[i].ljust(w) for i, w in enumerate(widths)]
+        typer.echo(" ".join([*cells, row[-1]]))
 
 
-@app.command()
+@app.command(short_help="The sign-in SLA report from the stored events.")
 def report(
     db: Db,
     since: Annotated[
@@ -287,7 +356,8 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="md, html, json or csv.")] = "md",
     out: Annotated[Path | None, typer.Option(help="Write to FILE instead of stdout.")] = None,
     include_flagged: Annotated[
-        bool, typer.Option(help="Count first-login and after-update sign-ins too.")
+        bool,
+        typer.Option("--include-flagged", help="Count first-login and after-update sign-ins too."),
     ] = False,
 ) -> None:
     """The sign-in SLA report: exact figures from the stored events (see docs/report.md)."""
@@ -298,18 +368,24 @@ def report(
 
 
 def _print_coverage(sites: list[SiteCoverage], fmt: str) -> None:
+    """Coverage per inventory site, with the rule that matched each expected device
+    (store/inventory_ops.py: same name, or first label when one side is a short name)."""
     if fmt == "json":
         typer.echo(
             json.dumps(
                 [
                     {
-                        "site": s.site,
-                        "expected": s.expected,
-                        "enrolled": s.enrolled,
-                        "coverage": s.enrolled / s.expected if s.expected else None,
-                        "never_enrolled": s.never_enrolled,
+                        "site": c.site,
+                        "expected": c.expected,
+                        "enrolled": c.enrolled,
+                        "coverage": c.enrolled / c.expected if c.expected else None,
+                        "never_enrolled": c.never_enrolled,
+                        "matched": [
+                            {"inventory": inv, "device": dev, "rule": rule}
+                            for inv, dev, rule in c.matched
+                        ],
                     }
-                    for s in sites
+                    for c in sites
                 ],
                 indent=2,
             )
@@ -320,18 +396,27 @@ def _print_coverage(sites: list[SiteCoverage], fmt: str) -> None:
             "no inventory imported: expected devices unknown "
             "(fleetpulse-collector inventory import FILE.csv)"
         )
-    for site, expected, enrolled, missing in sites:
+    for c in sites:
         typer.echo(
-            f"{site}: {enrolled} of {expected} expected devices enrolled "
-            f"({enrolled / expected:.1%}); never enrolled: {len(missing)}"
+            f"{c.site}: {c.enrolled} of {c.expected} expected devices enrolled "
+            f"({c.enrolled / c.expected:.1%}); never enrolled: {len(c.never_enrolled)}"
         )
-        for host in missing:
+        by_label = [(inv, dev) for inv, dev, rule in c.matched if rule == FIRST_LABEL]
+        if by_label:
+            typer.echo(
+                f"  matched by {SAME_NAME}: {c.enrolled - len(by_label)}; "
+                f"by {FIRST_LABEL} (one side a short name): {len(by_label)}"
+            )
+            for inv, dev in by_label:
+                typer.echo(f"    {inv} = {dev} ({FIRST_LABEL})")
+        for host in c.never_enrolled:
             typer.echo(f"  {host}")
 
 
-@devices_app.command("revoke")
+@devices_app.command("revoke", short_help="Revoke a device's credential.")
 def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id.")], db: Db) -> None:
-    """Revoke a device: its credential is refused from now on (within seconds)."""
+    """Revoke the device DEVICE_ID (the DEVICE column of devices): its credential is
+    refused from now on (within seconds)."""
     store = open_store(db, Access.WRITE)
     try:
         if not store.revoke_device(device_id, time.time()):
@@ -341,15 +426,19 @@ def devices_revoke(device_id: Annotated[str, typer.Argument(help="Device id.")],
     typer.echo(f"revoked {device_id}")
 
 
-@settings_app.command("set")
+@settings_app.command("set", short_help="Set agent settings for a site.")
 def settings_set(
     assignments: Annotated[
-        list[str], typer.Argument(help="key=value, e.g. report_interval_seconds=300")
+        list[str],
+        typer.Argument(metavar="ASSIGNMENT...", help="key=value, e.g. report_interval_seconds=300"),
     ],
     site: Annotated[str, typer.Option(help="Site, or '*' for the whole fleet.")],
     db: Db,
 ) -> None:
-    """Set agent settings for a site; running agents get them with their next ack."""
+    """Set agent settings for a site; running agents get them with their next ack.
+
+    Each ASSIGNMENT is key=value, e.g. report_interval_seconds=300; the keys and their
+    ranges are listed in docs/operations.md."""
     parsed = []
     for item in assignments:
         key, sep, value = item.partition("=")
@@ -378,25 +467,61 @@ def settings_show(db: Db) -> None:
         typer.echo(f"{site:<16} {key:<26} {value}")
 
 
-@inventory_app.command("import")
+@inventory_app.command("import", short_help="Import expected devices from a CSV file.")
 def inventory_import(
-    file: Annotated[Path, typer.Argument(help="CSV with columns hostname,site.")], db: Db
+    file: Annotated[Path, typer.Argument(help="CSV with columns hostname,site (any case).")],
+    db: Db,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="The file is the whole inventory: entries not in it are removed."
+        ),
+    ] = False,
 ) -> None:
-    """Import the expected devices per site (an asset register export).
+    """Import the expected devices per site from FILE, an asset register export in CSV
+    with columns hostname,site (header names in any case).
 
-    The file is streamed into one transaction: a bad line (invalid UTF-8, an oversized or
-    control-character field) is a one-line error naming it, and nothing is imported."""
-    from fleetpulse.collector.inventory import read_inventory
+    Without --replace entries are added or moved to the file's site; with it, hostnames
+    not in the file are removed too (retired machines). The file is streamed into one
+    transaction: a bad line (invalid UTF-8, an oversized or control-character field) is a
+    one-line error naming it, and nothing is imported. Blank rows and rows without a
+    hostname or site are skipped and counted."""
+    from fleetpulse.collector.inventory import Skipped, read_inventory
 
     if not file.is_file():
         raise ConfigError(f"cannot read {file}: no such file")
-    rows = read_inventory(file)
+    skipped = Skipped()
+    rows = read_inventory(file, skipped)
     store = open_store(db, Access.WRITE)
     try:
-        n = store.import_inventory(rows)
+        if replace:
+            n, removed = replace_inventory(sql_store(store), rows)
+        else:
+            n, removed = store.import_inventory(rows), 0
     finally:
         store.close()
-    typer.echo(f"imported {n} expected device(s)")
+    parts = [f"imported {n} expected device(s)"]
+    if replace:
+        parts.append(f"removed {removed} not in the file")
+    if skipped.total:
+        parts.append(skipped.describe())
+    typer.echo("; ".join(parts))
+
+
+@inventory_app.command("remove", short_help="Remove one site's expected devices.")
+def inventory_remove(
+    site: Annotated[str, typer.Option(help="The site whose expected devices are removed.")],
+    db: Db,
+) -> None:
+    """Remove one site's list of expected devices (its coverage is unknown afterwards)."""
+    store = open_store(db, Access.WRITE)
+    try:
+        n = remove_site(sql_store(store), site)
+    finally:
+        store.close()
+    if not n:
+        raise ConfigError(f"no inventory entries for site {site!r}")
+    typer.echo(f"removed {n} expected device(s) of site {site}")
 
 
 def main() -> None:

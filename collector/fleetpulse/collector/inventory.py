@@ -1,5 +1,10 @@
 """Reads an inventory CSV (an asset register export: columns ``hostname,site``) as a stream.
 
+Header names are matched ignoring case and surrounding blanks (``Hostname,Site`` as
+spreadsheet exports write them); other columns are ignored. Rows that give no device (blank
+lines, a row without a hostname or without a site) are skipped and counted in a ``Skipped``
+tally the caller shows, never dropped silently.
+
 The file is read line by line in binary and each line decoded as UTF-8 on its own, so a
 bad byte is reported at its line (a text-mode reader decodes ahead in 8 KiB blocks and
 cannot say where) and memory stays bounded whatever the file's size. Quoted fields may span
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetpulse.collector.errors import ConfigError
@@ -17,6 +23,45 @@ from fleetpulse.collector.validation import MAX_TEXT
 
 #: Columns the header must name (other columns are ignored).
 COLUMNS = ("hostname", "site")
+
+
+@dataclass
+class Skipped:
+    """Rows read but not imported: ``blank`` (every field empty, e.g. a blank line) and
+    ``incomplete`` (no hostname or no site); ``lines`` holds the first few physical line
+    numbers of incomplete rows, to show."""
+
+    blank: int = 0
+    incomplete: int = 0
+    lines: list[int] = field(default_factory=list)
+
+    SHOWN = 5
+
+    @property
+    def total(self) -> int:
+        return self.blank + self.incomplete
+
+    def describe(self) -> str:
+        """One line for the operator, e.g. ``skipped 3 row(s): 2 blank, 1 without hostname
+        or site (line 7)``; empty when nothing was skipped."""
+        if not self.total:
+            return ""
+        parts = []
+        if self.blank:
+            parts.append(f"{self.blank} blank")
+        if self.incomplete:
+            where = ", ".join(str(n) for n in self.lines)
+            more = ", ..." if self.incomplete > len(self.lines) else ""
+            parts.append(
+                f"{self.incomplete} without hostname or site "
+                f"(line{'s' if self.incomplete > 1 else ''} {where}{more})"
+            )
+        return f"skipped {self.total} row(s): " + ", ".join(parts)
+
+    def add_incomplete(self, line: int) -> None:
+        self.incomplete += 1
+        if len(self.lines) < self.SHOWN:
+            self.lines.append(line)
 
 
 class _Lines:
@@ -53,8 +98,9 @@ def _check(line: int, path: Path, name: str, value: str) -> str:
     return value
 
 
-def read_inventory(path: Path) -> Iterator[tuple[str, str]]:
-    """Yields (hostname, site) per data row, stripped; rows missing either are skipped.
+def read_inventory(path: Path, skipped: Skipped | None = None) -> Iterator[tuple[str, str]]:
+    """Yields (hostname, site) per data row, stripped; rows missing either are skipped and
+    counted in ``skipped`` (when given). Header names are matched ignoring case.
 
     Errors: ConfigError with a one-line message naming the file and line for an unreadable
     file, a missing header column, invalid UTF-8, a field over the csv module's limit
@@ -65,17 +111,27 @@ def read_inventory(path: Path) -> Iterator[tuple[str, str]]:
     try:
         reader = csv.reader(lines)
         header = next(reader, None)
-        if header is None or not set(COLUMNS) <= {h.strip() for h in header}:
-            raise ConfigError(f"{path}: needs a header with columns hostname,site")
-        names = [h.strip() for h in header]
+        names = [h.strip().casefold() for h in header or ()]
+        if not set(COLUMNS) <= set(names):
+            raise ConfigError(
+                f"{path}: needs a header with columns hostname,site (any case), "
+                f"got {','.join(h.strip() for h in header or ())!r}"
+            )
         host_at, site_at = names.index("hostname"), names.index("site")
+        tally = skipped if skipped is not None else Skipped()
         for row in reader:
+            if not any(f.strip() for f in row):
+                tally.blank += 1
+                continue
             if len(row) <= max(host_at, site_at):
+                tally.add_incomplete(lines.number)
                 continue
             hostname = _check(lines.number, path, "hostname", row[host_at])
             site = _check(lines.number, path, "site", row[site_at])
             if hostname and site:
                 yield hostname, site
+            else:
+                tally.add_incomplete(lines.number)
     except csv.Error as exc:
         raise ConfigError(f"{path}: line {lines.number}: {exc}") from None
     except OSError as exc:

@@ -30,7 +30,9 @@ def simulate(
     rate: Annotated[float, typer.Option(help="Live sign-ins started per second (0 = none).")] = 0.0,
     duration: Annotated[float, typer.Option(help="Seconds of live traffic after history.")] = 0.0,
     ca_cert: Annotated[Path | None, typer.Option(help="CA certificate of the collector.")] = None,
-    insecure: Annotated[bool, typer.Option(help="Plaintext to a non-loopback collector.")] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Plaintext to a non-loopback collector.")
+    ] = False,
     give_up_after: Annotated[
         float, typer.Option(help="Stop retrying after this many seconds without progress.")
     ] = 300.0,
