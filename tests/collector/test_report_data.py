@@ -155,6 +155,19 @@ def test_coverage_without_inventory_is_unknown_not_zero(store: Store) -> None:
     assert all(s.devices_expected is None for s in report.sites)
 
 
+def test_a_later_report_does_not_make_a_device_reporting_in_a_past_period(store: Store) -> None:
+    # f's only contact is a report an hour before NOW: it reported in the period ending at
+    # NOW, not in one that ended ten days earlier
+    assert "f" in {d.device_id for d in store.device_activity()}
+    assert build_report(store, NOW, PERIOD).coverage.reporting == 4
+    end = NOW - 10 * DAY
+    with_events = {r.device_id for r in store.signins_between(end - PERIOD, end)} | {
+        b.device_id for b in store.boots_between(end - PERIOD, end)
+    }
+    assert with_events and "f" not in with_events
+    assert build_report(store, end, PERIOD).coverage.reporting == len(with_events)
+
+
 def test_coverage_matches_inventory_hostnames(store: Store) -> None:
     store.import_inventory([("host-a", "north"), ("HOST-B", "south"), ("host-x", "north")])
     report = build_report(store, NOW, PERIOD)

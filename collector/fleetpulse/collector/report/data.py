@@ -131,7 +131,10 @@ def build_report(
     reporting = (
         {e.device_id for e in entries}
         | {b.device_id for b in boots}
-        | {d.device_id for d in devices if d.last_seen is not None and since <= d.last_seen}
+        # last contact inside the period; for a past period a later contact says nothing
+        # about it, so such a device counts only through its sign-ins and boots (under-,
+        # never over-counted)
+        | {d.device_id for d in devices if d.last_seen is not None and since <= d.last_seen < now}
     ) & set(known)
     coverage, reporting_per_site, expected = _coverage(store, reporting, known)
 
