@@ -13,6 +13,22 @@ from tests.procs import cli
     ("args", "message"),
     [
         (
+            "fleetpulse-collector token create --site x --expires 0d --db sqlite:///{tmp}/t.db",
+            "--expires: must be more than 0",
+        ),
+        (
+            "fleetpulse-collector devices --silent-for 0h --db sqlite:///{tmp}/t.db",
+            "--silent-for: must be more than 0",
+        ),
+        (
+            "fleetpulse-collector devices --slowest -1 --db sqlite:///{tmp}/t.db",
+            "--slowest must be a number of devices",
+        ),
+        (
+            "fleetpulse-collector serve --refresh-seconds 0 --db sqlite:///{tmp}/t.db",
+            "--refresh-seconds must be 1..3600",
+        ),
+        (
             ["fleetpulse-collector", "token", "create", "--site", "x", "--db", "mysql://nope"],
             "--db must be sqlite:///PATH or postgresql://",
         ),
@@ -57,7 +73,10 @@ from tests.procs import cli
         ),
     ],
 )
-def test_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+def test_user_errors_are_one_line(tmp_path: Path, args: list[str] | str, message: str) -> None:
+    if isinstance(args, str):
+        args = args.split()
+    cli("fleetpulse-collector", "migrate", "--db", f"sqlite:///{tmp_path}/t.db")
     done = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

@@ -113,7 +113,7 @@ def test_not_enrolled_says_how_to_enroll(tmp_path: Path) -> None:
     checks = diagnose(tmp_path / "agent")
     cred = by_name(checks, "credentials")
     assert not cred.ok and "not enrolled" in cred.detail
-    assert cred.fix == "run 'fleetpulse-agent install --collector HOST:PORT --token T'"
+    assert cred.fix == "run 'fleetpulse-agent install --collector HOST:PORT --token-file FILE'"
     assert "tcp" not in [c.name for c in checks]
 
 

@@ -13,6 +13,7 @@ import pytest
 from fleetpulse.collector.auth import digest
 from fleetpulse.collector.model import Incoming, Report
 from fleetpulse.collector.report.data import build_report, dominant_phase, iso_weeks, percentile
+from fleetpulse.collector.report.text import verdict
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.contract.records import BootRecord, DeviceFacts, Phase, SigninRecord, SigninState
 
@@ -234,6 +235,10 @@ def test_empty_period_has_no_figures_only_unknowns(store: Store) -> None:
     assert report.fleet.signins == 0
     assert report.fleet.percentiles == {50: None, 90: None, 95: None, 99: None}
     assert report.fleet.share_within_slo is None and report.meets_target is None
+    sentence = verdict(report)
+    assert (
+        sentence.startswith("No sign-in with a known duration on ") and "unknown of" not in sentence
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 100, 1001])

@@ -195,7 +195,7 @@ def load_credentials(state_dir: Path, posix: bool) -> tuple[Check, Credentials |
             "credentials",
             False,
             str(exc),
-            "run 'fleetpulse-agent install --collector HOST:PORT --token T'",
+            "run 'fleetpulse-agent install --collector HOST:PORT --token-file FILE'",
         ), None
     if posix and _mode(path) & 0o077:
         return Check(

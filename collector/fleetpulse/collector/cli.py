@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from fleetpulse.collector import auth, redact
-from fleetpulse.collector.durations import parse_duration
+from fleetpulse.collector.durations import positive_duration
 from fleetpulse.collector.errors import CollectorError, ConfigError
 from fleetpulse.collector.model import DeviceRow
 from fleetpulse.collector.report import ReportOptions, write_report
@@ -103,6 +103,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
+    if not 1.0 <= refresh_seconds <= 3600.0:
+        raise ConfigError(f"--refresh-seconds must be 1..3600, got {refresh_seconds:g}")
     logging.getLogger().setLevel(logging.INFO)
     config = ServerConfig(
         db=db,
@@ -180,7 +182,7 @@ def token_create(
     if max_uses is not None and max_uses < 1:
         raise ConfigError("--max-uses must be at least 1")
     now = time.time()
-    expires_at = now + parse_duration(expires, "--expires") if expires else None
+    expires_at = now + positive_duration(expires, "--expires") if expires else None
     store = open_store(db, Access.WRITE)
     try:
         token_id, token, token_hash = auth.new_token()
@@ -282,8 +284,10 @@ def devices(
         raise ConfigError("--db is required")
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, got {fmt!r}")
+    if slowest < 0:
+        raise ConfigError(f"--slowest must be a number of devices (0 = all), got {slowest}")
     now = time.time()
-    limit = now - parse_duration(silent_for, "--silent-for") if silent_for else None
+    limit = now - positive_duration(silent_for, "--silent-for") if silent_for else None
     store = open_store(db, Access.READ)
     try:
         if coverage:

@@ -33,3 +33,12 @@ def parse_duration(text: str, option: str = "") -> float:
             f"{text.strip()}h (units: s, m, h, d, w)"
         )
     raise ConfigError(f"{where}not a duration: {text!r} (use e.g. {EXAMPLES})")
+
+
+def positive_duration(text: str, option: str) -> float:
+    """``parse_duration`` for options where no time at all makes no sense (a token that
+    expires at once, devices silent for 0 s); ConfigError for zero."""
+    seconds = parse_duration(text, option)
+    if seconds <= 0:
+        raise ConfigError(f"{option}: must be more than 0, got {text.strip()!r}")
+    return seconds

@@ -80,6 +80,11 @@ def devices_phrase(report: SlaReport) -> str:
 def verdict(report: SlaReport) -> str:
     """The one sentence a manager reads: share, count, devices, target, the long ones."""
     f = report.fleet
+    if f.known == 0:
+        sentence = f"No sign-in with a known duration on {devices_phrase(report)} in the period."
+        if f.unknown:
+            sentence += f" {f.unknown} sign-in(s) have an unknown duration."
+        return sentence
     got = share_against(f.share_within_slo, report.target)
     sentence = (
         f"{got} of {f.known} sign-ins on {devices_phrase(report)}"
