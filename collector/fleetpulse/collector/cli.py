@@ -23,6 +23,7 @@ from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.settings import parse_setting
 from fleetpulse.collector.store.base import open_store
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.writer import MAX_QUEUED_RECORDS
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
 app = typer.Typer(
@@ -85,6 +86,12 @@ def serve(
     metrics_auth: Annotated[
         Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")
     ] = None,
+    write_queue_records: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Records waiting for the database before reports get RESOURCE_EXHAUSTED."
+        ),
+    ] = MAX_QUEUED_RECORDS,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     logging.getLogger().setLevel(logging.INFO)
@@ -107,6 +114,7 @@ def serve(
         metrics_auth=metrics_auth,
         app_top_n=app_top_n,
         app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
+        write_queue_records=write_queue_records,
     )
     asyncio.run(_serve(config))
 
