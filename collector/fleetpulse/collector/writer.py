@@ -96,12 +96,20 @@ class Writer:
                 return
             group = [first]
             stop = False
+            # Linger briefly for company (one fsync then serves many reports), at most
+            # ``linger`` in all: what is queued already is taken without waiting.
+            deadline = time.monotonic() + self._linger
             while len(group) < self._max_group:
                 try:
-                    # Linger briefly for company: one fsync then serves many reports.
-                    item = self._queue.get(timeout=self._linger)
+                    item = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
                 if item is _STOP:
                     stop = True
                     break
