@@ -174,6 +174,7 @@ class Ingest:
                 " boot_id = ? AND session_id = ?",
                 finished,
             )
+        self._keep_latest(conn, new, signins, boots)
         if apps:
             new |= self._insert_new(
                 conn,
@@ -197,6 +198,38 @@ class Ingest:
                 else:
                     kind = inc.record.kind.value
                     outcome.duplicates[kind] = outcome.duplicates.get(kind, 0) + 1
+
+    def _keep_latest(
+        self,
+        conn: Connection,
+        new: set[tuple[str, int]],
+        signins: list[Params],
+        boots: list[Params],
+    ) -> None:
+        """Keeps each device's latest sign-in (by start) and boot (by boot time) on its
+        ``devices`` row, from the rows just inserted, for the fleet-state refresh."""
+        for rows, at, total, sql in (
+            (
+                signins,
+                5,
+                6,
+                "UPDATE devices SET last_signin_at = ?, last_signin_seconds = ? WHERE"
+                " device_id = ? AND (last_signin_at IS NULL OR last_signin_at < ?)",
+            ),
+            (
+                boots,
+                3,
+                4,
+                "UPDATE devices SET last_boot_at = ?, last_boot_seconds = ? WHERE"
+                " device_id = ? AND (last_boot_at IS NULL OR last_boot_at < ?)",
+            ),
+        ):
+            latest: dict[str, tuple[Any, Any]] = {}
+            for row in rows:
+                dev = str(row[0])
+                if (dev, row[1]) in new and (dev not in latest or latest[dev][0] < row[at]):
+                    latest[dev] = (row[at], row[total])
+            self._many(conn, sql, [(a, t, dev, a) for dev, (a, t) in latest.items()])
 
     @staticmethod
     def _boot_row(dev: str, inc: Incoming, now: float) -> Params:
