@@ -122,6 +122,12 @@ class IngestMetrics(Collector):
             "Records agents dropped from a full spool (as reported).",
             ["kind"],
         )
+        self.queue_full = CounterTally(
+            "fleetpulse_ingest_queue_full_records",
+            "Records refused with RESOURCE_EXHAUSTED because the collector's write queue was "
+            "full (backpressure: the agent keeps them and sends them again after the hint).",
+            [],
+        )
         self._tallies: tuple[HistogramTally | CounterTally, ...] = (
             self.login,
             self.login_phase,
@@ -135,12 +141,14 @@ class IngestMetrics(Collector):
             self.records,
             self.lag,
             self.spool_dropped,
+            self.queue_full,
         )
         self._primed: set[tuple[str, str]] = set()
         for kind in ("boot", "signin", "app_usage", "health"):
             for result in ("accepted", "duplicate", "rejected"):
                 self.records.touch((kind, result))
             self.spool_dropped.touch((kind,))
+        self.queue_full.touch(())
         registry.register(self)
 
     def collect(self) -> Iterator[Metric]:
@@ -202,6 +210,9 @@ class IngestMetrics(Collector):
     def duplicates(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():
             self.records.inc((kind, "duplicate"), n)
+
+    def refused_queue_full(self, records: int) -> None:
+        self.queue_full.inc((), records)
 
     def rejected(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():

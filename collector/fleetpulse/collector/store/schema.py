@@ -5,13 +5,14 @@ import re
 #: Sets each device's latest sign-in (start, total) and boot (time, total) from the stored
 #: rows: how schema 5 fills the columns that ingest keeps from then on.
 LATEST_BACKFILL = (
-    "UPDATE devices SET last_signin_at = (SELECT MAX(s.started_at) FROM signins s"
-    " WHERE s.device_id = devices.device_id)",
-    "UPDATE devices SET last_signin_seconds = (SELECT s.total_seconds FROM signins s"
-    " WHERE s.device_id = devices.device_id ORDER BY s.started_at DESC LIMIT 1)",
-    "UPDATE devices SET last_boot_at = (SELECT MAX(b.boot_time) FROM boots b"
-    " WHERE b.device_id = devices.device_id)",
-    "UPDATE devices SET last_boot_seconds = (SELECT b.total_seconds FROM boots b"
+    "UPDATE devices SET"
+    " last_signin_at = (SELECT MAX(s.started_at) FROM signins s"
+    " WHERE s.device_id = devices.device_id),"
+    " last_signin_seconds = (SELECT s.total_seconds FROM signins s"
+    " WHERE s.device_id = devices.device_id ORDER BY s.started_at DESC LIMIT 1),"
+    " last_boot_at = (SELECT MAX(b.boot_time) FROM boots b"
+    " WHERE b.device_id = devices.device_id),"
+    " last_boot_seconds = (SELECT b.total_seconds FROM boots b"
     " WHERE b.device_id = devices.device_id ORDER BY b.boot_time DESC LIMIT 1)",
 )
 
