@@ -40,3 +40,24 @@ def test_a_group_is_stored_as_its_reports_one_by_one(store: Store) -> None:  # n
     state = store.fleet_state(NOW)
     assert state.in_progress == {"north": 0}  # the completion removed it
     assert len(store.signins_between(0, NOW + 1)) == 3
+
+
+def test_in_progress_updates_in_one_group_keep_the_latest(store: Store) -> None:  # noqa: F811
+    enrolled(store, "dev-1")
+    enrolled(store, "dev-2")
+
+    def live(seq: int, session: str, elapsed: float) -> Incoming:
+        return signin(seq, session, total=None, state=SigninState.IN_PROGRESS, elapsed=elapsed)
+
+    outcomes = store.ingest(
+        [
+            report("dev-1", live(2, "s1", 20.0), live(1, "s1", 10.0)),  # an older update
+            report("dev-2", signin(1, "s9"), live(2, "s9", 5.0)),  # already complete
+        ],
+        NOW,
+    )
+    assert [[i.seq for i in o.accepted] for o in outcomes] == [[2], [1]]
+    assert [o.duplicates for o in outcomes] == [{"signin": 1}, {"signin": 1}]
+    state = store.fleet_state(NOW)
+    assert state.in_progress == {"north": 1}
+    assert state.longest_in_progress["north"] >= 20.0

@@ -184,9 +184,7 @@ class Ingest:
                 " foreground_seconds, cpu_seconds, peak_rss_bytes, crashes",
                 apps,
             )
-        for dev, inc in live:
-            if self._upsert_live(conn, dev, inc, now):
-                new.add((dev, inc.seq))
+        new |= self._upsert_live(conn, live, now)
         for dev, inc, outcome in health:
             if self._upsert_health(conn, dev, inc, now, outcome.dropped):
                 new.add((dev, inc.seq))
@@ -287,11 +285,14 @@ class Ingest:
             r.crashes,
         )
 
-    def _upsert_live(self, conn: Connection, dev: str, inc: Incoming, now: float) -> bool:
-        r = inc.record
-        assert isinstance(r, SigninRecord)
-        cur = self._db.x(
-            conn,
+    def _upsert_live(
+        self, conn: Connection, live: list[tuple[str, Incoming]], now: float
+    ) -> set[tuple[str, int]]:
+        """Keeps the latest of each sign-in in progress (guarded by ``last_seq``), unless
+        that sign-in is already complete; returns the (device_id, seq) that changed a row.
+        In order, one statement per record: on PostgreSQL through ``executemany(…,
+        returning=True)`` (one pipeline, see ``_insert_new``), on SQLite one by one."""
+        sql = self._db.sql(
             "INSERT INTO signins_in_progress (device_id, boot_id, session_id, started_at,"
             " elapsed_seconds, updated_at, last_seq)"
             " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signins"
@@ -299,21 +300,29 @@ class Ingest:
             " ON CONFLICT (device_id, boot_id, session_id) DO UPDATE SET"
             " elapsed_seconds = excluded.elapsed_seconds, updated_at = excluded.updated_at,"
             " last_seq = excluded.last_seq WHERE excluded.last_seq > signins_in_progress.last_seq"
-            " RETURNING last_seq",
-            (
-                dev,
-                r.boot_id,
-                r.session_id,
-                r.started_at,
-                r.elapsed_seconds,
-                now,
-                inc.seq,
-                dev,
-                r.boot_id,
-                r.session_id,
-            ),
+            " RETURNING last_seq"
         )
-        return cur.fetchone() is not None
+        rows: list[Params] = []
+        for dev, inc in live:
+            r = inc.record
+            assert isinstance(r, SigninRecord)
+            key = (dev, r.boot_id, r.session_id)
+            rows.append((*key, r.started_at, r.elapsed_seconds, now, inc.seq, *key))
+        changed: set[tuple[str, int]] = set()
+        if not rows:
+            return changed
+        if self._db.dialect.placeholder != "?":
+            cur: Any = conn.cursor()
+            cur.executemany(sql, rows, returning=True)
+            for dev, inc in live:
+                if cur.fetchone() is not None:
+                    changed.add((dev, inc.seq))
+                cur.nextset()
+            return changed
+        for (dev, inc), row in zip(live, rows, strict=True):
+            if conn.execute(sql, row).fetchone() is not None:
+                changed.add((dev, inc.seq))
+        return changed
 
     def _upsert_health(
         self, conn: Connection, dev: str, inc: Incoming, now: float, dropped: dict[str, int]
