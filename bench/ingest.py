@@ -2,13 +2,27 @@
 grpc.aio no-op server on the same messages.
 
     python -m bench.ingest [--reports 4000] [--records 10] [--devices 200] [--concurrency 32]
-                           [--db sqlite|postgres]
+                           [--db sqlite|postgres] [--collectors N] [--mix steady|storm]
+                           [--rounds 2] [--paced 0.7]
+
+Each round sends ``--reports`` new reports to the no-op server and then to the collector(s),
+so both are measured under the same load on this machine; the table gives each round and
+the median ratio. ``--paced F`` then sends at F times the collector's measured peak
+(open loop: each report starts at its time, however many are in flight) and reports the
+ack latency there (the p99 target is at 70 % of peak).
+
+Mixes (``--records`` per report):
+- ``steady``: half completed sign-ins, half app usage (the first figures' mix).
+- ``storm``: a morning storm, per record: 10 % boots, 25 % sign-in-in-progress updates,
+  15 % completed sign-ins, 40 % app usage, 10 % health (heartbeats); each device boots,
+  updates one sign-in in progress several times and completes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import subprocess
@@ -38,10 +52,80 @@ def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
             return proc, m.group(1)
 
 
-def build(devices: list[tuple[str, str]], reports: int, records: int) -> list[tuple[bytes, str]]:
+STORM = (
+    "boot",
+    "live",
+    "live",
+    "signin",
+    "app",
+    "app",
+    "live",
+    "signin",
+    "app",
+    "health",
+    "app",
+    "live",
+    "app",
+    "signin",
+    "app",
+    "live",
+    "app",
+    "health",
+    "boot",
+    "app",
+)
+
+
+def _record(rec: pb.Record, kind: str, seq: int, now: float) -> None:
+    """Fills ``rec`` as a record of ``kind`` unique to ``seq`` (so no natural duplicate)."""
+    if kind == "boot":
+        rec.boot.CopyFrom(
+            pb.Boot(
+                boot_id=f"b{seq}",
+                boot_time=now - 300,
+                total_seconds=45.0 + seq % 30,
+                boot_type=pb.BOOT_TYPE_COLD,
+                phases=[pb.Phase(name="main_path", seconds=30.0)],
+            )
+        )
+    elif kind in ("signin", "live"):
+        rec.signin.CopyFrom(
+            pb.Signin(
+                session_id=f"s{seq}" if kind == "signin" else "live",
+                boot_id="b",
+                user_hash="h",
+                started_at=now - 100,
+                state=pb.SIGNIN_STATE_COMPLETE if kind == "signin" else pb.SIGNIN_STATE_IN_PROGRESS,
+                total_seconds=40.0 + seq % 20 if kind == "signin" else None,
+                elapsed_seconds=0.0 if kind == "signin" else float(seq % 60),
+                phases=[pb.Phase(name="core", seconds=30.0)] if kind == "signin" else [],
+            )
+        )
+    elif kind == "app":
+        rec.app_usage.CopyFrom(
+            pb.AppUsage(
+                interval_start=now - 90,
+                interval_seconds=60,
+                app=f"app{seq % 10}.exe",
+                launches=1,
+                running_seconds=60,
+                foreground_seconds=20,
+                cpu_seconds=1.5,
+            )
+        )
+    else:
+        rec.health.CopyFrom(pb.AgentHealth(spool_bytes=4096 + seq, parse_errors=0))
+
+
+def build(
+    devices: list[tuple[str, str]], reports: int, records: int, mix: str = "steady", first: int = 0
+) -> list[tuple[bytes, str]]:
+    """``reports`` serialized reports (and each one's device secret), round robin over
+    ``devices``; ``first`` is the index of the first report over the whole run, so later
+    rounds carry new seqs."""
     now = time.time()
     out = []
-    for i in range(reports):
+    for i in range(first, first + reports):
         dev, secret = devices[i % len(devices)]
         req = pb.ReportRequest(
             device_id=dev,
@@ -53,30 +137,11 @@ def build(devices: list[tuple[str, str]], reports: int, records: int) -> list[tu
         base = (i // len(devices)) * records + 1
         for j in range(records):
             rec = req.records.add(seq=base + j, observed_at=now - 30)
-            if j % 2:
-                rec.signin.CopyFrom(
-                    pb.Signin(
-                        session_id=f"s{base + j}",
-                        boot_id="b",
-                        user_hash="h",
-                        started_at=now - 100,
-                        state=pb.SIGNIN_STATE_COMPLETE,
-                        total_seconds=40.0 + j,
-                        phases=[pb.Phase(name="core", seconds=30.0)],
-                    )
-                )
+            if mix == "storm":
+                kind = STORM[(base + j) % len(STORM)]
             else:
-                rec.app_usage.CopyFrom(
-                    pb.AppUsage(
-                        interval_start=now - 90,
-                        interval_seconds=60,
-                        app=f"app{j}.exe",
-                        launches=1,
-                        running_seconds=60,
-                        foreground_seconds=20,
-                        cpu_seconds=1.5,
-                    )
-                )
+                kind = "signin" if j % 2 else "app"
+            _record(rec, kind, base + j, now)
         out.append((req.SerializeToString(), secret))
     return out
 
@@ -138,6 +203,41 @@ def enroll_devices(target: str, db: str, n: int) -> list[tuple[str, str]]:
     return out
 
 
+async def paced(
+    targets: list[str], messages: list[tuple[bytes, str]], rate: float
+) -> tuple[float, list[float], int]:
+    """Sends ``messages`` at ``rate`` reports/s, each at its scheduled time (open loop)."""
+    latencies: list[float] = []
+    errors = 0
+    channels = [grpc.aio.insecure_channel(t, compression=grpc.Compression.Gzip) for t in targets]
+    try:
+        calls = [ch.unary_unary("/fleetpulse.v1.Telemetry/Report") for ch in channels]
+
+        async def one(k: int, raw: bytes, secret: str) -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            try:
+                await calls[k % len(calls)](
+                    raw, metadata=(("authorization", f"Device {secret}"),), timeout=30
+                )
+            except grpc.aio.AioRpcError:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        tasks = []
+        for k, (raw, secret) in enumerate(messages):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(k, raw, secret)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - start, latencies, errors
+    finally:
+        for ch in channels:
+            await ch.close()
+
+
 def line(
     name: str, seconds: float, lat: list[float], errors: int, reports: int, records: int
 ) -> dict[str, float]:
@@ -149,7 +249,7 @@ def line(
         "p99_ms": q[98] * 1000,
     }
     print(
-        f"{name:<28} {fig['reports_s']:>10.0f} {fig['records_s']:>11.0f} "
+        f"{name:<34} {fig['reports_s']:>10.0f} {fig['records_s']:>11.0f} "
         f"{fig['p50_ms']:>8.1f} {fig['p99_ms']:>8.1f} {errors:>7}"
     )
     return fig
@@ -162,6 +262,11 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--mix", choices=["steady", "storm"], default="steady")
+    ap.add_argument("--rounds", type=int, default=2, help="no-op then collector, this many times")
+    ap.add_argument(
+        "--paced", type=float, default=0.0, help="then send at this fraction of the peak"
+    )
     ap.add_argument(
         "--collectors",
         type=int,
@@ -170,12 +275,14 @@ def main() -> None:
     )
     args = ap.parse_args()
     print(f"machine: {describe()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
-        f"load: {args.reports} reports x {args.records} records, {args.devices} devices, "
-        f"{args.concurrency} in flight, gzip, durable commits ({args.db})"
+        f"load: {args.rounds} rounds of {args.reports} reports x {args.records} records "
+        f"({args.mix}), {args.devices} devices, {args.concurrency} in flight, gzip, durable "
+        f"commits ({args.db}, {args.collectors} collector process(es))"
     )
     print(
-        f"{'server':<28} {'reports/s':>10} {'records/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server':<34} {'reports/s':>10} {'records/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'errors':>7}"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,24 +313,42 @@ def main() -> None:
             )
             for _ in range(args.collectors)
         ]
-        coll_addr = colls[0][1]
+        addrs = [a for _, a in colls]
         try:
-            devices = enroll_devices(coll_addr, db, args.devices)
-            msgs = build(devices, args.reports, args.records)
-            base = line(
-                "bare grpc.aio no-op",
-                *asyncio.run(drive(noop_addr, msgs, args.concurrency)),
-                args.reports,
-                args.records,
+            devices = enroll_devices(addrs[0], db, args.devices)
+            ratios = []
+            peaks = []
+            sent = 0
+            for r in range(args.rounds):
+                msgs = build(devices, args.reports, args.records, args.mix, sent)
+                base = line(
+                    f"{r + 1}: bare grpc.aio no-op",
+                    *asyncio.run(drive(noop_addr, msgs, args.concurrency)),
+                    args.reports,
+                    args.records,
+                )
+                real = line(
+                    f"{r + 1}: collector/{args.db} x{args.collectors}",
+                    *asyncio.run(drive(addrs, msgs, args.concurrency)),
+                    args.reports,
+                    args.records,
+                )
+                sent += args.reports
+                ratios.append(real["reports_s"] / base["reports_s"])
+                peaks.append(real["reports_s"])
+            print(
+                f"ratio collector/no-op per round: {', '.join(f'{x:.0%}' for x in ratios)}; "
+                f"median {statistics.median(ratios):.0%}"
             )
-            name = f"fleetpulse-collector/{args.db} x{args.collectors}"
-            real = line(
-                name,
-                *asyncio.run(drive([a for _, a in colls], msgs, args.concurrency)),
-                args.reports,
-                args.records,
-            )
-            print(f"ratio collector/no-op: {real['reports_s'] / base['reports_s']:.0%}")
+            if args.paced:
+                rate = args.paced * statistics.median(peaks)
+                msgs = build(devices, args.reports, args.records, args.mix, sent)
+                line(
+                    f"paced {args.paced:.0%} of peak ({rate:.0f}/s)",
+                    *asyncio.run(paced(addrs, msgs, rate)),
+                    args.reports,
+                    args.records,
+                )
         finally:
             for p in (noop, *(c for c, _ in colls)):
                 p.terminate()
@@ -231,6 +356,7 @@ def main() -> None:
         if args.db == "postgres":
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.stdout.flush()
 
 

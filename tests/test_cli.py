@@ -26,7 +26,7 @@ from tests.procs import cli
         ),
         (
             "fleetpulse-collector serve --refresh-seconds 0 --db sqlite:///{tmp}/t.db",
-            "--refresh-seconds must be 1..3600",
+            "--refresh-seconds must be 0.1..3600",
         ),
         (
             ["fleetpulse-collector", "token", "create", "--site", "x", "--db", "mysql://nope"],

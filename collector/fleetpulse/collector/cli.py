@@ -32,6 +32,7 @@ from fleetpulse.collector.store.inventory_ops import (
     replace_inventory,
     sql_store,
 )
+from fleetpulse.collector.writer import MAX_QUEUED_RECORDS
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
 app = typer.Typer(
@@ -101,10 +102,16 @@ def serve(
     metrics_auth: Annotated[
         Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")
     ] = None,
+    write_queue_records: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Records waiting for the database before reports get RESOURCE_EXHAUSTED."
+        ),
+    ] = MAX_QUEUED_RECORDS,
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
-    if not 1.0 <= refresh_seconds <= 3600.0:
-        raise ConfigError(f"--refresh-seconds must be 1..3600, got {refresh_seconds:g}")
+    if not 0.1 <= refresh_seconds <= 3600.0:
+        raise ConfigError(f"--refresh-seconds must be 0.1..3600, got {refresh_seconds:g}")
     logging.getLogger().setLevel(logging.INFO)
     config = ServerConfig(
         db=db,
@@ -125,6 +132,7 @@ def serve(
         metrics_auth=metrics_auth,
         app_top_n=app_top_n,
         app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
+        write_queue_records=write_queue_records,
     )
     asyncio.run(_serve(config))
 

@@ -8,7 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetpulse.collector.auth import Authenticator
-from fleetpulse.collector.errors import InvalidReport, PermissionDenied, Unauthenticated
+from fleetpulse.collector.errors import (
+    InvalidReport,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 from fleetpulse.collector.metrics import IngestMetrics
 from fleetpulse.collector.model import Report
 from fleetpulse.collector.ratelimit import RateLimiter
@@ -63,7 +68,12 @@ class Ingestor:
                     rejected[kind] = rejected.get(kind, 0) + 1
             self._metrics.rejected(rejected)
             raise
-        outcome = await self._writer.submit(report)
+        try:
+            pending = self._writer.submit(report)
+        except RateLimited:  # the write queue is full: nothing was queued
+            self._metrics.refused_queue_full(len(report.records))
+            raise
+        outcome = await pending
         self._metrics.observe(device.site, device.os, outcome.accepted, now)
         self._metrics.duplicates(outcome.duplicates)
         self._metrics.agent_dropped(outcome.dropped)

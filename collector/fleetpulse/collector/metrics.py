@@ -8,9 +8,8 @@ every instance (aggregate them with max, never sum).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -20,6 +19,7 @@ from fleetpulse.collector.model import (
     FleetState,
     Incoming,
 )
+from fleetpulse.collector.tally import CounterTally, HistogramTally, collect_all
 from fleetpulse.contract.phases import PROFILE_TYPES
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 
@@ -99,7 +99,10 @@ def _printable(name: str) -> bool:
     return 0 < len(name) <= 64 and name.isprintable() and '"' not in name and "\\" not in name
 
 
-class IngestMetrics:
+class IngestMetrics(Collector):
+    """The ingest-time histograms and counters, as tallies (fleetpulse.collector.tally):
+    written by the event loop without locks, registered in ``registry`` as one collector."""
+
     def __init__(
         self,
         registry: CollectorRegistry,
@@ -108,137 +111,137 @@ class IngestMetrics:
     ) -> None:
         self.apps = apps or AppLabels()
         self.contributor_labels = contributors or ContributorLabels()
-        self.login = Histogram(
+        self.login = HistogramTally(
             "fleetpulse_login_duration_seconds",
             "Sign-in duration (credentials accepted to responsive desktop), counted when ingested.",
             ["site", "os"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
         )
-        self.login_phase = Histogram(
+        self.login_phase = HistogramTally(
             "fleetpulse_login_phase_duration_seconds",
             "Sign-in phase durations.",
             ["os", "phase"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
         )
-        self.boot = Histogram(
-            "fleetpulse_boot_duration_seconds",
-            "Boot duration.",
-            ["site", "os"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+        self.boot = HistogramTally(
+            "fleetpulse_boot_duration_seconds", "Boot duration.", ["site", "os"], DURATION_BUCKETS
         )
-        self.boot_phase = Histogram(
+        self.boot_phase = HistogramTally(
             "fleetpulse_boot_phase_duration_seconds",
             "Boot phase durations.",
             ["os", "phase"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
         )
-        self.boots = Counter(
+        self.boots = CounterTally(
             "fleetpulse_boots",
             "Boots by type and degradation.",
             ["site", "os", "boot_type", "degraded"],
-            registry=registry,
         )
-        self.foreground = Counter(
+        self.foreground = CounterTally(
             "fleetpulse_app_foreground_seconds",
             "Seconds applications were in the foreground.",
             ["app"],
-            registry=registry,
         )
-        self.launches = Counter(
-            "fleetpulse_app_launches", "Application launches.", ["app"], registry=registry
-        )
-        self.crashes = Counter(
-            "fleetpulse_app_crashes", "Application crashes.", ["app"], registry=registry
-        )
-        self.contributors = Counter(
+        self.launches = CounterTally("fleetpulse_app_launches", "Application launches.", ["app"])
+        self.crashes = CounterTally("fleetpulse_app_crashes", "Application crashes.", ["app"])
+        self.contributors = CounterTally(
             "fleetpulse_login_contributor_seconds",
             "Seconds of complete sign-ins that went to each named contributor: a group policy "
             "extension, logon script, startup application or profile type (names capped like "
             "apps; the rest is 'other').",
             ["kind", "name"],
-            registry=registry,
         )
-        self.wait = Counter(
+        self.wait = CounterTally(
             "fleetpulse_wait_seconds",
             "Seconds people spent waiting for boot and sign-in.",
             ["site", "kind"],
-            registry=registry,
         )
-        self.records = Counter(
-            "fleetpulse_ingest_records",
-            "Records received, by outcome.",
-            ["kind", "result"],
-            registry=registry,
+        self.records = CounterTally(
+            "fleetpulse_ingest_records", "Records received, by outcome.", ["kind", "result"]
         )
-        self.lag = Histogram(
+        self.lag = HistogramTally(
             "fleetpulse_ingest_lag_seconds",
             "Collector receive time minus device measurement time.",
             ["kind"],
-            buckets=LAG_BUCKETS,
-            registry=registry,
+            LAG_BUCKETS,
         )
-        self.spool_dropped = Counter(
+        self.spool_dropped = CounterTally(
             "fleetpulse_agent_dropped_records",
             "Records agents dropped from a full spool (as reported).",
             ["kind"],
-            registry=registry,
         )
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.queue_full = CounterTally(
+            "fleetpulse_ingest_queue_full_records",
+            "Records refused with RESOURCE_EXHAUSTED because the collector's write queue was "
+            "full (backpressure: the agent keeps them and sends them again after the hint).",
+            [],
+        )
+        self._tallies: tuple[HistogramTally | CounterTally, ...] = (
+            self.login,
+            self.login_phase,
+            self.boot,
+            self.boot_phase,
+            self.boots,
+            self.foreground,
+            self.launches,
+            self.crashes,
+            self.contributors,
+            self.wait,
+            self.records,
+            self.lag,
+            self.spool_dropped,
+            self.queue_full,
+        )
         self._primed: set[tuple[str, str]] = set()
         for kind in ("boot", "signin", "app_usage", "health"):
             for result in ("accepted", "duplicate", "rejected"):
-                self.records.labels(kind, result)
-            self.spool_dropped.labels(kind)
+                self.records.touch((kind, result))
+            self.spool_dropped.touch((kind,))
+        self.queue_full.touch(())
+        registry.register(self)
 
-    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
-        """The labelled child, cached: ``labels()`` validates and locks on every call."""
-        key = (id(metric), labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def collect(self) -> Iterator[Metric]:
+        return collect_all(self._tallies)
 
     def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
+        """Counts the records one report stored: one pass, sums per label set."""
         counts: dict[str, int] = {}
-        c = self._child
+        lag = self.lag.observe
+        site_os = (site, os)
         for inc in accepted:
             r = inc.record
             kind = r.kind.value
             counts[kind] = counts.get(kind, 0) + 1
-            c(self.lag, kind).observe(max(0.0, now - inc.observed_at))
+            lag((kind,), max(0.0, now - inc.observed_at))
             if isinstance(r, SigninRecord):
                 if r.total_seconds is not None:
-                    c(self.login, site, os).observe(r.total_seconds)
-                    c(self.wait, site, "login").inc(r.total_seconds)
+                    self.login.observe(site_os, r.total_seconds)
+                    self.wait.inc((site, "login"), r.total_seconds)
                 if r.state is SigninState.COMPLETE:
                     for p in r.phases:
-                        c(self.login_phase, os, p.name).observe(p.seconds)
+                        self.login_phase.observe((os, p.name), p.seconds)
                     for k in r.contributors:
                         name = self.contributor_labels.label(k.kind, k.name)
-                        c(self.contributors, k.kind, name).inc(k.seconds)
+                        self.contributors.inc((k.kind, name), k.seconds)
+            elif isinstance(r, AppUsageRecord):
+                app = (self.apps.label(r.app),)
+                if r.foreground_seconds:
+                    self.foreground.inc(app, r.foreground_seconds)
+                if r.launches:
+                    self.launches.inc(app, r.launches)
+                if r.crashes:
+                    self.crashes.inc(app, r.crashes)
             elif isinstance(r, BootRecord):
                 if r.total_seconds is not None:
-                    c(self.boot, site, os).observe(r.total_seconds)
-                    c(self.wait, site, "boot").inc(r.total_seconds)
+                    self.boot.observe(site_os, r.total_seconds)
+                    self.wait.inc((site, "boot"), r.total_seconds)
                 for p in r.phases:
-                    c(self.boot_phase, os, p.name).observe(p.seconds)
+                    self.boot_phase.observe((os, p.name), p.seconds)
                 degraded = "unknown" if r.degraded is None else str(r.degraded).lower()
-                c(self.boots, site, os, r.boot_type.value, degraded).inc()
-            elif isinstance(r, AppUsageRecord):
-                app = self.apps.label(r.app)
-                if r.foreground_seconds:
-                    c(self.foreground, app).inc(r.foreground_seconds)
-                if r.launches:
-                    c(self.launches, app).inc(r.launches)
-                if r.crashes:
-                    c(self.crashes, app).inc(r.crashes)
+                self.boots.inc((site, os, r.boot_type.value, degraded))
             # HealthRecord: cumulative per device; stored, not summed here
         for kind, n in counts.items():
-            c(self.records, kind, "accepted").inc(n)
+            self.records.inc((kind, "accepted"), n)
 
     def prime(self, site: str, os: str) -> None:
         """Creates a site/OS's series at zero before its first event, so that rate() and
@@ -247,22 +250,25 @@ class IngestMetrics:
         if key in self._primed:
             return
         self._primed.add(key)
-        for metric in (self.login, self.boot):
-            self._child(metric, site, os)
+        self.login.touch(key)
+        self.boot.touch(key)
         for kind in ("boot", "login"):
-            self._child(self.wait, site, kind)
+            self.wait.touch((site, kind))
 
     def agent_dropped(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():
-            self._child(self.spool_dropped, kind).inc(n)
+            self.spool_dropped.inc((kind,), n)
 
     def duplicates(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():
-            self.records.labels(kind, "duplicate").inc(n)
+            self.records.inc((kind, "duplicate"), n)
+
+    def refused_queue_full(self, records: int) -> None:
+        self.queue_full.inc((), records)
 
     def rejected(self, by_kind: dict[str, int]) -> None:
         for kind, n in by_kind.items():
-            self.records.labels(kind, "rejected").inc(n)
+            self.records.inc((kind, "rejected"), n)
 
 
 #: the failed-authentication reasons per RPC (a fixed set: bounded label values)

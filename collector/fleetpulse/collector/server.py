@@ -35,7 +35,7 @@ from fleetpulse.collector.settings import SiteSettings
 from fleetpulse.collector.signin_windows import WINDOWS, window_end
 from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
-from fleetpulse.collector.writer import Writer
+from fleetpulse.collector.writer import MAX_QUEUED_RECORDS, Writer
 from fleetpulse.contract.address import AddressError, is_loopback, split_target
 from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
 
@@ -79,6 +79,9 @@ class ServerConfig:
     auth_failure_rate: float = 1.0  # failed authentications per second per peer address ...
     auth_failure_burst: float = 30.0  # ... after a burst of this many
     app_top_n: int = 50
+    # Records waiting for the database before reports are refused with RESOURCE_EXHAUSTED
+    # and a retry hint (fleetpulse.collector.writer: backpressure).
+    write_queue_records: int = MAX_QUEUED_RECORDS
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
     # Connection management (gRPC proposal A9): a connection with no call for this long is
@@ -138,7 +141,7 @@ class Collector:
             metrics=AuthMetrics(self.registry),
         )
         self.auth.fleet_key()
-        self.writer = Writer(self.store)
+        self.writer = Writer(self.store, max_queued_records=config.write_queue_records)
         self.ingestor = Ingestor(
             self.auth,
             self.writer,

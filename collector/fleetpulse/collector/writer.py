@@ -3,6 +3,13 @@
 Reports waiting while a transaction commits go together in the next one, so durable
 commits (fsync) are shared by many reports under load. Each caller gets its outcome only
 after the commit that holds its records.
+
+Backpressure: the records queued or being committed are bounded (``max_queued_records``).
+A report that would go over the bound is refused at once with RateLimited (the servicer
+answers RESOURCE_EXHAUSTED with ``retry-after-ms``): nothing of it was queued, so the agent
+keeps it spooled and sends it again after the hint, and the collector's memory does not grow
+with a storm the database cannot absorb. The hint is the time the writer needs to drain
+what is queued at the rate it has been committing.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from fleetpulse.collector.errors import StoreUnavailable
+from fleetpulse.collector.errors import RateLimited, StoreUnavailable
 from fleetpulse.collector.model import Outcome, Report
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.store.base import Store
@@ -24,6 +31,13 @@ log = logging.getLogger("fleetpulse.collector.writer")
 _Item = tuple[Report, asyncio.Future[Outcome], asyncio.AbstractEventLoop]
 _STOP = None
 
+#: Records queued or being committed before new reports are refused: 100 full reports
+#: (REPORT_MAX_RECORDS = 500), a few seconds of the writer's work and a few tens of MB.
+MAX_QUEUED_RECORDS = 50_000
+#: Bounds of the retry hint given when the queue is full, in seconds.
+RETRY_MIN = 0.05
+RETRY_MAX = 5.0
+
 
 class Writer:
     def __init__(
@@ -32,20 +46,48 @@ class Writer:
         max_group: int = 128,
         clock: Callable[[], float] = time.time,
         linger: float = 0.002,
+        max_queued_records: int = MAX_QUEUED_RECORDS,
     ) -> None:
         self._linger = linger
         self._store = store
         self._max_group = max_group
         self._clock = clock
+        self._max_queued = max_queued_records
+        self._queued = 0  # records submitted and not yet committed or failed
+        self._count_lock = threading.Lock()
+        self._rate = 0.0  # records committed per second, smoothed over recent groups
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="fleetpulse-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def queued_records(self) -> int:
+        """Records submitted and not yet committed (or failed)."""
+        return self._queued
+
     def submit(self, report: Report) -> asyncio.Future[Outcome]:
+        """Queues ``report`` for the next group commit; its future holds the outcome after
+        the commit. RateLimited (nothing queued) if the queue is full; a report alone is
+        always taken, however large."""
+        n = max(1, len(report.records))
+        with self._count_lock:
+            if self._queued and self._queued + n > self._max_queued:
+                raise RateLimited(
+                    f"the collector's write queue is full ({self._queued} records waiting "
+                    f"for the database); send again later",
+                    self._retry_after(self._queued),
+                )
+            self._queued += n
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Outcome] = loop.create_future()
         self._queue.put((report, fut, loop))
         return fut
+
+    def _retry_after(self, queued: int) -> float:
+        """Seconds to drain ``queued`` records at the recent commit rate, bounded."""
+        if self._rate <= 0:
+            return 1.0
+        return min(RETRY_MAX, max(RETRY_MIN, queued / self._rate))
 
     def _loop(self) -> None:
         while True:
@@ -54,12 +96,20 @@ class Writer:
                 return
             group = [first]
             stop = False
+            # Linger briefly for company (one fsync then serves many reports), at most
+            # ``linger`` in all: what is queued already is taken without waiting.
+            deadline = time.monotonic() + self._linger
             while len(group) < self._max_group:
                 try:
-                    # Linger briefly for company: one fsync then serves many reports.
-                    item = self._queue.get(timeout=self._linger)
+                    item = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
                 if item is _STOP:
                     stop = True
                     break
@@ -67,7 +117,15 @@ class Writer:
             # The same order in every transaction: two collectors on one database then take
             # device row locks in the same order and cannot deadlock on each other.
             group.sort(key=lambda item: item[0].device_id)
+            started = time.monotonic()
             self._commit(group)
+            records = sum(max(1, len(r.records)) for r, _, _ in group)
+            with self._count_lock:
+                self._queued -= records
+            took = time.monotonic() - started
+            if took > 0:
+                rate = records / took
+                self._rate = rate if self._rate <= 0 else 0.8 * self._rate + 0.2 * rate
             if stop:
                 return
 

@@ -32,14 +32,14 @@ class ContributorRow:
 
 
 def contributor_rows(
-    device_id: str, signins: Sequence[Incoming], inserted: set[int]
+    signins: Sequence[tuple[str, Incoming]], inserted: set[tuple[str, int]]
 ) -> list[tuple[str, int, int, str, str, float]]:
     """``(device_id, seq, ordinal, kind, name, seconds)`` for each contributor of the
-    sign-ins whose seq is in ``inserted``."""
+    ``(device_id, sign-in)`` pairs whose ``(device_id, seq)`` is in ``inserted``."""
     rows = []
-    for inc in signins:
+    for device_id, inc in signins:
         r = inc.record
-        if inc.seq not in inserted or not isinstance(r, SigninRecord):
+        if (device_id, inc.seq) not in inserted or not isinstance(r, SigninRecord):
             continue
         rows += [
             (device_id, inc.seq, i, c.kind, c.name, c.seconds) for i, c in enumerate(r.contributors)
@@ -54,10 +54,14 @@ class Contributors:
         self._db = db
 
     def insert(
-        self, conn: Connection, device_id: str, signins: Sequence[Incoming], inserted: set[int]
+        self,
+        conn: Connection,
+        signins: Sequence[tuple[str, Incoming]],
+        inserted: set[tuple[str, int]],
     ) -> None:
-        """Writes the contributors of the newly inserted sign-ins, in ``conn``'s transaction."""
-        rows = contributor_rows(device_id, signins, inserted)
+        """Writes the contributors of the newly inserted sign-ins (``inserted``: their
+        ``(device_id, seq)``), in ``conn``'s transaction."""
+        rows = contributor_rows(signins, inserted)
         for i in range(0, len(rows), _CHUNK):
             chunk = rows[i : i + _CHUNK]
             values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))

@@ -50,34 +50,43 @@ class Fleet:
         gives them up; those that expired within ``(expired_since, now]`` are counted in
         ``in_progress_expired`` (none when ``expired_since`` is None)."""
         state = FleetState()
-        for site, os_, version, status, n in self._db.read(
-            "SELECT site, os, agent_version, CASE WHEN last_seen >= ? THEN 'reporting'"
-            " WHEN last_seen >= ? THEN 'stale' ELSE 'silent' END AS state, COUNT(*)"
-            " FROM devices WHERE revoked_at IS NULL AND identity <> 'superseded'"
-            " GROUP BY site, os, agent_version, state",
-            (now - REPORTING_WITHIN, now - SILENT_AFTER),
+        # One pass over the covering index devices_fleet, in its order (no sort): device
+        # states, identity conflicts and unused devices per (site, os, version, identity).
+        unused: dict[str, int] = {}
+        for site, os_, version, identity, reporting, stale, n, idle in self._db.read(
+            "SELECT site, os, agent_version, identity,"
+            " SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN last_seen < ? AND last_seen >= ? THEN 1 ELSE 0 END), COUNT(*),"
+            " SUM(CASE WHEN enrolled_at <= ? AND (last_signin_at IS NULL OR last_signin_at < ?)"
+            " THEN 1 ELSE 0 END)"
+            " FROM devices WHERE revoked_at IS NULL GROUP BY site, os, agent_version, identity",
+            (
+                now - REPORTING_WITHIN,
+                now - REPORTING_WITHIN,
+                now - SILENT_AFTER,
+                now - UNUSED_AFTER,
+                now - UNUSED_AFTER,
+            ),
         ):
-            state.devices[(site, os_, version, status)] = int(n)
-        sites = {k[0] for k in state.devices}
+            if identity in ("reenrolled", "clone_suspected"):
+                state.identity[(site, identity)] = state.identity.get((site, identity), 0) + int(n)
+            if identity == "superseded":
+                continue
+            silent = int(n) - int(reporting) - int(stale)
+            for status, count in (("reporting", reporting), ("stale", stale), ("silent", silent)):
+                if int(count):
+                    key = (site, os_, version, status)
+                    state.devices[key] = state.devices.get(key, 0) + int(count)
+            unused[site] = unused.get(site, 0) + int(idle)
         for site, n in self._db.read("SELECT site, COUNT(*) FROM inventory GROUP BY site"):
             state.expected[site] = int(n)
-        for site, kind, n in self._db.read(
-            "SELECT site, identity, COUNT(*) FROM devices WHERE revoked_at IS NULL"
-            " AND identity IN ('reenrolled', 'clone_suspected') GROUP BY site, identity"
-        ):
-            state.identity[(site, kind)] = int(n)
-        for site in sites:
+        for site in {k[0] for k in state.devices}:
             state.unused[site] = 0
             state.in_progress[site] = 0
             state.longest_in_progress[site] = 0.0
-        for site, n in self._db.read(
-            "SELECT d.site, COUNT(*) FROM devices d WHERE d.revoked_at IS NULL"
-            " AND d.identity <> 'superseded'"
-            " AND d.enrolled_at <= ? AND NOT EXISTS (SELECT 1 FROM signins s"
-            " WHERE s.device_id = d.device_id AND s.started_at >= ?) GROUP BY d.site",
-            (now - UNUSED_AFTER, now - UNUSED_AFTER),
-        ):
-            state.unused[site] = int(n)
+        for site, n in unused.items():
+            if n:
+                state.unused[site] = n
         self._in_progress(state, now, expiry or InProgressExpiry(), expired_since)
         for os_site in {(k[0], k[1]) for k in state.devices}:
             state.long_ended_last_hour[os_site] = 0
@@ -145,16 +154,13 @@ class Fleet:
         ]
 
     def _per_device(self, now: float) -> list[PerDeviceRow]:
-        """Latest sign-in and boot per device; devices silent for PER_DEVICE_MAX_AGE expire
+        """Latest sign-in and boot per device (kept on the device's row at ingest: Ingest
+        in store/ingest.py); devices silent for PER_DEVICE_MAX_AGE expire
         from the per-device series (they stay in the store and in `devices`)."""
         rows = self._db.read(
-            "SELECT d.device_id, d.hostname, d.site,"
-            " (SELECT s.total_seconds FROM signins s WHERE s.device_id = d.device_id"
-            "  ORDER BY s.started_at DESC LIMIT 1),"
-            " (SELECT b.total_seconds FROM boots b WHERE b.device_id = d.device_id"
-            "  ORDER BY b.boot_time DESC LIMIT 1),"
-            " d.last_seen FROM devices d WHERE d.revoked_at IS NULL"
-            " AND d.identity <> 'superseded' AND d.last_seen >= ?",
+            "SELECT device_id, hostname, site, last_signin_seconds, last_boot_seconds,"
+            " last_seen FROM devices WHERE revoked_at IS NULL"
+            " AND identity <> 'superseded' AND last_seen >= ?",
             (now - PER_DEVICE_MAX_AGE,),
         )
         return [PerDeviceRow(*r) for r in rows]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from fleetpulse.collector.model import Incoming, Outcome, Report
 from fleetpulse.collector.store.contributors import Contributors
@@ -38,6 +39,20 @@ def _phase(record: SigninRecord, name: str) -> float | None:
     return None
 
 
+def _rounds(reports: list[Report]) -> list[list[int]]:
+    """Indexes of ``reports`` in rounds: round n holds each device's n-th report, in the
+    order given."""
+    rounds: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, report in enumerate(reports):
+        n = seen.get(report.device_id, 0)
+        seen[report.device_id] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    return rounds
+
+
 def _phases_json(phases: Sequence[Phase]) -> str:
     return json.dumps({p.name: p.seconds for p in phases}, separators=(",", ":"))
 
@@ -50,99 +65,175 @@ class Ingest:
         self._contributors = Contributors(db)
 
     def ingest(self, reports: list[Report], now: float) -> list[Outcome]:
-        """Stores a group of validated reports in one transaction."""
-        with self._db.write() as conn:
-            return [self._ingest_one(conn, report, now) for report in reports]
+        """Stores a group of validated reports in one transaction; one Outcome per report,
+        in order.
 
-    def _insert_new(self, conn: Connection, table: str, cols: str, rows: list[Params]) -> set[int]:
-        """Inserts rows whose first two columns are (device_id, seq); returns new seqs."""
-        new: set[int] = set()
+        The group is stored in rounds, each holding at most one report per device (a
+        device's first report of the group, then its second...): every statement's keys
+        start with ``device_id``, so the reports of one round cannot touch each other's
+        rows and each round is stored with one statement per kind (multi-row ``INSERT``,
+        ``executemany``) with exactly the result of storing its reports one by one."""
+        outcomes = [Outcome() for _ in reports]
+        with self._db.write() as conn:
+            for members in _rounds(reports):
+                self._ingest_round(conn, [(reports[i], outcomes[i]) for i in members], now)
+        return outcomes
+
+    def _insert_new(
+        self, conn: Connection, table: str, cols: str, rows: list[Params]
+    ) -> set[tuple[str, int]]:
+        """Inserts rows whose first two columns are (device_id, seq); returns the
+        (device_id, seq) of the rows inserted (not those a key already held).
+
+        sqlite3 parses each statement in C: one multi-row INSERT per chunk of rows is the
+        cheapest there. psycopg parses placeholders in Python for every distinct statement
+        text (psycopg/_queries.py; a multi-row INSERT of another size is another text), so
+        on PostgreSQL one single-row statement goes through ``executemany(returning=True)``,
+        which psycopg sends in pipeline mode as a prepared statement (psycopg docs,
+        "Pipeline mode")."""
+        new: set[tuple[str, int]] = set()
         width = cols.count(",") + 1
+        row_sql = "(" + ",".join("?" * width) + ")"
+        head = f"INSERT INTO {table} ({cols}) VALUES "
+        tail = " ON CONFLICT DO NOTHING RETURNING device_id, seq"
+        if self._db.dialect.placeholder != "?":
+            cur: Any = conn.cursor()
+            cur.executemany(self._db.sql(head + row_sql + tail), rows, returning=True)
+            while True:
+                new.update((str(r[0]), int(r[1])) for r in cur.fetchall())
+                if not cur.nextset():
+                    return new
         for i in range(0, len(rows), _CHUNK):
             chunk = rows[i : i + _CHUNK]
-            values = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
+            values = ",".join([row_sql] * len(chunk))
             params = [v for row in chunk for v in row]
-            cur = self._db.x(
-                conn,
-                f"INSERT INTO {table} ({cols}) VALUES {values} ON CONFLICT DO NOTHING"
-                " RETURNING seq",
-                params,
-            )
-            new.update(int(r[0]) for r in cur.fetchall())
+            got = self._db.x(conn, head + values + tail, params).fetchall()
+            new.update((str(r[0]), int(r[1])) for r in got)
         return new
 
-    def _ingest_one(self, conn: Connection, report: Report, now: float) -> Outcome:
-        dev = report.device_id
-        f = report.facts
-        self._db.x(
+    def _many(self, conn: Connection, sql: str, rows: list[Params]) -> None:
+        """One ``?``-placeholder statement for each of ``rows`` (PEP 249 executemany)."""
+        if rows:
+            conn.cursor().executemany(self._db.sql(sql), rows)
+
+    def _ingest_round(
+        self, conn: Connection, round_: list[tuple[Report, Outcome]], now: float
+    ) -> None:
+        """Stores reports of distinct devices (see ``ingest``)."""
+        self._many(
             conn,
             "UPDATE devices SET last_seen = ?, hostname = ?, os_version = ?, agent_version = ?"
             " WHERE device_id = ?",
-            (now, f.hostname, f.os_version, f.agent_version, dev),
+            [
+                (now, r.facts.hostname, r.facts.os_version, r.facts.agent_version, r.device_id)
+                for r, _ in round_
+            ],
         )
-        by_kind: dict[str, list[Incoming]] = {}
-        for inc in report.records:
-            r = inc.record
-            key = (
-                "signin_live"
-                if (isinstance(r, SigninRecord) and r.state is SigninState.IN_PROGRESS)
-                else r.kind.value
-            )
-            by_kind.setdefault(key, []).append(inc)
-        outcome = Outcome()
-        new: set[int] = set()
-        if "boot" in by_kind:
+        boots: list[Params] = []
+        signins: list[Params] = []
+        finished: list[Params] = []
+        completed: list[tuple[str, Incoming]] = []
+        apps: list[Params] = []
+        live: list[tuple[str, Incoming]] = []
+        health: list[tuple[str, Incoming, Outcome]] = []
+        for report, outcome in round_:
+            dev = report.device_id
+            for inc in report.records:
+                r = inc.record
+                if isinstance(r, SigninRecord):
+                    if r.state is SigninState.IN_PROGRESS:
+                        live.append((dev, inc))
+                    else:
+                        signins.append(self._signin_row(dev, inc, now))
+                        completed.append((dev, inc))
+                        finished.append((dev, r.boot_id, r.session_id))
+                elif isinstance(r, AppUsageRecord):
+                    apps.append(self._app_row(dev, inc))
+                elif isinstance(r, BootRecord):
+                    boots.append(self._boot_row(dev, inc, now))
+                elif isinstance(r, HealthRecord):
+                    health.append((dev, inc, outcome))
+        new: set[tuple[str, int]] = set()
+        if boots:
             new |= self._insert_new(
                 conn,
                 "boots",
                 "device_id, seq, boot_id, boot_time,"
                 " total_seconds, boot_type, degraded, phases, culprits,"
                 " received_at",
-                [self._boot_row(dev, i, now) for i in by_kind["boot"]],
+                boots,
             )
-        if "signin" in by_kind:
-            rows = [self._signin_row(dev, i, now) for i in by_kind["signin"]]
-            inserted = self._insert_new(
+        if signins:
+            stored = self._insert_new(
                 conn,
                 "signins",
                 "device_id, seq, boot_id, session_id, user_hash, started_at,"
                 " total_seconds, core_seconds, responsive_seconds, phases, first_login,"
                 " after_update, received_at",
-                rows,
+                signins,
             )
-            new |= inserted
-            self._contributors.insert(conn, dev, by_kind["signin"], inserted)
-            for inc in by_kind["signin"]:
-                r = inc.record
-                assert isinstance(r, SigninRecord)
-                self._db.x(
-                    conn,
-                    "DELETE FROM signins_in_progress WHERE device_id = ? AND"
-                    " boot_id = ? AND session_id = ?",
-                    (dev, r.boot_id, r.session_id),
-                )
-        if "app_usage" in by_kind:
+            new |= stored
+            self._contributors.insert(conn, completed, stored)
+            self._many(
+                conn,
+                "DELETE FROM signins_in_progress WHERE device_id = ? AND"
+                " boot_id = ? AND session_id = ?",
+                finished,
+            )
+        self._keep_latest(conn, new, signins, boots)
+        if apps:
             new |= self._insert_new(
                 conn,
                 "app_usage",
                 "device_id, seq, interval_start,"
                 " interval_seconds, app, launches, running_seconds,"
                 " foreground_seconds, cpu_seconds, peak_rss_bytes, crashes",
-                [self._app_row(dev, i) for i in by_kind["app_usage"]],
+                apps,
             )
-        for inc in by_kind.get("signin_live", []):
-            if self._upsert_live(conn, dev, inc, now):
-                new.add(inc.seq)
-        for inc in by_kind.get("health", []):
+        new |= self._upsert_live(conn, live, now)
+        for dev, inc, outcome in health:
             if self._upsert_health(conn, dev, inc, now, outcome.dropped):
-                new.add(inc.seq)
-        for inc in report.records:
-            if inc.seq in new:
-                outcome.accepted.append(inc)
-            else:
-                kind = inc.record.kind.value
-                outcome.duplicates[kind] = outcome.duplicates.get(kind, 0) + 1
-        return outcome
+                new.add((dev, inc.seq))
+        for report, outcome in round_:
+            dev = report.device_id
+            for inc in report.records:
+                if (dev, inc.seq) in new:
+                    outcome.accepted.append(inc)
+                else:
+                    kind = inc.record.kind.value
+                    outcome.duplicates[kind] = outcome.duplicates.get(kind, 0) + 1
+
+    def _keep_latest(
+        self,
+        conn: Connection,
+        new: set[tuple[str, int]],
+        signins: list[Params],
+        boots: list[Params],
+    ) -> None:
+        """Keeps each device's latest sign-in (by start) and boot (by boot time) on its
+        ``devices`` row, from the rows just inserted, for the fleet-state refresh."""
+        for rows, at, total, sql in (
+            (
+                signins,
+                5,
+                6,
+                "UPDATE devices SET last_signin_at = ?, last_signin_seconds = ? WHERE"
+                " device_id = ? AND (last_signin_at IS NULL OR last_signin_at < ?)",
+            ),
+            (
+                boots,
+                3,
+                4,
+                "UPDATE devices SET last_boot_at = ?, last_boot_seconds = ? WHERE"
+                " device_id = ? AND (last_boot_at IS NULL OR last_boot_at < ?)",
+            ),
+        ):
+            latest: dict[str, tuple[Any, Any]] = {}
+            for row in rows:
+                dev = str(row[0])
+                if (dev, row[1]) in new and (dev not in latest or latest[dev][0] < row[at]):
+                    latest[dev] = (row[at], row[total])
+            self._many(conn, sql, [(a, t, dev, a) for dev, (a, t) in latest.items()])
 
     @staticmethod
     def _boot_row(dev: str, inc: Incoming, now: float) -> Params:
@@ -200,11 +291,14 @@ class Ingest:
             r.crashes,
         )
 
-    def _upsert_live(self, conn: Connection, dev: str, inc: Incoming, now: float) -> bool:
-        r = inc.record
-        assert isinstance(r, SigninRecord)
-        cur = self._db.x(
-            conn,
+    def _upsert_live(
+        self, conn: Connection, live: list[tuple[str, Incoming]], now: float
+    ) -> set[tuple[str, int]]:
+        """Keeps the latest of each sign-in in progress (guarded by ``last_seq``), unless
+        that sign-in is already complete; returns the (device_id, seq) that changed a row.
+        In order, one statement per record: on PostgreSQL through ``executemany(…,
+        returning=True)`` (one pipeline, see ``_insert_new``), on SQLite one by one."""
+        sql = self._db.sql(
             "INSERT INTO signins_in_progress (device_id, boot_id, session_id, started_at,"
             " elapsed_seconds, updated_at, last_seq)"
             " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signins"
@@ -212,21 +306,29 @@ class Ingest:
             " ON CONFLICT (device_id, boot_id, session_id) DO UPDATE SET"
             " elapsed_seconds = excluded.elapsed_seconds, updated_at = excluded.updated_at,"
             " last_seq = excluded.last_seq WHERE excluded.last_seq > signins_in_progress.last_seq"
-            " RETURNING last_seq",
-            (
-                dev,
-                r.boot_id,
-                r.session_id,
-                r.started_at,
-                r.elapsed_seconds,
-                now,
-                inc.seq,
-                dev,
-                r.boot_id,
-                r.session_id,
-            ),
+            " RETURNING last_seq"
         )
-        return cur.fetchone() is not None
+        rows: list[Params] = []
+        for dev, inc in live:
+            r = inc.record
+            assert isinstance(r, SigninRecord)
+            key = (dev, r.boot_id, r.session_id)
+            rows.append((*key, r.started_at, r.elapsed_seconds, now, inc.seq, *key))
+        changed: set[tuple[str, int]] = set()
+        if not rows:
+            return changed
+        if self._db.dialect.placeholder != "?":
+            cur: Any = conn.cursor()
+            cur.executemany(sql, rows, returning=True)
+            for dev, inc in live:
+                if cur.fetchone() is not None:
+                    changed.add((dev, inc.seq))
+                cur.nextset()
+            return changed
+        for (dev, inc), row in zip(live, rows, strict=True):
+            if conn.execute(sql, row).fetchone() is not None:
+                changed.add((dev, inc.seq))
+        return changed
 
     def _upsert_health(
         self, conn: Connection, dev: str, inc: Incoming, now: float, dropped: dict[str, int]
