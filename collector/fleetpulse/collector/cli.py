@@ -32,6 +32,7 @@ from fleetpulse.collector.store.inventory_ops import (
     replace_inventory,
     sql_store,
 )
+from fleetpulse.collector.store.retention import RetentionPolicy
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
 app = typer.Typer(
@@ -101,10 +102,22 @@ def serve(
     metrics_auth: Annotated[
         Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")
     ] = None,
+    retain_signins: Annotated[
+        str, typer.Option(help="Keep sign-ins (and their contributors) this long, e.g. 400d.")
+    ] = "400d",
+    retain_boots: Annotated[str, typer.Option(help="Keep boots this long, e.g. 400d.")] = "400d",
+    retain_app_usage: Annotated[
+        str, typer.Option(help="Keep app usage this long, e.g. 90d.")
+    ] = "90d",
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     if not 1.0 <= refresh_seconds <= 3600.0:
         raise ConfigError(f"--refresh-seconds must be 1..3600, got {refresh_seconds:g}")
+    retention = RetentionPolicy(
+        signin=positive_duration(retain_signins, "--retain-signins"),
+        boot=positive_duration(retain_boots, "--retain-boots"),
+        app_usage=positive_duration(retain_app_usage, "--retain-app-usage"),
+    )
     logging.getLogger().setLevel(logging.INFO)
     config = ServerConfig(
         db=db,
@@ -125,6 +138,7 @@ def serve(
         metrics_auth=metrics_auth,
         app_top_n=app_top_n,
         app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
+        retention=retention,
     )
     asyncio.run(_serve(config))
 
