@@ -32,6 +32,7 @@ from fleetpulse.collector.store.inventory_ops import (
     replace_inventory,
     sql_store,
 )
+from fleetpulse.collector.store.retention import RetentionPolicy
 from fleetpulse.collector.writer import MAX_QUEUED_RECORDS
 from fleetpulse.contract.commands import COLLECTOR_COMMANDS, add_commands
 
@@ -108,10 +109,22 @@ def serve(
             min=1, help="Records waiting for the database before reports get RESOURCE_EXHAUSTED."
         ),
     ] = MAX_QUEUED_RECORDS,
+    retain_signins: Annotated[
+        str, typer.Option(help="Keep sign-ins (and their contributors) this long, e.g. 400d.")
+    ] = "400d",
+    retain_boots: Annotated[str, typer.Option(help="Keep boots this long, e.g. 400d.")] = "400d",
+    retain_app_usage: Annotated[
+        str, typer.Option(help="Keep app usage this long, e.g. 90d.")
+    ] = "90d",
 ) -> None:
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     if not 0.1 <= refresh_seconds <= 3600.0:
         raise ConfigError(f"--refresh-seconds must be 0.1..3600, got {refresh_seconds:g}")
+    retention = RetentionPolicy(
+        signin=positive_duration(retain_signins, "--retain-signins"),
+        boot=positive_duration(retain_boots, "--retain-boots"),
+        app_usage=positive_duration(retain_app_usage, "--retain-app-usage"),
+    )
     logging.getLogger().setLevel(logging.INFO)
     config = ServerConfig(
         db=db,
@@ -133,6 +146,7 @@ def serve(
         app_top_n=app_top_n,
         app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
         write_queue_records=write_queue_records,
+        retention=retention,
     )
     asyncio.run(_serve(config))
 

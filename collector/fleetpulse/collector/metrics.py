@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -311,6 +311,32 @@ class AuthMetrics:
     def refused(self, rpc: str) -> None:
         if rpc in AUTH_REASONS:
             self.throttled.labels(rpc).inc()
+
+
+class RetentionMetrics:
+    """Data retention: the span kept per kind and the events this instance pruned (sum the
+    counter across instances: each pass deletes rows once, whichever instance runs it)."""
+
+    def __init__(self, registry: CollectorRegistry | None, kept: dict[str, float]) -> None:
+        self.pruned = Counter(
+            "fleetpulse_store_pruned_records",
+            "Stored events deleted for being older than the retention of their kind, by "
+            "event time (sign-ins take their contributors with them).",
+            ["kind"],
+            registry=registry,
+        )
+        self.retention = Gauge(
+            "fleetpulse_store_retention_seconds",
+            "How long events of each kind are kept after their event time (serve --retain-*).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind, seconds in kept.items():
+            self.pruned.labels(kind)
+            self.retention.labels(kind).set(seconds)
+
+    def count(self, kind: str, rows: int) -> None:
+        self.pruned.labels(kind).inc(rows)
 
 
 class FleetStateCollector(Collector):

@@ -23,11 +23,13 @@ from fleetpulse.collector.metrics import (
     ContributorLabels,
     FleetStateCollector,
     IngestMetrics,
+    RetentionMetrics,
 )
 from fleetpulse.collector.model import FleetState, InProgressExpiry, SigninWindows
 from fleetpulse.collector.per_device import Rendered
 from fleetpulse.collector.per_device import render as render_per_device
 from fleetpulse.collector.ports import check_free
+from fleetpulse.collector.pruner import Pruner
 from fleetpulse.collector.ratelimit import FailureLimiter, RateLimiter
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.servicer import TelemetryServicer, add_to_server
@@ -35,6 +37,7 @@ from fleetpulse.collector.settings import SiteSettings
 from fleetpulse.collector.signin_windows import WINDOWS, window_end
 from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.retention import DEFAULT_POLICY, TABLES, RetentionPolicy
 from fleetpulse.collector.writer import MAX_QUEUED_RECORDS, Writer
 from fleetpulse.contract.address import AddressError, is_loopback, split_target
 from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
@@ -95,6 +98,10 @@ class ServerConfig:
     # A connection that has not finished its TLS and HTTP/2 handshake by then is closed
     # (gRPC's default is 120 s): a silent TCP connection cannot hold a descriptor longer.
     handshake_timeout_seconds: float = 20.0
+    # How long events are kept after their event time (store/retention.py) ...
+    retention: RetentionPolicy = DEFAULT_POLICY
+    # ... checked this often (the first pass runs at start).
+    prune_every_seconds: float = 3600.0
 
 
 def server_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -135,6 +142,13 @@ class Collector:
         self.fleet = FleetStateCollector()
         self.per_device = Rendered()
         self.registry.register(self.fleet)
+        self.store.record_retention(config.retention)  # the report warns past it
+        self.pruner = Pruner(
+            self.store,
+            config.retention,
+            RetentionMetrics(self.registry, {k: config.retention.seconds(k) for k in TABLES}),
+            config.prune_every_seconds,
+        )
         self.auth = Authenticator(
             self.store,
             guard=FailureLimiter(config.auth_failure_rate, config.auth_failure_burst),
@@ -244,6 +258,7 @@ class Collector:
         for name in ("", SERVICE):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._refresher = asyncio.create_task(self._refresh_loop())
+        self.pruner.start()
         log.info(
             "collector listening on %s (gRPC) and %s (metrics)", self.grpc_address, self.metrics_url
         )
@@ -314,6 +329,7 @@ class Collector:
         """Stops accepting, lets in-flight reports commit and ack, then closes."""
         if self._refresher is not None:
             self._refresher.cancel()
+        await self.pruner.stop()
         if self._server is not None:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(grace)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from fleetpulse.collector.report.boots import boot_figures
 from fleetpulse.collector.report.compare import compare, sample
 from fleetpulse.collector.report.data import build_report, percentile
 from fleetpulse.collector.report.figures import SlaReport
+from fleetpulse.collector.report.kept import kept_warning
 from fleetpulse.collector.report.period import DURATION, parse_period, since_until
 from fleetpulse.collector.report.render_csv import render_csv
 from fleetpulse.collector.report.render_html import render_html
@@ -85,9 +87,12 @@ def _period_report(
 def make_report(store: Store, now: float, o: ReportOptions) -> SlaReport:
     """The report of one period, or with ``compare`` the AFTER period's report carrying the
     comparison with BEFORE. Raises ConfigError on a bad period."""
+    kept = store.retention_recorded().get("signin")
     if o.compare is None:
         since, until = since_until(o.since, o.until, now)
-        return _period_report(store, now, since, until, o)
+        report = _period_report(store, now, since, until, o)
+        warning = kept_warning(since, now, kept)
+        return report if warning is None else replace(report, warnings=[warning])
     (a0, a1), (b0, b1) = (
         parse_period(o.compare[0], now, "--compare BEFORE"),
         parse_period(o.compare[1], now, "--compare AFTER"),
@@ -96,7 +101,13 @@ def make_report(store: Store, now: float, o: ReportOptions) -> SlaReport:
     after = _period_report(store, now, b0, b1, o)
     a = sample(store, a0, a1, o.include_flagged)
     b = sample(store, b0, b1, o.include_flagged)
-    return replace(after, comparison=compare(before, after, a, b))
+    c = compare(before, after, a, b)
+    warning = kept_warning(min(a0, b0), now, kept)
+    if warning is None:
+        return replace(after, comparison=c)
+    return replace(
+        after, comparison=replace(c, warnings=[warning, *c.warnings]), warnings=[warning]
+    )
 
 
 def write_report(db: str, now: float, options: ReportOptions, out: Path | None) -> str | None:
@@ -115,6 +126,8 @@ def write_report(db: str, now: float, options: ReportOptions, out: Path | None) 
         report = make_report(store, now, options)
     finally:
         store.close()
+    for warning in report.warnings:  # also where the format has no place for it (CSV)
+        print(f"warning: {warning}", file=sys.stderr)
     text = render(report, options.fmt)
     if out is None:
         return text

@@ -156,6 +156,7 @@ class SlaReport:
     signins: list[SigninEntry] = field(default_factory=list)  # every one in the period
     boots: BootFigures | None = None  # the boot section (None: not computed)
     comparison: Comparison | None = None  # --compare: this report is the AFTER period
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. past retention
 
     @property
     def long_signins(self) -> list[SigninEntry]:

@@ -209,6 +209,7 @@ def render_html(report: SlaReport) -> str:
         "<title>Sign-in SLA report</title>",
         f"<style>{CSS}</style></head><body><main>",
         "<h1>Sign-in SLA report</h1>",
+        *(f'<p class="warning">{escape(w)}</p>' for w in report.warnings),
         f'<p class="muted">{escape(t.period(report))}. SLO {escape(t.slo(report))}, target'
         f" {100 * report.target:g}% of sign-ins within it.</p>",
         _verdicts(report),

@@ -63,6 +63,7 @@ def report_dict(report: SlaReport) -> dict[str, Any]:
     c, fl = report.coverage, report.flagged
     return {
         "generated_at": iso(report.generated_at),
+        "warnings": report.warnings,
         "period": {
             "since": iso(report.since),
             "until": iso(report.until),

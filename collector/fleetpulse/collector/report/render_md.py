@@ -51,6 +51,7 @@ def render_md(report: SlaReport) -> str:
     out = [
         "# Sign-in SLA report",
         "",
+        *(line for w in report.warnings for line in (f"> **Warning:** {w}", "")),
         f"Period: {t.period(report)}. SLO: {t.slo(report)}; target: "
         f"{100 * report.target:g}% of sign-ins within it.",
         "",

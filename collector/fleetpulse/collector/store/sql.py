@@ -10,6 +10,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
     ├── Contributors what sign-ins waited for       (contributors.py)
+    ├── Retention    pruning old events, kept spans (retention.py)
     └── Sites        settings, inventory, coverage  (sites.py)
 """
 
@@ -40,6 +41,7 @@ from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
 from fleetpulse.collector.store.ingest import Ingest
 from fleetpulse.collector.store.reports import Reports
+from fleetpulse.collector.store.retention import Retention, RetentionPolicy
 from fleetpulse.collector.store.sites import Sites
 
 
@@ -54,6 +56,7 @@ class SqlStore:
         self._reports = Reports(db)
         self._contributors = Contributors(db)
         self._sites = Sites(db)
+        self._retention = Retention(db)
 
     # -- plumbing and schema -------------------------------------------------------
     def transient(self, exc: BaseException) -> bool:
@@ -183,3 +186,13 @@ class SqlStore:
 
     def coverage(self) -> list[SiteCoverage]:
         return self._sites.coverage()
+
+    # -- retention -------------------------------------------------------------------------
+    def prune_batch(self, kind: str, before: float, limit: int) -> int:
+        return self._retention.prune_batch(kind, before, limit)
+
+    def record_retention(self, policy: RetentionPolicy) -> None:
+        self._retention.record(policy)
+
+    def retention_recorded(self) -> dict[str, float]:
+        return self._retention.recorded()
