@@ -156,18 +156,22 @@ def test_artifact_installs_unpacked_and_uninstalls(
     ).stdout.strip()
     root, record = tmp_path / "root", tmp_path / "commands.jsonl"
     root.mkdir()
-    done = run_pyz(
-        artifact,
-        tmp_path,
-        "install",
-        "--collector",
-        collector.grpc,
-        "--token",
-        token,
-        "--root",
-        str(root),
-        env={RECORD_ENV: str(record)},
-    )
+
+    def install() -> subprocess.CompletedProcess[str]:
+        return run_pyz(
+            artifact,
+            tmp_path,
+            "install",
+            "--collector",
+            collector.grpc,
+            "--token",
+            token,
+            "--root",
+            str(root),
+            env={RECORD_ENV: str(record)},
+        )
+
+    done = install()
     assert done.returncode == 0, done.stderr
     launcher = root / "usr/local/lib/fleetpulse/fleetpulse-agent.py"
     state = root / "var/lib/fleetpulse"
@@ -187,18 +191,7 @@ def test_artifact_installs_unpacked_and_uninstalls(
     device = json.loads((state / "credentials.json").read_text())["device_id"]
     assert f"device:    {device} (site hq)" in status.stdout
 
-    again = run_pyz(
-        artifact,
-        tmp_path,
-        "install",
-        "--collector",
-        collector.grpc,
-        "--token",
-        token,
-        "--root",
-        str(root),
-        env={RECORD_ENV: str(record)},
-    )
+    again = install()
     assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr
 
     gone = subprocess.run(
