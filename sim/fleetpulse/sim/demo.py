@@ -102,7 +102,7 @@ async def run_demo(
     print(f"try: fleetpulse-collector devices --db {db_url} --slowest 5", flush=True)
     stop = threading.Event()
     tokens = [_token(collector.store, s) for s in SITES]
-    fleet = SimulatedFleet(collector.grpc_address, tokens, devices, seed=7)
+    fleet = SimulatedFleet(collector.grpc_address, tokens, devices, seed=7, session_ends=True)
     threads = [
         threading.Thread(target=_fleet_loop, args=(fleet, stop), daemon=True),
         threading.Thread(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from fleetpulse.agent.platform.env import Problems
-from fleetpulse.contract.records import SigninObservation
+from fleetpulse.contract.records import EndReason, SigninObservation
 
 MARKER_SOURCE = "session_ready"
 
@@ -50,6 +50,9 @@ class Login:
     #: ``None`` when the source cannot tell; a desktop shell or marker then decides.
     graphical: bool | None = None
     ended: bool = False
+    #: When the login ended (Unix seconds), where the source says; ``ended`` without it
+    #: means it ended at an unknown time.
+    ended_at: float | None = None
     #: ``session_id`` is logind's, the id the ``session-ready`` hook records.
     logind: bool = False
 
@@ -143,6 +146,18 @@ def observations(
         marker = markers.get(login.user)
         ready = marker.at if marker and _marker_applies(marker, login, window_end) else None
         if login.graphical is None and shell_at is None and ready is None:
+            if login.ended_at is not None:  # its end, in case it was a reported sign-in
+                out.append(
+                    SigninObservation(
+                        session_id=login.session_id,
+                        user=login.user,
+                        started_at=login.started_at,
+                        ended=True,
+                        ended_at=login.ended_at,
+                        end_reason=EndReason.SIGN_OUT,
+                        end_only=True,
+                    )
+                )
             continue
         out.append(
             SigninObservation(
@@ -151,7 +166,10 @@ def observations(
                 started_at=login.started_at,
                 shell_started_at=shell_at,
                 desktop_ready_at=ready,
-                ended=login.ended,
+                ended=login.ended or login.ended_at is not None,
+                # Linux sources record a session's removal only: every end is a sign-out.
+                ended_at=login.ended_at,
+                end_reason=None if login.ended_at is None else EndReason.SIGN_OUT,
             )
         )
     return out

@@ -7,6 +7,7 @@ Each kind is pruned by its event time, the same column the report reads by:
 kind       table         event time
 ========== ============= ==================================================
 signin     signins       ``started_at`` (with its ``signin_contributors``)
+signin_end signin_ends   ``ended_at`` (kept as long as sign-ins)
 boot       boots         ``boot_time``
 app_usage  app_usage     ``interval_start``
 ========== ============= ==================================================
@@ -31,9 +32,13 @@ BATCH = 5000
 #: kind -> (table, event-time column)
 TABLES: dict[str, tuple[str, str]] = {
     "signin": ("signins", "started_at"),
+    "signin_end": ("signin_ends", "ended_at"),
     "boot": ("boots", "boot_time"),
     "app_usage": ("app_usage", "interval_start"),
 }
+
+#: Kinds kept as long as another kind (no retention option of their own).
+SAME_AS = {"signin_end": "signin"}
 
 #: The meta key holding the retention in effect for a kind, in seconds (written by serve).
 META_KEY = "retention_seconds.{kind}"
@@ -48,8 +53,9 @@ class RetentionPolicy:
     app_usage: float
 
     def seconds(self, kind: str) -> float:
-        """The retention of ``kind`` (one of TABLES), in seconds."""
-        return float(getattr(self, kind))
+        """The retention of ``kind`` (one of TABLES), in seconds; a sign-in's end is kept
+        as long as sign-ins, so a kept sign-in keeps its session length."""
+        return float(getattr(self, SAME_AS.get(kind, kind)))
 
 
 class Retention:
