@@ -94,16 +94,17 @@ def test_an_end_of_another_logon_id_or_account_or_before_the_start_is_not_this_o
     security = parse_events((SCENARIO / "Security.xml").read_text(), "s", problems)
     lsm = parse_events((SCENARIO / "LocalSessionManager.xml").read_text(), "l", problems)
     assert problems.total == 0
-    start = at("2026-03-03T10:00:00")
-    # carol's logon id with bob's account name: no Security event names 0x8d0001
-    assert session_end(frozenset({0x8D0001}), "CORP\\bob", start, float("inf"), security, lsm) == (
-        None
+    start, carol = at("2026-03-03T10:00:00"), frozenset({0x8D0001})
+    inf = float("inf")
+    assert session_end(carol, "CORP\\carol", start, inf, security, lsm) == (
+        pytest.approx(at("2026-03-03T10:25:30.777"), abs=0.001),
+        EndReason.SIGN_OUT,
     )
-    # carol's account, window closed before her LocalSessionManager 23
-    assert session_end(frozenset({0x8D0001}), "CORP\\carol", start, at("2026-03-03T10:20:00"),
-                       security, lsm) is None  # fmt: skip
+    # carol's logon id with bob's account name: no Security event names 0x8d0001
+    assert session_end(carol, "CORP\\bob", start, inf, security, lsm) is None
+    # carol's account, her window closed (her next sign-in) before the 23
+    closed = at("2026-03-03T10:20:00")
+    assert session_end(carol, "CORP\\carol", start, closed, security, lsm) is None
     # alice's ids but a start after her logoff: that 4647 ended an earlier session
     later = at("2026-03-03T08:05:00")
-    assert session_end(
-        frozenset({0x5B1E20}), "CORP\\alice", later, float("inf"), security, lsm
-    ) is (None)
+    assert session_end(frozenset({0x5B1E20}), "CORP\\alice", later, inf, security, lsm) is None

@@ -256,13 +256,13 @@ class SimulatedFleet:
         self, dev: SimDevice, signin: SigninRecord, ready_at: float
     ) -> SigninEndRecord | None:
         """The end of a history sign-in's session, from its own generator (so every other
-        draw stays the same): tablets are signed into for a few minutes, other devices
+        draw stays the same): tablets are signed into for a minute or so, other devices
         for hours; one end in ten is a disconnect. None for older agents."""
         if not self.session_ends or dev.facts.agent_version != __version__:
             return None
         rng = random.Random(f"end:{dev.index}:{signin.session_id}")
         if dev.facts.form_factor == "tablet":
-            length = rng.uniform(60, 300)
+            length = rng.uniform(20, 90)
         else:
             length = min(10 * 3600.0, lognormal(rng, 4 * 3600, 0.5))
         reason = EndReason.DISCONNECT if rng.random() < 0.1 else EndReason.SIGN_OUT

@@ -41,7 +41,7 @@ def summary(s: SessionFigures) -> str:
     return line
 
 
-def _time(d: DeviceSessions) -> str:
+def session_time(d: DeviceSessions) -> str:
     """Known session time; a lower bound ("at least") when some lengths are unknown."""
     text = t.seconds(d.seconds) if d.ended else "none known"
     return f"at least {text}" if d.open and d.ended else text
@@ -55,7 +55,7 @@ def barely_used_table(s: SessionFigures) -> t.Table:
                 d.hostname,
                 d.site,
                 str(d.signins),
-                _time(d),
+                session_time(d),
                 t.seconds(d.seconds_per_week),
                 d.device_id,
             ]

@@ -40,6 +40,9 @@ TABLES: dict[str, tuple[str, str]] = {
 #: Kinds kept as long as another kind (no retention option of their own).
 SAME_AS = {"signin_end": "signin"}
 
+#: The kinds with a retention of their own (``serve --retain-*``), recorded in ``meta``.
+OWN_POLICY = tuple(k for k in TABLES if k not in SAME_AS)
+
 #: The meta key holding the retention in effect for a kind, in seconds (written by serve).
 META_KEY = "retention_seconds.{kind}"
 
@@ -88,10 +91,10 @@ class Retention:
             return max(int(cur.rowcount), 0)
 
     def record(self, policy: RetentionPolicy) -> None:
-        """Writes ``policy`` to ``meta`` (one key per kind, seconds), replacing what an
-        earlier ``serve`` wrote."""
+        """Writes ``policy`` to ``meta`` (one key per kind of OWN_POLICY, seconds),
+        replacing what an earlier ``serve`` wrote."""
         with self._db.write() as conn:
-            for kind in TABLES:
+            for kind in OWN_POLICY:
                 self._db.x(
                     conn,
                     "INSERT INTO meta (key, value) VALUES (?, ?)"
@@ -102,7 +105,7 @@ class Retention:
     def recorded(self) -> dict[str, float]:
         """The retention last recorded by ``serve``, seconds per kind; kinds never
         recorded (a database no ``serve`` with retention has opened) are absent."""
-        keys = {META_KEY.format(kind=kind): kind for kind in TABLES}
+        keys = {META_KEY.format(kind=kind): kind for kind in OWN_POLICY}
         rows = self._db.read(
             f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})",
             tuple(keys),
