@@ -119,7 +119,9 @@ def observations(
     """Desktop sign-ins among ``logins``, each with its shell start and ready mark.
 
     A login whose source could not tell its kind counts as a desktop sign-in only with
-    evidence: its user's desktop shell started during it, or its ready marker.
+    evidence: its user's desktop shell started during it, or its ready marker. Without
+    evidence an ended one comes back ``end_only`` (its end, for a sign-in the agent may
+    have reported while it lasted).
     """
     ordered = sorted(
         (x for x in logins if x.graphical is not False and x.user not in GREETER_USERS),
@@ -145,19 +147,10 @@ def observations(
         )
         marker = markers.get(login.user)
         ready = marker.at if marker and _marker_applies(marker, login, window_end) else None
-        if login.graphical is None and shell_at is None and ready is None:
-            if login.ended_at is not None:  # its end, in case it was a reported sign-in
-                out.append(
-                    SigninObservation(
-                        session_id=login.session_id,
-                        user=login.user,
-                        started_at=login.started_at,
-                        ended=True,
-                        ended_at=login.ended_at,
-                        end_reason=EndReason.SIGN_OUT,
-                        end_only=True,
-                    )
-                )
+        # Undecided and no evidence: not a sign-in; an ended one is still passed on by its
+        # end, in case it was a sign-in the agent reported while it lasted.
+        end_only = login.graphical is None and shell_at is None and ready is None
+        if end_only and login.ended_at is None:
             continue
         out.append(
             SigninObservation(
@@ -170,6 +163,7 @@ def observations(
                 # Linux sources record a session's removal only: every end is a sign-out.
                 ended_at=login.ended_at,
                 end_reason=None if login.ended_at is None else EndReason.SIGN_OUT,
+                end_only=end_only,
             )
         )
     return out
