@@ -17,6 +17,7 @@ from fleetpulse.agent.runner import Agent
 from fleetpulse.agent.sender import enroll
 from fleetpulse.agent.sources.facts import device_facts
 from fleetpulse.collector import auth
+from fleetpulse.collector.report.sessions import session_figures
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.store.base import Store
 from fleetpulse.sim.simulate import SimulatedFleet
@@ -83,6 +84,11 @@ def summary(collector: Collector, started: float) -> str:
         + ", ".join(f"{s} {m:.0f}s (n={n})" for m, s, n in ranked[:3])
         if ranked
         else "slowest sites: -"
+    )
+    sessions = session_figures(collector.store, now - 28 * 86400, now)
+    lines.append(
+        f"sessions (28d): {sum(d.ended for d in sessions.devices)} with a known length;"
+        f" barely used devices: {len(sessions.barely_used)}, unknown: {len(sessions.unknown)}"
     )
     return "\n".join(lines)
 
