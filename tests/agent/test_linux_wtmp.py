@@ -64,6 +64,8 @@ def test_wtmp_logins_of_this_boot():
     ]
     assert logins[0].started_at == pytest.approx(BOOT + 61.123456, abs=1e-6)
     assert logins[0].session_id == f"wtmp-:0-{round((BOOT + 61.123456) * 1e6)}"
+    # carol's login ends at her line's DEAD_PROCESS; the rest have no end yet
+    assert [x.ended_at for x in logins] == [None, None, None, pytest.approx(BOOT + 600.0), None]
     assert not any(x.logind for x in logins)
     # the garbage record and the torn tail
     assert problems.counts["wtmp"] == 2
@@ -207,6 +209,8 @@ def test_wtmpdb_logins_of_this_boot(tmp_path: Path):
         ("wtmpdb-7", "erin", None, False),
     ]
     assert logins[0].started_at == pytest.approx(BOOT + 45.25, abs=1e-6)
+    assert logins[3].ended_at == pytest.approx(BOOT + 900.0, abs=1e-6)  # its Logout (µs)
+    assert [x.ended_at for x in logins if x.user != "dave"] == [None] * 4
     assert problems.total == 0
 
 

@@ -28,6 +28,9 @@ LOG_FILES = {
     "Microsoft-Windows-User Profile Service/Operational": "UserProfileService.xml",
     "Microsoft-Windows-GroupPolicy/Operational": "GroupPolicy.xml",
     "Microsoft-Windows-Shell-Core/Operational": "Shell-Core.xml",
+    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational": (
+        "LocalSessionManager.xml"
+    ),
 }
 
 

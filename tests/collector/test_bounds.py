@@ -117,6 +117,12 @@ def _record(body: str, seq: int = 1, **fields: Any) -> pb.Record:
                 cpu_seconds=1,
             )
         )
+    elif body == "signin_end":
+        rec.signin_end.CopyFrom(
+            pb.SigninEnd(
+                boot_id="b", session_id=f"s{seq}", ended_at=NOW - 60, reason=pb.END_REASON_SIGN_OUT
+            )
+        )
     else:
         rec.health.CopyFrom(pb.AgentHealth(parse_errors=0, spool_bytes=10))
     msg = getattr(rec, "signin" if body == "signin_live" else body)
@@ -229,6 +235,7 @@ DOUBLES: dict[str, tuple[str, str, float, str | None]] = {
         MAX_DURATION,
         "SELECT elapsed_seconds FROM signins_in_progress",
     ),
+    "SigninEnd.ended_at": ("signin_end", "ended_at", LATEST, "SELECT ended_at FROM signin_ends"),
     "AppUsage.interval_start": (
         "app_usage",
         "interval_start",
@@ -312,7 +319,7 @@ def test_double_at_its_limit_is_stored_and_beyond_refused(
     if name == "clock_skew_seconds":  # a device clock may be behind: -limit..limit
         _ingest(store, device, _with(kind, name, -limit, 5))
         _refused(_with(kind, name, -math.nextafter(limit, math.inf), 6))
-    elif name not in ("boot_time", "started_at", "interval_start", ""):
+    elif name not in ("boot_time", "started_at", "ended_at", "interval_start", ""):
         _refused(_with(kind, name, -1.0, 4))
     else:
         _refused(_with(kind, name, EARLIEST - 1, 4))

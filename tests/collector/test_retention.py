@@ -19,6 +19,8 @@ from fleetpulse.contract.records import (
     BootRecord,
     Contributor,
     DeviceFacts,
+    EndReason,
+    SigninEndRecord,
     SigninRecord,
     SigninState,
 )
@@ -44,11 +46,12 @@ def _signin(n: int, started_at: float) -> SigninRecord:
 
 def seed(store: Store, now: float, old: int, recent: int) -> None:
     """``old`` events of each kind 500 days before ``now`` and ``recent`` one hour before."""
-    records: list[SigninRecord | BootRecord | AppUsageRecord] = []
+    records: list[SigninRecord | SigninEndRecord | BootRecord | AppUsageRecord] = []
     for n in range(old + recent):
         t = now - 500 * DAY - n if n < old else now - 3600 - n
         records += [
             _signin(n, t),
+            SigninEndRecord(f"s{n}", f"b{n}", t + 600, EndReason.SIGN_OUT),
             BootRecord(boot_id=f"b{n}", boot_time=t, total_seconds=30.0),
             AppUsageRecord(interval_start=t, interval_seconds=60.0, app="teams.exe"),
         ]
@@ -70,10 +73,11 @@ def store(db_url: str) -> Iterator[Store]:
 def test_old_events_are_pruned_in_batches_and_recent_ones_kept(store: Store) -> None:
     now = time.time()
     seed(store, now, old=5, recent=3)
-    for kind in ("signin", "boot", "app_usage"):
+    for kind in ("signin", "signin_end", "boot", "app_usage"):
         batches = [store.prune_batch(kind, now - 400 * DAY, 2) for _ in range(4)]
         assert batches == [2, 2, 1, 0], kind
     assert len(store.signins_between(0, now)) == 3
+    assert [r.ended_at is not None for r in store.sessions_between(0, now)] == [True] * 3
     assert len(store.boots_between(0, now)) == 3
     assert store.top_apps(now - 2 * DAY, 5) == ["teams.exe"]
     assert store.top_apps(0, 5) == ["teams.exe"]  # the recent rows are still there
@@ -121,13 +125,15 @@ def test_serve_prunes_and_counts_on_metrics(db_url: str) -> None:
             m = scrape(proc.metrics_url)
             pruned = {
                 k: value(m, "fleetpulse_store_pruned_records_total", kind=k)
-                for k in ("signin", "boot", "app_usage")
+                for k in ("signin", "signin_end", "boot", "app_usage")
             }
-            if pruned == {"signin": 4.0, "boot": 4.0, "app_usage": 4.0}:
+            if pruned == {"signin": 4.0, "signin_end": 4.0, "boot": 4.0, "app_usage": 4.0}:
                 break
             assert time.monotonic() < deadline, pruned
             time.sleep(0.2)
         assert value(m, "fleetpulse_store_retention_seconds", kind="signin") == 30 * DAY
+        # a sign-in's end is kept as long as sign-ins: no option of its own
+        assert value(m, "fleetpulse_store_retention_seconds", kind="signin_end") == 30 * DAY
         assert value(m, "fleetpulse_store_retention_seconds", kind="app_usage") == 2 * 3600
     finally:
         assert proc.stop() == 0

@@ -20,6 +20,7 @@ from fleetpulse.v1 import telemetry_pb2 as pb
 TABLES = {
     "boot": "SELECT device_id, seq FROM boots",
     "signin": "SELECT device_id, seq FROM signins",
+    "signin_end": "SELECT device_id, seq FROM signin_ends",
     "app_usage": "SELECT device_id, seq FROM app_usage",
     "signin_live": "SELECT device_id, last_seq FROM signins_in_progress",
 }

@@ -96,7 +96,7 @@ def records(draw: st.DrawFn, sane: bool) -> pb.Record:
     dur = fine if sane else seconds
     name = printable if sane else short
     rec = pb.Record(seq=draw(seq), observed_at=draw(when))
-    kinds = ["boot", "signin", "app_usage", "health"] + ([] if sane else ["none"])
+    kinds = ["boot", "signin", "signin_end", "app_usage", "health"] + ([] if sane else ["none"])
     body = draw(st.sampled_from(kinds))
     if body == "boot":
         b = _set(
@@ -124,6 +124,14 @@ def records(draw: st.DrawFn, sane: bool) -> pb.Record:
             after_update=draw(_opt(st.booleans())),
         )
         s.phases.extend(draw(phases(SIGNIN_PHASES, sane)))
+    elif body == "signin_end":
+        _set(
+            rec.signin_end,
+            boot_id=draw(name),
+            session_id=draw(name),
+            ended_at=draw(when),
+            reason=draw(st.integers(0, 4)),
+        )
     elif body == "app_usage":
         interval = draw(st.floats(1, 86400) if sane else seconds)
         within = st.floats(0, interval) if sane and interval >= 0 else dur
@@ -298,6 +306,17 @@ def test_typed_reports_are_refused_or_stored_and_read_back(
             )
             rss = rec.app_usage.peak_rss_bytes if rec.app_usage.HasField("peak_rss_bytes") else None
             assert got == (rec.app_usage.app, rec.app_usage.cpu_seconds, rss)
+        elif body == "signin_end":
+            got = _row(
+                path,
+                "SELECT boot_id, session_id, ended_at, reason FROM signin_ends"
+                " WHERE device_id = ? AND seq = ?",
+                dev,
+                inc.seq,
+            )
+            reason = {pb.END_REASON_SIGN_OUT: "sign_out", pb.END_REASON_DISCONNECT: "disconnect"}
+            e = rec.signin_end
+            assert got == (e.boot_id, e.session_id, e.ended_at, reason[e.reason])
         else:
             assert body == "health"
             got = _row(

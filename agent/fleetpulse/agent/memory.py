@@ -1,4 +1,5 @@
-"""What the agent has already reported (boots, finished sign-ins), kept across restarts."""
+"""What the agent has already reported (boots, finished sign-ins, session ends), kept
+across restarts."""
 
 from __future__ import annotations
 

@@ -155,8 +155,9 @@ def judge_signin(
     start is in the future or before this boot (it cannot be this boot's sign-in).
 
     The shell cannot start before the sign-in, the desktop cannot be ready before the
-    shell (or the sign-in), nothing is later than now (plus the clock slack), and no
-    phase is negative or longer than the time since the sign-in started.
+    shell (or the sign-in), the session cannot end before the sign-in, nothing is later
+    than now (plus the clock slack), and no phase is negative or longer than the time since
+    the sign-in started.
     """
     what = f"sign-in {obs.session_id}"
     fault = _instant_fault(obs.started_at, boot_time - CLOCK_SLACK_SECONDS, now, "the boot")
@@ -172,6 +173,10 @@ def judge_signin(
     if ready is not None and (f := _instant_fault(ready, after, now, "the shell or sign-in")):
         _flag(problems, f"{what} desktop ready", f)
         ready = None
+    ended_at = obs.ended_at
+    if ended_at is not None and (f := _instant_fault(ended_at, obs.started_at, now, "the sign-in")):
+        _flag(problems, f"{what} end", f)
+        ended_at = None
     since_start = now - obs.started_at + CLOCK_SLACK_SECONDS
     phases: list[Phase] = []
     for phase in obs.phases:
@@ -182,6 +187,14 @@ def judge_signin(
             _flag(problems, f"{what} phase {phase.name}", fault)
             continue
         phases.append(phase)
-    if (shell, ready, len(phases)) == (obs.shell_started_at, obs.desktop_ready_at, len(obs.phases)):
+    judged = (shell, ready, ended_at, len(phases))
+    if judged == (obs.shell_started_at, obs.desktop_ready_at, obs.ended_at, len(obs.phases)):
         return obs
-    return replace(obs, shell_started_at=shell, desktop_ready_at=ready, phases=tuple(phases))
+    return replace(
+        obs,
+        shell_started_at=shell,
+        desktop_ready_at=ready,
+        ended_at=ended_at,
+        end_reason=obs.end_reason if ended_at is not None else None,
+        phases=tuple(phases),
+    )

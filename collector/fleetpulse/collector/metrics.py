@@ -193,7 +193,7 @@ class IngestMetrics(Collector):
             self.queue_full,
         )
         self._primed: set[tuple[str, str]] = set()
-        for kind in ("boot", "signin", "app_usage", "health"):
+        for kind in ("boot", "signin", "signin_end", "app_usage", "health"):
             for result in ("accepted", "duplicate", "rejected"):
                 self.records.touch((kind, result))
             self.spool_dropped.touch((kind,))

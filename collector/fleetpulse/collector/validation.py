@@ -27,6 +27,7 @@ from fleetpulse.contract.records import (
     HealthRecord,
     Kind,
     Phase,
+    SigninEndRecord,
     SigninRecord,
 )
 from fleetpulse.contract.setting_ranges import REPORT_MAX_RECORDS
@@ -55,6 +56,7 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
         "boots.seq",
         "signins.seq",
         "signin_contributors.seq",
+        "signin_ends.seq",
         "app_usage.seq",
         "signins_in_progress.last_seq",
         "device_health.last_seq",
@@ -212,6 +214,12 @@ def _problem(inc: Incoming, now: float) -> str | None:
             _duration("elapsed_seconds", r.elapsed_seconds),
             _phases(r.phases, SIGNIN_PHASES),
             _contributors(r),
+        ]
+    elif isinstance(r, SigninEndRecord):
+        checks += [
+            _text("session_id", r.session_id),
+            _text("boot_id", r.boot_id),
+            _time("ended_at", r.ended_at, now),
         ]
     elif isinstance(r, AppUsageRecord):
         limit = r.interval_seconds * 1024  # CPU time may exceed wall time on many cores

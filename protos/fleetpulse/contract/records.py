@@ -16,10 +16,18 @@ class Kind(StrEnum):
     HEALTH = "health"
     BOOT = "boot"
     SIGNIN = "signin"
+    SIGNIN_END = "signin_end"
 
 
-#: When the spool must drop, it drops the lowest priority first.
-PRIORITY: dict[Kind, int] = {Kind.APP_USAGE: 0, Kind.HEALTH: 1, Kind.BOOT: 2, Kind.SIGNIN: 3}
+#: When the spool must drop, it drops the lowest priority first. A sign-in's end is kept
+#: as long as the sign-in itself: one without the other measures no session length.
+PRIORITY: dict[Kind, int] = {
+    Kind.APP_USAGE: 0,
+    Kind.HEALTH: 1,
+    Kind.BOOT: 2,
+    Kind.SIGNIN: 3,
+    Kind.SIGNIN_END: 3,
+}
 
 
 class BootType(StrEnum):
@@ -32,6 +40,14 @@ class BootType(StrEnum):
 class SigninState(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
+
+
+class EndReason(StrEnum):
+    """How a signed-in session ended: the person signed out (or the session was logged
+    off), or the session was disconnected (Remote Desktop, fast user switching)."""
+
+    SIGN_OUT = "sign_out"
+    DISCONNECT = "disconnect"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +134,20 @@ class HealthRecord:
     kind = Kind.HEALTH
 
 
-Record = BootRecord | SigninRecord | AppUsageRecord | HealthRecord
+@dataclass(frozen=True, slots=True)
+class SigninEndRecord:
+    """The end of a signed-in session, sent once: the sign-in it ends is
+    ``(boot_id, session_id)``; ``ended_at`` is a time (Unix seconds)."""
+
+    session_id: str
+    boot_id: str
+    ended_at: float
+    reason: EndReason
+
+    kind = Kind.SIGNIN_END
+
+
+Record = BootRecord | SigninRecord | AppUsageRecord | HealthRecord | SigninEndRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +182,14 @@ class SigninObservation:
     after_update: bool | None = None
     ended: bool = False
     contributors: tuple[Contributor, ...] = ()
+    #: When and how the session ended, where the OS says (``ended`` may be True without:
+    #: the end is known, its time is not).
+    ended_at: float | None = None
+    end_reason: EndReason | None = None
+    #: Known only by its end: the source cannot tell whether it was a desktop sign-in (a
+    #: logind session that ended before its type was asked). The agent sends its end only
+    #: when it reported the sign-in itself, and never reports it as a sign-in.
+    end_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,11 @@ from fleetpulse.contract.records import (
     Contributor,
     Culprit,
     DeviceFacts,
+    EndReason,
     HealthRecord,
     Phase,
     Record,
+    SigninEndRecord,
     SigninRecord,
     SigninState,
 )
@@ -29,6 +31,11 @@ _STATE = {
     SigninState.COMPLETE: pb.SIGNIN_STATE_COMPLETE,
 }
 _STATE_BACK = {v: k for k, v in _STATE.items()}
+_END_REASON = {
+    EndReason.SIGN_OUT: pb.END_REASON_SIGN_OUT,
+    EndReason.DISCONNECT: pb.END_REASON_DISCONNECT,
+}
+_END_REASON_BACK = {v: k for k, v in _END_REASON.items()}
 
 
 def _phases(phases: tuple[Phase, ...]) -> list[pb.Phase]:
@@ -86,6 +93,15 @@ def record_to_proto(record: Record, observed_at: float, seq: int = 0) -> pb.Reco
                 cpu_seconds=record.cpu_seconds,
                 peak_rss_bytes=record.peak_rss_bytes,
                 crashes=record.crashes,
+            )
+        )
+    elif isinstance(record, SigninEndRecord):
+        msg.signin_end.CopyFrom(
+            pb.SigninEnd(
+                boot_id=record.boot_id,
+                session_id=record.session_id,
+                ended_at=record.ended_at,
+                reason=_END_REASON[record.reason],
             )
         )
     else:
@@ -154,6 +170,14 @@ def record_from_proto(msg: pb.Record) -> Record:
             spool_bytes=h.spool_bytes,
             clock_skew_seconds=h.clock_skew_seconds if h.HasField("clock_skew_seconds") else None,
             rejected=h.rejected,
+        )
+    if body == "signin_end":
+        e = msg.signin_end
+        reason = _END_REASON_BACK.get(e.reason)
+        if reason is None:
+            raise ValueError(f"signin_end: reason {e.reason} is not SIGN_OUT (1) or DISCONNECT (2)")
+        return SigninEndRecord(
+            session_id=e.session_id, boot_id=e.boot_id, ended_at=e.ended_at, reason=reason
         )
     raise ValueError(f"record has no body: {body!r}")
 

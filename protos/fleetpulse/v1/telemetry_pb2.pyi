@@ -19,6 +19,12 @@ class SigninState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNIN_STATE_UNSPECIFIED: _ClassVar[SigninState]
     SIGNIN_STATE_IN_PROGRESS: _ClassVar[SigninState]
     SIGNIN_STATE_COMPLETE: _ClassVar[SigninState]
+
+class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    END_REASON_UNSPECIFIED: _ClassVar[EndReason]
+    END_REASON_SIGN_OUT: _ClassVar[EndReason]
+    END_REASON_DISCONNECT: _ClassVar[EndReason]
 BOOT_TYPE_UNSPECIFIED: BootType
 BOOT_TYPE_COLD: BootType
 BOOT_TYPE_FAST_STARTUP: BootType
@@ -26,6 +32,9 @@ BOOT_TYPE_RESUME: BootType
 SIGNIN_STATE_UNSPECIFIED: SigninState
 SIGNIN_STATE_IN_PROGRESS: SigninState
 SIGNIN_STATE_COMPLETE: SigninState
+END_REASON_UNSPECIFIED: EndReason
+END_REASON_SIGN_OUT: EndReason
+END_REASON_DISCONNECT: EndReason
 
 class DeviceFacts(_message.Message):
     __slots__ = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id", "cpu_count", "memory_bytes", "boot_time", "form_factor")
@@ -157,6 +166,18 @@ class Signin(_message.Message):
     contributors: _containers.RepeatedCompositeFieldContainer[Contributor]
     def __init__(self, session_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., user_hash: _Optional[str] = ..., started_at: _Optional[float] = ..., state: _Optional[_Union[SigninState, str]] = ..., total_seconds: _Optional[float] = ..., elapsed_seconds: _Optional[float] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., first_login: _Optional[bool] = ..., after_update: _Optional[bool] = ..., contributors: _Optional[_Iterable[_Union[Contributor, _Mapping]]] = ...) -> None: ...
 
+class SigninEnd(_message.Message):
+    __slots__ = ("boot_id", "session_id", "ended_at", "reason")
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    boot_id: str
+    session_id: str
+    ended_at: float
+    reason: EndReason
+    def __init__(self, boot_id: _Optional[str] = ..., session_id: _Optional[str] = ..., ended_at: _Optional[float] = ..., reason: _Optional[_Union[EndReason, str]] = ...) -> None: ...
+
 class AppUsage(_message.Message):
     __slots__ = ("interval_start", "interval_seconds", "app", "launches", "running_seconds", "foreground_seconds", "cpu_seconds", "peak_rss_bytes", "crashes")
     INTERVAL_START_FIELD_NUMBER: _ClassVar[int]
@@ -201,20 +222,22 @@ class AgentHealth(_message.Message):
     def __init__(self, dropped: _Optional[_Mapping[str, int]] = ..., parse_errors: _Optional[int] = ..., spool_bytes: _Optional[int] = ..., clock_skew_seconds: _Optional[float] = ..., rejected: _Optional[int] = ...) -> None: ...
 
 class Record(_message.Message):
-    __slots__ = ("seq", "observed_at", "boot", "signin", "app_usage", "health")
+    __slots__ = ("seq", "observed_at", "boot", "signin", "app_usage", "health", "signin_end")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
     BOOT_FIELD_NUMBER: _ClassVar[int]
     SIGNIN_FIELD_NUMBER: _ClassVar[int]
     APP_USAGE_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    SIGNIN_END_FIELD_NUMBER: _ClassVar[int]
     seq: int
     observed_at: float
     boot: Boot
     signin: Signin
     app_usage: AppUsage
     health: AgentHealth
-    def __init__(self, seq: _Optional[int] = ..., observed_at: _Optional[float] = ..., boot: _Optional[_Union[Boot, _Mapping]] = ..., signin: _Optional[_Union[Signin, _Mapping]] = ..., app_usage: _Optional[_Union[AppUsage, _Mapping]] = ..., health: _Optional[_Union[AgentHealth, _Mapping]] = ...) -> None: ...
+    signin_end: SigninEnd
+    def __init__(self, seq: _Optional[int] = ..., observed_at: _Optional[float] = ..., boot: _Optional[_Union[Boot, _Mapping]] = ..., signin: _Optional[_Union[Signin, _Mapping]] = ..., app_usage: _Optional[_Union[AppUsage, _Mapping]] = ..., health: _Optional[_Union[AgentHealth, _Mapping]] = ..., signin_end: _Optional[_Union[SigninEnd, _Mapping]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("device_id", "facts", "records", "sent_at")

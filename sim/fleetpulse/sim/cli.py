@@ -36,6 +36,12 @@ def simulate(
     give_up_after: Annotated[
         float, typer.Option(help="Stop retrying after this many seconds without progress.")
     ] = 300.0,
+    session_ends: Annotated[
+        bool,
+        typer.Option(
+            "--session-ends", help="Current agents also send when each sign-in's session ended."
+        ),
+    ] = False,
 ) -> None:
     """Enroll a realistic synthetic fleet and send its history (and live sign-ins).
 
@@ -44,7 +50,13 @@ def simulate(
     if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0:
         raise ConfigError("--devices must be >= 1, --days, --rate and --give-up-after >= 0")
     fleet = SimulatedFleet(
-        collector, token, devices, seed, str(ca_cert) if ca_cert else None, insecure
+        collector,
+        token,
+        devices,
+        seed,
+        str(ca_cert) if ca_cert else None,
+        insecure,
+        session_ends=session_ends,
     )
     try:
         fleet.enroll()

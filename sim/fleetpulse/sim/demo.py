@@ -17,6 +17,7 @@ from fleetpulse.agent.runner import Agent
 from fleetpulse.agent.sender import enroll
 from fleetpulse.agent.sources.facts import device_facts
 from fleetpulse.collector import auth
+from fleetpulse.collector.report.sessions import session_figures
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.store.base import Store
 from fleetpulse.sim.simulate import SimulatedFleet
@@ -84,6 +85,11 @@ def summary(collector: Collector, started: float) -> str:
         if ranked
         else "slowest sites: -"
     )
+    sessions = session_figures(collector.store, now - 28 * 86400, now)
+    lines.append(
+        f"sessions (28d): {sum(d.ended for d in sessions.devices)} with a known length;"
+        f" barely used devices: {len(sessions.barely_used)}, unknown: {len(sessions.unknown)}"
+    )
     return "\n".join(lines)
 
 
@@ -102,7 +108,7 @@ async def run_demo(
     print(f"try: fleetpulse-collector devices --db {db_url} --slowest 5", flush=True)
     stop = threading.Event()
     tokens = [_token(collector.store, s) for s in SITES]
-    fleet = SimulatedFleet(collector.grpc_address, tokens, devices, seed=7)
+    fleet = SimulatedFleet(collector.grpc_address, tokens, devices, seed=7, session_ends=True)
     threads = [
         threading.Thread(target=_fleet_loop, args=(fleet, stop), daemon=True),
         threading.Thread(

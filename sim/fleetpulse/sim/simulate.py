@@ -28,8 +28,10 @@ from fleetpulse.contract.records import (
     BootType,
     Contributor,
     DeviceFacts,
+    EndReason,
     Phase,
     Record,
+    SigninEndRecord,
     SigninRecord,
     SigninState,
 )
@@ -104,8 +106,11 @@ class SimulatedFleet:
         ca_cert: str | None = None,
         insecure: bool = False,
         batch_records: int = 500,
+        session_ends: bool = False,
     ) -> None:
         self.target = target
+        #: Whether current agents also send each history sign-in's end (older ones never do).
+        self.session_ends = session_ends
         self.rng = random.Random(seed)
         self.truth = Truth()
         self._tokens = list(tokens)
@@ -224,6 +229,9 @@ class SimulatedFleet:
         signin = self._signin(dev, start, total, SigninState.COMPLETE)
         self._remember(dev, start, total)
         out: list[tuple[Record, float]] = [(boot, boot_at + boot_total), (signin, start + total)]
+        end = self._session_end(dev, signin, start + total)
+        if end is not None:
+            out.append((end, end.ended_at))
         for app in rng.sample(APPS, 4):
             fg = rng.uniform(600, 7200)
             out.append(
@@ -244,6 +252,24 @@ class SimulatedFleet:
             )
         return out
 
+    def _session_end(
+        self, dev: SimDevice, signin: SigninRecord, ready_at: float
+    ) -> SigninEndRecord | None:
+        """The end of a history sign-in's session, from its own generator (so every other
+        draw stays the same): tablets are signed into for a minute or so, other devices
+        for hours; one end in ten is a disconnect. None for older agents."""
+        if not self.session_ends or dev.facts.agent_version != __version__:
+            return None
+        rng = random.Random(f"end:{dev.index}:{signin.session_id}")
+        if dev.facts.form_factor == "tablet":
+            length = rng.uniform(20, 90)
+        else:
+            length = min(10 * 3600.0, lognormal(rng, 4 * 3600, 0.5))
+        reason = EndReason.DISCONNECT if rng.random() < 0.1 else EndReason.SIGN_OUT
+        return SigninEndRecord(
+            signin.session_id, signin.boot_id, round(ready_at + length, 3), reason
+        )
+
     def _remember(self, dev: SimDevice, start: float, total: float) -> None:
         with self._lock:
             self.truth.signins.append((dev.device_id, dev.site, start, total))
@@ -262,7 +288,11 @@ class SimulatedFleet:
         for dev in self.devices:
             items: list[tuple[Record, float]] = []
             for d in range(days, 0, -1):
-                items += [(r, min(t, now)) for r, t in self._day(dev, today - d * 86400)]
+                items += [
+                    (r, min(t, now))
+                    for r, t in self._day(dev, today - d * 86400)
+                    if not (isinstance(r, SigninEndRecord) and r.ended_at > now)  # still on
+                ]
             self._spool(dev, items)
 
     def live_step(self, now: float, start_probability: float) -> None:

@@ -3,7 +3,8 @@
 Every backend provides:
 
 - ``boot_record(env) -> BootRecord``: the current boot, unknown parts left ``None``;
-- ``signin_observations(env, boot_time) -> list[SigninObservation]``: sign-ins of this boot;
+- ``signin_observations(env, boot_time) -> list[SigninObservation]``: sign-ins of this boot,
+  with when and how each session ended where the OS says;
 - ``crashes(env, since) -> list[Crash]``: application crashes since a time;
 - ``foreground_app(env) -> str | None``: the foreground executable, ``None`` if not knowable;
 - ``os_facts(env) -> dict[str, str]``: os, os_version, hardware_id, machine_id, form_factor.

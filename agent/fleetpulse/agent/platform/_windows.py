@@ -7,6 +7,7 @@ Which event feeds what (see those modules for the field-level detail):
   the ``BootId`` boot counter in the registry; psutil's boot time only as a last resort;
 - sign-ins: Security 4624/4634/4647/4688/4689, User Profile Service 1/2,
   GroupPolicy 4001/8001/4016/5016/4018/5018, Shell-Core 9705/62170/62171;
+- session ends: Security 4647/4634/4779, TerminalServices-LocalSessionManager 23/24;
 - ``first_login``: the profile folder (ProfileList ``ProfileImagePath``) was created
   during this sign-in;
 - ``after_update``: Diagnostics-Performance 100 ``BootIsRebootAfterInstall`` for this
@@ -34,6 +35,7 @@ from fleetpulse.agent.platform.windows_events import (
     parse_int,
     parse_time,
 )
+from fleetpulse.agent.platform.windows_session_end import SESSION_MANAGER_ENDS
 from fleetpulse.agent.platform.windows_signin import (
     INTERACTIVE_LOGON_TYPES,
     SigninSources,
@@ -51,6 +53,7 @@ LOG_SECURITY = "Security"
 LOG_PROFILE = "Microsoft-Windows-User Profile Service/Operational"
 LOG_GROUP_POLICY = "Microsoft-Windows-GroupPolicy/Operational"
 LOG_SHELL = "Microsoft-Windows-Shell-Core/Operational"
+LOG_SESSION_MANAGER = "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"
 LOG_APPLICATION = "Application"
 
 REG_CURRENT_VERSION = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
@@ -76,6 +79,8 @@ _REG_LINE = re.compile(r"^\s+(.+?)\s+(REG_[A-Z_]+)\s*(.*)$")
 GROUP_POLICY_IDS = (4001, 8001, 4018, 5018, 4016, 5016, 6016, 7016, 4019, 5019)
 #: Shell-Core events: Run keys (9705), each Run-key command (9707/9708), Active Setup.
 SHELL_IDS = (9705, 9707, 9708, 62170, 62171)
+#: LocalSessionManager events that end a session: logoff (23), disconnect (24).
+SESSION_MANAGER_IDS = tuple(SESSION_MANAGER_ENDS)
 #: A profile folder created this long before the 4624 still belongs to this sign-in.
 FIRST_LOGIN_SLACK = 5.0
 
@@ -153,7 +158,7 @@ def _security(env: Env, since: float) -> list[WinEvent]:
     )
     xpath = (
         f"*[System[{_since(since)}] and ("
-        "System[EventID=4647]"
+        "System[EventID=4647 or EventID=4779]"
         f" or (System[EventID=4624 or EventID=4634] and EventData[{_INTERACTIVE}])"
         f" or (System[EventID=4688 or EventID=4689] and EventData[{processes}])"
         ")]"
@@ -180,6 +185,9 @@ def signin_observations(env: Env, boot_time: float) -> list[SigninObservation]:
             env, LOG_GROUP_POLICY, GROUP_POLICY_IDS, boot_time, "windows.group_policy"
         ),
         shell=_by_ids(env, LOG_SHELL, SHELL_IDS, boot_time, "windows.shell_core"),
+        session_manager=_by_ids(
+            env, LOG_SESSION_MANAGER, SESSION_MANAGER_IDS, boot_time, "windows.session_manager"
+        ),
     )
     updated = _after_update(env, boot_time)
     return [

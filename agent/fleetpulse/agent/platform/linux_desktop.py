@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from fleetpulse.agent.platform.env import Problems
-from fleetpulse.contract.records import SigninObservation
+from fleetpulse.contract.records import EndReason, SigninObservation
 
 MARKER_SOURCE = "session_ready"
 
@@ -50,6 +50,9 @@ class Login:
     #: ``None`` when the source cannot tell; a desktop shell or marker then decides.
     graphical: bool | None = None
     ended: bool = False
+    #: When the login ended (Unix seconds), where the source says; ``ended`` without it
+    #: means it ended at an unknown time.
+    ended_at: float | None = None
     #: ``session_id`` is logind's, the id the ``session-ready`` hook records.
     logind: bool = False
 
@@ -116,7 +119,9 @@ def observations(
     """Desktop sign-ins among ``logins``, each with its shell start and ready mark.
 
     A login whose source could not tell its kind counts as a desktop sign-in only with
-    evidence: its user's desktop shell started during it, or its ready marker.
+    evidence: its user's desktop shell started during it, or its ready marker. Without
+    evidence an ended one comes back ``end_only`` (its end, for a sign-in the agent may
+    have reported while it lasted).
     """
     ordered = sorted(
         (x for x in logins if x.graphical is not False and x.user not in GREETER_USERS),
@@ -142,7 +147,10 @@ def observations(
         )
         marker = markers.get(login.user)
         ready = marker.at if marker and _marker_applies(marker, login, window_end) else None
-        if login.graphical is None and shell_at is None and ready is None:
+        # Undecided and no evidence: not a sign-in; an ended one is still passed on by its
+        # end, in case it was a sign-in the agent reported while it lasted.
+        end_only = login.graphical is None and shell_at is None and ready is None
+        if end_only and login.ended_at is None:
             continue
         out.append(
             SigninObservation(
@@ -151,7 +159,11 @@ def observations(
                 started_at=login.started_at,
                 shell_started_at=shell_at,
                 desktop_ready_at=ready,
-                ended=login.ended,
+                ended=login.ended or login.ended_at is not None,
+                # Linux sources record a session's removal only: every end is a sign-out.
+                ended_at=login.ended_at,
+                end_reason=None if login.ended_at is None else EndReason.SIGN_OUT,
+                end_only=end_only,
             )
         )
     return out

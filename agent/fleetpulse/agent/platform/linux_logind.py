@@ -36,7 +36,9 @@ def classify(session_type: str | None, session_class: str | None) -> bool | None
 
 
 def logind_logins(entries: Iterable[Mapping[str, str]], problems: Problems) -> list[Login]:
-    """Sessions started in the given journal entries; those with a removal entry are ended.
+    """Sessions started in the given journal entries; those with a removal entry ("Removed
+    session N.", logged by ``session_finalize`` when the session's last process is gone) are
+    ended, at that entry's ``__REALTIME_TIMESTAMP``.
 
     logind v249-v256 logs SESSION_ID, USER_ID (the user name) and LEADER only
     (src/login/logind-session.c, ``session_start`` / ``session_finalize``), so its sessions
@@ -44,11 +46,12 @@ def logind_logins(entries: Iterable[Mapping[str, str]], problems: Problems) -> l
     shell to decide; later releases also log CLASS and TYPE, which are used when present.
     """
     starts: list[Mapping[str, str]] = []
-    stopped: set[str] = set()
+    stopped: dict[str, float | None] = {}
     for entry in entries:
         message_id = entry.get("MESSAGE_ID")
         if message_id == SESSION_STOP_ID and entry.get("SESSION_ID"):
-            stopped.add(entry["SESSION_ID"])
+            # logind reuses no session id within a boot: the first removal is the one
+            stopped.setdefault(entry["SESSION_ID"], usec_field(entry, "__REALTIME_TIMESTAMP"))
         elif message_id == SESSION_START_ID:
             starts.append(entry)
 
@@ -66,6 +69,7 @@ def logind_logins(entries: Iterable[Mapping[str, str]], problems: Problems) -> l
                 started_at=at,
                 graphical=classify(entry.get("TYPE"), entry.get("CLASS")),
                 ended=session_id in stopped,
+                ended_at=stopped.get(session_id),
                 logind=True,
             )
         )

@@ -126,13 +126,14 @@ def parse_wtmp(data: bytes, problems: Problems) -> list[UtmpRecord]:
 
 
 def wtmp_logins(records: list[UtmpRecord], boot_time: float) -> list[Login]:
-    """USER_PROCESS records of this boot; a later DEAD_PROCESS on the same line ends one."""
+    """USER_PROCESS records of this boot; the next DEAD_PROCESS on the same line ends one,
+    at that record's time (``ut_tv``, utmp(5))."""
     logins: list[Login] = []
-    dead_lines: set[str] = set()
-    # Walk backwards so each login sees the logouts that came after it.
+    dead_lines: dict[str, float] = {}
+    # Walk backwards so each login sees the logouts that came after it (the nearest last).
     for record in reversed(records):
         if record.ut_type == DEAD_PROCESS:
-            dead_lines.add(record.line)
+            dead_lines[record.line] = record.at
         elif record.ut_type == BOOT_TIME:
             dead_lines.clear()
         elif record.ut_type == USER_PROCESS and record.at >= boot_time and record.user:
@@ -143,9 +144,10 @@ def wtmp_logins(records: list[UtmpRecord], boot_time: float) -> list[Login]:
                     started_at=record.at,
                     graphical=is_graphical(record.line, record.host),
                     ended=record.line in dead_lines,
+                    ended_at=dead_lines.get(record.line),
                 )
             )
-            dead_lines.discard(record.line)
+            dead_lines.pop(record.line, None)
     logins.reverse()
     return logins
 
@@ -192,6 +194,7 @@ def wtmpdb_logins(data: bytes, boot_time: float, problems: Problems) -> list[Log
                 started_at=login / 1_000_000,
                 graphical=is_graphical(tty, host, service),
                 ended=logout is not None,
+                ended_at=logout / 1_000_000 if isinstance(logout, int) and logout > 0 else None,
             )
         )
     return logins

@@ -33,7 +33,7 @@ processes write), or account name (Group Policy), within that sign-in's time win
 4624 fields used: ``TargetUserName``, ``TargetDomainName``, ``TargetUserSid``,
 ``TargetLogonId``, ``TargetLinkedLogonId``, ``LogonType`` (``LogonGuid`` is all zeros for
 local and NTLM logons, so it cannot join anything). A 4647 or 4634 for the logon id marks
-the sign-in ended.
+the sign-in ended; when and how its session ended is ``windows_session_end``.
 
 Sub-phases (names from ``fleetpulse.contract.phases``):
 
@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from fleetpulse.agent.platform import windows_contributors as contributors
 from fleetpulse.agent.platform.env import Problems
 from fleetpulse.agent.platform.windows_events import WinEvent, normalize_guid, parse_int
+from fleetpulse.agent.platform.windows_session_end import session_end
 from fleetpulse.contract.records import Phase, SigninObservation
 
 log = logging.getLogger("fleetpulse.agent.platform.windows")
@@ -106,6 +107,8 @@ class SigninSources:
     profile: Sequence[WinEvent] = ()
     group_policy: Sequence[WinEvent] = ()
     shell: Sequence[WinEvent] = ()
+    #: TerminalServices-LocalSessionManager/Operational 23/24 (session ends).
+    session_manager: Sequence[WinEvent] = ()
 
 
 def image_name(path: str | None) -> str:
@@ -380,6 +383,14 @@ def observe(
         *contributors.scripts(gp, _script_activities(gp, logon, window)),
         *contributors.startup_apps(sources.shell, logon.sid, window.user),
     ]
+    end = session_end(
+        logon.logon_ids,
+        logon.account,
+        logon.started_at,
+        window.end_user,
+        security,
+        sources.session_manager,
+    )
     profile = contributors.profile(sources.profile, logon.sid, window.user, durations["profile"])
     if profile is not None:
         found.insert(0, profile)
@@ -399,6 +410,8 @@ def observe(
         phases=tuple(phases),
         first_login=first_login,
         after_update=after_update,
-        ended=logon.ended,
+        ended=logon.ended or end is not None,
         contributors=contributors.bounded(found),
+        ended_at=None if end is None else end[0],
+        end_reason=None if end is None else end[1],
     )

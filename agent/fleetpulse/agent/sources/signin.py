@@ -4,6 +4,9 @@
 start of the first window of ``quiet_seconds`` in which total CPU stays below
 ``cpu_percent`` (sampled by :class:`ResponsiveProbe`). A session-ready marker, where
 present, ends ``responsive`` instead. ``total`` = core + responsive.
+
+When the platform says when a session ended, its end goes out once as a
+:class:`SigninEndRecord` (remembered like complete sign-ins, across restarts).
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from fleetpulse.agent.memory import Memory
 from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.plausibility import judge_signin
 from fleetpulse.contract.phases import SIGNIN_CORE, SIGNIN_RESPONSIVE
-from fleetpulse.contract.records import Phase, SigninObservation, SigninRecord, SigninState
+from fleetpulse.contract.records import (
+    Phase,
+    SigninEndRecord,
+    SigninObservation,
+    SigninRecord,
+    SigninState,
+)
 
 
 def user_hash(key: bytes, user: str) -> str:
@@ -73,7 +82,8 @@ class SigninSource:
         self._pending: list[str] = []
 
     def confirm(self) -> None:
-        """Remembers the sign-ins ``measure`` completed, once they are in the spool."""
+        """Remembers the sign-ins ``measure`` completed and the session ends it found,
+        once they are in the spool."""
         for key in self._pending:
             self._memory.add(key)
         self._pending.clear()
@@ -86,26 +96,38 @@ class SigninSource:
         for probe in self._probes.values():
             probe.sample(at, cpu)
 
-    def measure(self, boot_id: str, boot_time: float) -> list[SigninRecord]:
+    def measure(self, boot_id: str, boot_time: float) -> list[SigninRecord | SigninEndRecord]:
         try:
             observations = self._observe(self._env, boot_time)
         except Exception as exc:  # a backend bug must not stop the agent loop
             self._env.problems.skip("signin", f"{type(exc).__name__}: {exc}")
             return []
         now = self._env.clock()
-        out = []
+        out: list[SigninRecord | SigninEndRecord] = []
         for seen in observations:
             key = f"signin:{boot_id}:{seen.session_id}"
-            if key in self._memory:
+            end_key = f"signin_end:{boot_id}:{seen.session_id}"
+            done = key in self._memory
+            if done and (seen.ended_at is None or end_key in self._memory):
                 continue
+            if seen.end_only and not done:
+                continue  # not known to be a sign-in, and not one this agent reported
             obs = judge_signin(seen, boot_time, now, self._env.problems)
             if obs is None:
                 continue
-            record = self._record(obs, boot_id, now, key)
-            if record.state is SigninState.COMPLETE:
-                self._pending.append(key)
-                self._probes.pop(key, None)
-            out.append(record)
+            if not done:
+                record = self._record(obs, boot_id, now, key)
+                if record.state is SigninState.COMPLETE:
+                    self._pending.append(key)
+                    self._probes.pop(key, None)
+                out.append(record)
+            if seen.ended_at is not None and end_key not in self._memory:
+                # An end judged implausible is remembered too: it stays unknown, once.
+                self._pending.append(end_key)
+                if obs.ended_at is not None and obs.end_reason is not None:
+                    out.append(
+                        SigninEndRecord(obs.session_id, boot_id, obs.ended_at, obs.end_reason)
+                    )
         return out
 
     def _record(self, obs: SigninObservation, boot_id: str, now: float, key: str) -> SigninRecord:

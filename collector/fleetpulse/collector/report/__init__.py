@@ -22,6 +22,7 @@ from fleetpulse.collector.report.render_csv import render_csv
 from fleetpulse.collector.report.render_html import render_html
 from fleetpulse.collector.report.render_json import render_json
 from fleetpulse.collector.report.render_md import render_md
+from fleetpulse.collector.report.sessions import session_figures
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
 
@@ -79,9 +80,15 @@ def _check(o: ReportOptions) -> None:
 def _period_report(
     store: Store, now: float, since: float, until: float, o: ReportOptions
 ) -> SlaReport:
-    """The figures of [since, until), with the boot section; generated ``now``."""
+    """The figures of [since, until), with the boot and session sections; generated
+    ``now``."""
     report = build_report(store, until, until - since, o.slo, o.target, o.include_flagged)
-    return replace(report, generated_at=now, boots=boot_figures(store, since, until))
+    return replace(
+        report,
+        generated_at=now,
+        boots=boot_figures(store, since, until),
+        sessions=session_figures(store, since, until),
+    )
 
 
 def make_report(store: Store, now: float, o: ReportOptions) -> SlaReport:

@@ -7,6 +7,7 @@ from html import escape
 from itertools import pairwise
 
 from fleetpulse.collector.report import compare_text as ct
+from fleetpulse.collector.report import sessions_text as st
 from fleetpulse.collector.report import svg
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.compare import Comparison
@@ -159,6 +160,22 @@ def _comparison(c: Comparison) -> list[str]:
     ]
 
 
+def _sessions(report: SlaReport) -> list[str]:
+    s = report.sessions
+    if s is None:
+        return []
+    parts = [
+        f"<h3>{escape(st.TITLE)}</h3>",
+        f'<p class="muted">{escape(st.rule(s))}</p>',
+        f"<p>{escape(st.summary(s))}</p>",
+    ]
+    if s.barely_used:
+        parts.append(_table(*st.barely_used_table(s), {2, 3, 4}, "barely-used"))
+    else:
+        parts.append('<p id="barely-used">None.</p>')
+    return parts
+
+
 def _boots(report: SlaReport) -> list[str]:
     parts = [
         "<h2>Boots</h2>",
@@ -297,6 +314,7 @@ def render_html(report: SlaReport) -> str:
         )
     else:
         parts.append('<p id="unused">None.</p>')
+    parts += _sessions(report)
     parts += [
         "<h2>How these figures are made</h2>",
         "<p>From the stored sign-ins by <b>event time</b> (when each sign-in started), not"

@@ -16,6 +16,7 @@ from fleetpulse.collector.report.figures import (
     SigninEntry,
     SlaReport,
 )
+from fleetpulse.collector.report.sessions_text import session_dict
 
 
 def iso(t: float | None) -> str | None:
@@ -244,5 +245,6 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
 def render_json(report: SlaReport) -> str:
     data = report_dict(report)
     data["boots"] = _boots(report)
+    data["sessions"] = session_dict(report)
     data["comparison"] = None if report.comparison is None else comparison_dict(report.comparison)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

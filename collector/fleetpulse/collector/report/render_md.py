@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleetpulse.collector.report import compare_text as ct
+from fleetpulse.collector.report import sessions_text as st
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
 
@@ -20,6 +21,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
+
+
+def _sessions(report: SlaReport) -> list[str]:
+    s = report.sessions
+    if s is None:
+        return []
+    out = ["", f"### {st.TITLE}", "", st.rule(s), "", st.summary(s), ""]
+    out += _table(*st.barely_used_table(s)) if s.barely_used else ["None."]
+    return out
 
 
 def _comparison(report: SlaReport) -> list[str]:
@@ -142,5 +152,6 @@ def render_md(report: SlaReport) -> str:
         out += _table(*t.unused_table(report))
     else:
         out.append("None.")
+    out += _sessions(report)
     out += ["", f"Generated {t.when(report.generated_at)} UTC.", ""]
     return "\n".join(out)

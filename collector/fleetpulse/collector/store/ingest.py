@@ -1,7 +1,7 @@
 """Ingest: a group of validated reports stored in one transaction.
 
 Duplicates are dropped by the primary key ``(device_id, seq)`` and by each record's natural
-key (a boot per device, a sign-in per device/boot/session) with ``ON CONFLICT DO NOTHING
+key (a boot per device, a sign-in and its end per device/boot/session) with ``ON CONFLICT DO NOTHING
 RETURNING``, so exactly the rows this transaction inserted come back, even with several
 collectors writing to one database. Sign-ins in progress and device health are kept as the
 latest per key (an upsert guarded by ``last_seq``).
@@ -21,6 +21,7 @@ from fleetpulse.contract.records import (
     BootRecord,
     HealthRecord,
     Phase,
+    SigninEndRecord,
     SigninRecord,
     SigninState,
 )
@@ -136,6 +137,7 @@ class Ingest:
         apps: list[Params] = []
         live: list[tuple[str, Incoming]] = []
         health: list[tuple[str, Incoming, Outcome]] = []
+        ends: list[Params] = []
         for report, outcome in round_:
             dev = report.device_id
             for inc in report.records:
@@ -153,6 +155,8 @@ class Ingest:
                     boots.append(self._boot_row(dev, inc, now))
                 elif isinstance(r, HealthRecord):
                     health.append((dev, inc, outcome))
+                elif isinstance(r, SigninEndRecord):
+                    ends.append(self._signin_end_row(dev, inc, now))
         new: set[tuple[str, int]] = set()
         if boots:
             new |= self._insert_new(
@@ -191,6 +195,7 @@ class Ingest:
                 apps,
             )
         new |= self._upsert_live(conn, live, now)
+        new |= self._insert_signin_ends(conn, ends)
         for dev, inc, outcome in health:
             if self._upsert_health(conn, dev, inc, now, outcome.dropped):
                 new.add((dev, inc.seq))
@@ -272,6 +277,24 @@ class Ingest:
             _b(r.after_update),
             now,
         )
+
+    def _insert_signin_ends(self, conn: Connection, rows: list[Params]) -> set[tuple[str, int]]:
+        """Stores session ends: once per (device_id, seq) and per sign-in (device_id,
+        boot_id, session_id); a resend or a second end of one session adds nothing."""
+        if not rows:
+            return set()
+        return self._insert_new(
+            conn,
+            "signin_ends",
+            "device_id, seq, boot_id, session_id, ended_at, reason, received_at",
+            rows,
+        )
+
+    @staticmethod
+    def _signin_end_row(dev: str, inc: Incoming, now: float) -> Params:
+        r = inc.record
+        assert isinstance(r, SigninEndRecord)
+        return (dev, inc.seq, r.boot_id, r.session_id, r.ended_at, r.reason.value, now)
 
     @staticmethod
     def _app_row(dev: str, inc: Incoming) -> Params:

@@ -7,6 +7,7 @@ Each kind is pruned by its event time, the same column the report reads by:
 kind       table         event time
 ========== ============= ==================================================
 signin     signins       ``started_at`` (with its ``signin_contributors``)
+signin_end signin_ends   ``ended_at`` (kept as long as sign-ins)
 boot       boots         ``boot_time``
 app_usage  app_usage     ``interval_start``
 ========== ============= ==================================================
@@ -31,9 +32,16 @@ BATCH = 5000
 #: kind -> (table, event-time column)
 TABLES: dict[str, tuple[str, str]] = {
     "signin": ("signins", "started_at"),
+    "signin_end": ("signin_ends", "ended_at"),
     "boot": ("boots", "boot_time"),
     "app_usage": ("app_usage", "interval_start"),
 }
+
+#: Kinds kept as long as another kind (no retention option of their own).
+SAME_AS = {"signin_end": "signin"}
+
+#: The kinds with a retention of their own (``serve --retain-*``), recorded in ``meta``.
+OWN_POLICY = tuple(k for k in TABLES if k not in SAME_AS)
 
 #: The meta key holding the retention in effect for a kind, in seconds (written by serve).
 META_KEY = "retention_seconds.{kind}"
@@ -48,8 +56,9 @@ class RetentionPolicy:
     app_usage: float
 
     def seconds(self, kind: str) -> float:
-        """The retention of ``kind`` (one of TABLES), in seconds."""
-        return float(getattr(self, kind))
+        """The retention of ``kind`` (one of TABLES), in seconds; a sign-in's end is kept
+        as long as sign-ins, so a kept sign-in keeps its session length."""
+        return float(getattr(self, SAME_AS.get(kind, kind)))
 
 
 class Retention:
@@ -82,10 +91,10 @@ class Retention:
             return max(int(cur.rowcount), 0)
 
     def record(self, policy: RetentionPolicy) -> None:
-        """Writes ``policy`` to ``meta`` (one key per kind, seconds), replacing what an
-        earlier ``serve`` wrote."""
+        """Writes ``policy`` to ``meta`` (one key per kind of OWN_POLICY, seconds),
+        replacing what an earlier ``serve`` wrote."""
         with self._db.write() as conn:
-            for kind in TABLES:
+            for kind in OWN_POLICY:
                 self._db.x(
                     conn,
                     "INSERT INTO meta (key, value) VALUES (?, ?)"
@@ -96,7 +105,7 @@ class Retention:
     def recorded(self) -> dict[str, float]:
         """The retention last recorded by ``serve``, seconds per kind; kinds never
         recorded (a database no ``serve`` with retention has opened) are absent."""
-        keys = {META_KEY.format(kind=kind): kind for kind in TABLES}
+        keys = {META_KEY.format(kind=kind): kind for kind in OWN_POLICY}
         rows = self._db.read(
             f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})",
             tuple(keys),

@@ -170,6 +170,23 @@ MIGRATIONS: list[str] = [
         last_seen, enrolled_at, last_signin_at);
     CREATE INDEX inventory_by_site ON inventory (site);
     """,
+    # 7: the end of each signed-in session (store/ingest.py); a table of its own, so this
+    # migration may run before or after any other; the session length is ended_at minus
+    # the started_at of the sign-in with the same (device_id, boot_id, session_id)
+    """
+    CREATE TABLE signin_ends (
+        device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        boot_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        ended_at DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (device_id, seq),
+        UNIQUE (device_id, boot_id, session_id)
+    );
+    CREATE INDEX signin_ends_by_time ON signin_ends (ended_at);
+    """,
 ]
 
 

@@ -10,6 +10,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
     ├── Contributors what sign-ins waited for       (contributors.py)
+    ├── Sessions     sign-ins with their ends       (sessions.py)
     ├── Retention    pruning old events, kept spans (retention.py)
     └── Sites        settings, inventory, coverage  (sites.py)
 """
@@ -42,6 +43,7 @@ from fleetpulse.collector.store.fleet import Fleet
 from fleetpulse.collector.store.ingest import Ingest
 from fleetpulse.collector.store.reports import Reports
 from fleetpulse.collector.store.retention import Retention, RetentionPolicy
+from fleetpulse.collector.store.sessions import SessionRow, Sessions
 from fleetpulse.collector.store.sites import Sites
 
 
@@ -57,6 +59,7 @@ class SqlStore:
         self._contributors = Contributors(db)
         self._sites = Sites(db)
         self._retention = Retention(db)
+        self._sessions = Sessions(db)
 
     # -- plumbing and schema -------------------------------------------------------
     def transient(self, exc: BaseException) -> bool:
@@ -186,6 +189,16 @@ class SqlStore:
 
     def coverage(self) -> list[SiteCoverage]:
         return self._sites.coverage()
+
+    # -- sessions --------------------------------------------------------------------------
+    def sessions_between(self, since: float, until: float) -> list[SessionRow]:
+        return self._sessions.sessions_between(since, until)
+
+    def devices_sending_ends(self) -> set[str]:
+        return self._sessions.devices_sending_ends()
+
+    def unmatched_ends(self, since: float, until: float) -> int:
+        return self._sessions.unmatched_ends(since, until)
 
     # -- retention -------------------------------------------------------------------------
     def prune_batch(self, kind: str, before: float, limit: int) -> int:
