@@ -204,6 +204,22 @@ def session_ready(state_dir: StateDir = None) -> None:
     (ready / user).write_text(json.dumps(marker), encoding="utf-8")
 
 
+@app.command(short_help="Hand this session's foreground time to the service.")
+def foreground(
+    state_dir: StateDir = None,
+    flush_seconds: Annotated[
+        float, typer.Option(help="Seconds between hand-over files (1..900).")
+    ] = 60.0,
+) -> None:
+    """Sample the foreground executable every second in this desktop session and write
+    its seconds to STATE_DIR/foreground/ for the service (Windows: started at each sign-in
+    by the \\fleetpulse\\foreground task). Runs until SIGTERM/SIGINT, sign-out, or
+    uninstall; exits 0 at once when this session's helper already runs."""
+    from fleetpulse.agent.helper import run_helper
+
+    raise typer.Exit(run_helper(_state(state_dir), flush_seconds))
+
+
 def _exit_with(message: str, code: int) -> None:
     typer.echo(f"fleetpulse-agent: error: {message}", err=True)
     raise typer.Exit(code)
