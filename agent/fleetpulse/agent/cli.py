@@ -22,6 +22,7 @@ from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.runner import Agent
 from fleetpulse.agent.service import LOG_FORMAT, open_agent, run_service
 from fleetpulse.agent.sources.facts import device_facts
+from fleetpulse.agent.sources.foreground import FLUSH_SECONDS
 from fleetpulse.agent.spool import inspect as inspect_spool
 from fleetpulse.contract.commands import AGENT_COMMANDS, add_commands
 
@@ -209,7 +210,7 @@ def foreground(
     state_dir: StateDir = None,
     flush_seconds: Annotated[
         float, typer.Option(help="Seconds between hand-over files (1..900).")
-    ] = 60.0,
+    ] = FLUSH_SECONDS,
 ) -> None:
     """Sample the foreground executable every second in this desktop session and write
     its seconds to STATE_DIR/foreground/ for the service (Windows: started at each sign-in
