@@ -123,13 +123,12 @@ class AppSource:
         self._foreground_known = True
         self._usage.setdefault(normalise_app(app), _Usage()).foreground += seconds
 
-    def _take_foreground(self, now: float) -> None:
+    def _take_foreground(self, inbox: Inbox, now: float) -> None:
         """Credits the helper's slices ended since the interval began; a slice begun
         before it (at most one flush earlier) counts whole here, as its file did not exist
         at the last flush. Slices ended before the interval (the service was stopped) are
         dropped: no record covers their time."""
-        assert self._inbox is not None
-        for piece in self._inbox.take(now, self._env.problems):
+        for piece in inbox.take(now, self._env.problems):
             if piece.end <= self._interval_start:
                 continue
             self._foreground_known = True
@@ -153,7 +152,7 @@ class AppSource:
             crashes = None
         self._crash_since = now
         if self._inbox is not None:
-            self._take_foreground(now)
+            self._take_foreground(self._inbox, now)
         usage = self._usage
         names = sorted(usage, key=lambda a: (-usage[a].foreground, -usage[a].running, a))
         if self._top_n:
