@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.agent.config import Credentials
-from fleetpulse.agent.doctor import Check, Probes, diagnose, ping, report
+from fleetpulse.agent.doctor import Check, Probes, diagnose, foreground_detail, ping, report
 from fleetpulse.agent.errors import SourceUnavailable
 from fleetpulse.agent.platform.env import Env
 from tests.e2e.test_pipeline import enroll, free_port
@@ -210,6 +210,21 @@ def test_sources_report_unknown_where_the_machine_gives_nothing(tmp_path: Path) 
     assert by_name(checks, "source facts").detail == (
         "linux; known: none; unknown: os_version, machine_id, hardware_id, form_factor"
     )
+
+
+def test_foreground_on_windows_names_the_helper_and_its_waiting_files(tmp_path: Path) -> None:
+    folder = tmp_path / "foreground"
+    assert foreground_detail(False, str(tmp_path), "win32") == (
+        f"from the per-user helper (task \\fleetpulse\\foreground): 0 file(s) waiting in {folder}"
+    )
+    folder.mkdir()
+    (folder / "2-1.json").write_text("{}")
+    (folder / ".2-2.json.tmp").write_text("{")
+    assert foreground_detail(False, str(tmp_path), "win32").startswith(
+        "from the per-user helper (task \\fleetpulse\\foreground): 1 file(s) waiting"
+    )
+    assert foreground_detail(True, str(tmp_path), "win32") == "available"
+    assert foreground_detail(False, str(tmp_path), "linux").startswith("unknown here")
 
 
 def test_ping_returns_the_collectors_time(state: Path) -> None:

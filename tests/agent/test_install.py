@@ -322,6 +322,8 @@ def test_windows_install_registers_tasks_with_exact_commands(
     state, ready = tmp_path / "ProgramData/fleetpulse", tmp_path / "ProgramData/fleetpulse/ready"
     agent_xml = tmp_path / "Program Files/fleetpulse/agent-task.xml"
     session_xml = tmp_path / "Program Files/fleetpulse/session-ready-task.xml"
+    foreground_xml = tmp_path / "Program Files/fleetpulse/foreground-task.xml"
+    helpers = tmp_path / "ProgramData/fleetpulse/foreground"
     assert rec.calls == [
         [
             "icacls",
@@ -333,6 +335,7 @@ def test_windows_install_registers_tasks_with_exact_commands(
             "*S-1-5-32-545:(RX)",
         ],
         ["icacls", str(ready), "/grant:r", "*S-1-5-32-545:(RX,WD)", "*S-1-3-0:(OI)(IO)M"],
+        ["icacls", str(helpers), "/grant:r", "*S-1-5-32-545:(RX,WD)", "*S-1-3-0:(OI)(IO)M"],
         ["schtasks", "/Create", "/TN", r"\fleetpulse\agent", "/XML", str(agent_xml), "/F"],
         [
             "schtasks",
@@ -343,9 +346,20 @@ def test_windows_install_registers_tasks_with_exact_commands(
             str(session_xml),
             "/F",
         ],
+        [
+            "schtasks",
+            "/Create",
+            "/TN",
+            r"\fleetpulse\foreground",
+            "/XML",
+            str(foreground_xml),
+            "/F",
+        ],
         ["schtasks", "/End", "/TN", r"\fleetpulse\agent"],
+        ["schtasks", "/End", "/TN", r"\fleetpulse\foreground"],
         ["schtasks", "/Run", "/TN", r"\fleetpulse\agent"],
     ]
+    assert helpers.is_dir()
     assert agent_xml.read_bytes()[:2] == b"\xff\xfe"  # UTF-16 LE with its byte-order mark
     ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
     task = ET.fromstring(agent_xml.read_bytes().decode("utf-16").split("?>", 1)[1])
@@ -371,6 +385,13 @@ def test_windows_install_registers_tasks_with_exact_commands(
     assert "session-ready" in (
         session.findtext("t:Actions/t:Exec/t:Arguments", namespaces=ns) or ""
     )
+    helper = ET.fromstring(foreground_xml.read_bytes().decode("utf-16").split("?>", 1)[1])
+    assert helper.findtext("t:Actions/t:Exec/t:Command", namespaces=ns) == (
+        r"C:\Python311\pythonw.exe"
+    )
+    assert helper.findtext("t:Actions/t:Exec/t:Arguments", namespaces=ns) == (
+        f'-I "C:\\Program Files\\fleetpulse\\fp.py" foreground --state-dir {state}'
+    )
 
     again = Recorder()
     install(Options(collector.grpc, token(collector)), layout, again, prog)
@@ -378,9 +399,11 @@ def test_windows_install_registers_tasks_with_exact_commands(
     rm = Recorder()
     uninstall(layout, rm)
     assert rm.calls == [
+        ["schtasks", "/End", "/TN", r"\fleetpulse\foreground"],
         ["schtasks", "/End", "/TN", r"\fleetpulse\agent"],
         ["schtasks", "/Delete", "/TN", r"\fleetpulse\agent", "/F"],
         ["schtasks", "/Delete", "/TN", r"\fleetpulse\session-ready", "/F"],
+        ["schtasks", "/Delete", "/TN", r"\fleetpulse\foreground", "/F"],
     ]
     assert list(tmp_path.iterdir()) == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path, PurePath, PureWindowsPath
 
@@ -58,7 +59,7 @@ def test_windows_task_arguments_and_acls_use_windows_paths() -> None:
         '<Arguments>-I "C:\\Program Files\\fleetpulse\\fleetpulse-agent.py" run '
         "--state-dir C:\\ProgramData\\fleetpulse</Arguments>"
     ) in xml
-    steps = windows.permission_steps(state, state / "ready")
+    steps = windows.permission_steps(state, state / "ready", state / "foreground")
     assert [list(s.argv) for s in steps] == [
         [
             "icacls",
@@ -76,8 +77,54 @@ def test_windows_task_arguments_and_acls_use_windows_paths() -> None:
             "*S-1-5-32-545:(RX,WD)",
             "*S-1-3-0:(OI)(IO)M",
         ],
+        [
+            "icacls",
+            r"C:\ProgramData\fleetpulse\foreground",
+            "/grant:r",
+            "*S-1-5-32-545:(RX,WD)",
+            "*S-1-3-0:(OI)(IO)M",
+        ],
     ]
     assert windows.encode_task("<a/>").decode("utf-16") == "<a/>"
+
+
+def test_windows_foreground_task_keeps_one_helper_running_in_each_session() -> None:
+    ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+    xml = windows.foreground_task_xml(
+        [r"C:\Program Files\Python311\pythonw.exe", "-I", r"C:\Program Files\fleetpulse\fp.py"],
+        PureWindowsPath(r"C:\ProgramData\fleetpulse"),
+    )
+    task = ET.fromstring(xml.split("?>", 1)[1])
+
+    def text(path: str) -> str | None:
+        return task.findtext(path, namespaces=ns)
+
+    assert text("t:RegistrationInfo/t:URI") == r"\fleetpulse\foreground"
+    # each user's logon starts it in that user's session, without elevation
+    assert task.find("t:Triggers/t:LogonTrigger", ns) is not None
+    assert task.find("t:Triggers/t:LogonTrigger/t:UserId", ns) is None
+    assert text("t:Principals/t:Principal/t:GroupId") == "S-1-5-32-545"
+    assert text("t:Principals/t:Principal/t:RunLevel") == "LeastPrivilege"
+    # started again every 5 minutes after logon: an ended helper is back, a running one
+    # makes the new start exit at once (its session lock)
+    assert text("t:Triggers/t:LogonTrigger/t:Repetition/t:Interval") == "PT5M"
+    assert text("t:Triggers/t:LogonTrigger/t:Repetition/t:StopAtDurationEnd") == "false"
+    assert task.find("t:Triggers/t:LogonTrigger/t:Repetition/t:Duration", ns) is None
+    assert text("t:Settings/t:MultipleInstancesPolicy") == "Parallel"  # one per user
+    assert text("t:Settings/t:ExecutionTimeLimit") == "PT0S"  # no time limit
+    assert text("t:Settings/t:RestartOnFailure/t:Interval") == "PT1M"
+    assert text("t:Settings/t:RestartOnFailure/t:Count") == "999"
+    assert text("t:Settings/t:DisallowStartIfOnBatteries") == "false"
+    assert text("t:Settings/t:StopIfGoingOnBatteries") == "false"
+    assert text("t:Settings/t:IdleSettings/t:StopOnIdleEnd") == "false"
+    assert text("t:Settings/t:Hidden") == "true"
+    assert task.get("version") == "1.2"
+    assert task.find("t:Actions", ns).get("Context") == "Users"  # type: ignore[union-attr]
+    assert text("t:Actions/t:Exec/t:Command") == r"C:\Program Files\Python311\pythonw.exe"
+    assert text("t:Actions/t:Exec/t:Arguments") == (
+        '-I "C:\\Program Files\\fleetpulse\\fp.py" foreground '
+        "--state-dir C:\\ProgramData\\fleetpulse"
+    )
 
 
 def test_step_failures_stop_unless_allowed() -> None:

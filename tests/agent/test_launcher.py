@@ -1,5 +1,5 @@
-"""``fleetpulse-agent run`` starts without the command-line framework; everything else,
-``run --help`` included, is the typer app."""
+"""``fleetpulse-agent run`` and ``foreground`` start without the command-line framework;
+everything else, ``run --help`` included, is the typer app."""
 
 from __future__ import annotations
 
@@ -7,16 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.procs import cli
 
 
-def test_the_service_path_loads_no_cli_framework() -> None:
-    probe = (
-        "import sys\n"
-        "from fleetpulse.agent import launcher, service\n"
-        "from fleetpulse.agent.runner import Agent\n"
-        "print(sorted(m for m in ('typer', 'click', 'rich') if m in sys.modules))\n"
-    )
+@pytest.mark.parametrize(
+    ("imports", "absent"),
+    [
+        ("from fleetpulse.agent import launcher, service\n"
+         "from fleetpulse.agent.runner import Agent", "'typer', 'click', 'rich'"),
+        # the per-user helper, resident in every session, carries no gRPC either
+        ("from fleetpulse.agent import launcher, helper", "'typer', 'click', 'rich', 'grpc'"),
+    ],
+)  # fmt: skip
+def test_the_resident_paths_load_no_cli_framework(imports: str, absent: str) -> None:
+    probe = f"import sys\n{imports}\nprint(sorted(m for m in ({absent}) if m in sys.modules))\n"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )

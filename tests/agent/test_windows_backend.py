@@ -292,6 +292,7 @@ def test_os_facts_from_the_registry():
 
 def test_foreground_app_is_not_knowable_off_windows():
     assert _windows.foreground_app(env_for("facts", "2026-03-02T07:58:10.5")) is None
+    assert _windows.session_id() is None  # ProcessIdToSessionId exists only there
 
 
 # -- broken input ------------------------------------------------------------------------

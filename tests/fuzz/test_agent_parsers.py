@@ -58,6 +58,7 @@ from fleetpulse.agent.platform.windows_events import (
     parse_time,
     split_events,
 )
+from fleetpulse.agent.sources import handover
 from fleetpulse.contract.records import BootRecord, Crash, SigninObservation
 from tests.fuzz import examples
 
@@ -462,6 +463,34 @@ def test_x11_os_release_markers_and_facts(data: bytes, out: str) -> None:
     assert marker is None or (math.isfinite(marker.at) and marker.at > 0)
     assert _macos.parse_boottime(out) is None or _macos.parse_boottime(out) is not None
     assert _macos.form_factor(out) in ("", "desktop", "laptop")
+
+
+number = st.one_of(st.floats(allow_nan=True), st.integers(-(2**70), 2**70), st.booleans(), text)
+foreground_doc = st.fixed_dictionaries(
+    {
+        "session_id": st.one_of(word, text, number),
+        "start": number,
+        "end": number,
+        "seconds": st.one_of(
+            st.dictionaries(st.one_of(word, text), number, max_size=8), number, text
+        ),
+    }
+).map(lambda d: json.dumps(d, allow_nan=True).encode())
+
+
+@examples(300)
+@given(st.one_of(raw, foreground_doc))
+def test_foreground_handover_file(data: bytes) -> None:
+    """What a user may write to the helper's folder: refused with ValueError, or a slice
+    whose every value lies within its span."""
+    try:
+        piece = handover.parse(data)
+    except ValueError:
+        return
+    span = piece.end - piece.start
+    assert handover.valid_session(piece.session_id) and 0 < span <= handover.MAX_SPAN
+    assert all(handover.valid_app(a) and 0 <= v <= span for a, v in piece.seconds.items())
+    assert sum(piece.seconds.values()) <= span + 1.0
 
 
 @examples(100)

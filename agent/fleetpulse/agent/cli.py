@@ -22,6 +22,7 @@ from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.runner import Agent
 from fleetpulse.agent.service import LOG_FORMAT, open_agent, run_service
 from fleetpulse.agent.sources.facts import device_facts
+from fleetpulse.agent.sources.foreground import FLUSH_SECONDS
 from fleetpulse.agent.spool import inspect as inspect_spool
 from fleetpulse.contract.commands import AGENT_COMMANDS, add_commands
 
@@ -202,6 +203,22 @@ def session_ready(state_dir: StateDir = None) -> None:
     user = getpass.getuser()
     marker = {"at": time.time(), "session_id": os.environ.get("XDG_SESSION_ID")}
     (ready / user).write_text(json.dumps(marker), encoding="utf-8")
+
+
+@app.command(short_help="Hand this session's foreground time to the service.")
+def foreground(
+    state_dir: StateDir = None,
+    flush_seconds: Annotated[
+        float, typer.Option(help="Seconds between hand-over files (1..900).")
+    ] = FLUSH_SECONDS,
+) -> None:
+    """Sample the foreground executable every second in this desktop session and write
+    its seconds to STATE_DIR/foreground/ for the service (Windows: started at each sign-in
+    by the \\fleetpulse\\foreground task). Runs until SIGTERM/SIGINT, sign-out, or
+    uninstall; exits 0 at once when this session's helper already runs."""
+    from fleetpulse.agent.helper import run_helper
+
+    raise typer.Exit(run_helper(_state(state_dir), flush_seconds))
 
 
 def _exit_with(message: str, code: int) -> None:

@@ -4,6 +4,7 @@
 <state_dir>/credentials.json   device id, secret, user-hash key, collector (mode 0600)
 <state_dir>/spool.db           the durable queue
 <state_dir>/ready/<user>       session-ready markers
+<state_dir>/foreground/        the per-user helper's foreground seconds (Windows)
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import stat
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from fleetpulse.agent.config import CONFIG, CREDENTIALS, AgentConfig, Credential
 from fleetpulse.agent.errors import AgentError, PingError
 from fleetpulse.agent.platform.env import Env
 from fleetpulse.agent.sources.facts import device_facts
+from fleetpulse.agent.sources.handover import FOLDER
 from fleetpulse.agent.transport import open_channel, split_target
 from fleetpulse.contract import serde
 from fleetpulse.contract.address import is_loopback
@@ -311,6 +313,21 @@ def network_checks(creds: Credentials, facts: DeviceFacts, probes: Probes) -> li
     return out
 
 
+def foreground_detail(available: bool, state_dir: str | None, system: str = sys.platform) -> str:
+    """Where foreground time comes from here. On Windows the service (session 0) sees no
+    desktop: the per-user helper's files, waiting in the state folder, are its source."""
+    if available:
+        return "available"
+    if system != "win32" or state_dir is None:
+        return "unknown here (no X11 display, or no desktop session)"
+    folder = Path(state_dir) / FOLDER
+    waiting = len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+    return (
+        f"from the per-user helper (task \\fleetpulse\\foreground): "
+        f"{waiting} file(s) waiting in {folder}"
+    )
+
+
 def source_checks(env: Env, now: float) -> list[Check]:
     """Which measurements this machine gives (absent ones are reported as unknown)."""
     from fleetpulse.agent import platform
@@ -338,14 +355,8 @@ def source_checks(env: Env, now: float) -> list[Check]:
         )
         crashes = platform.crashes(env, now - 86400)
         out.append(Check("source crashes", True, f"{len(crashes)} in the last 24 h"))
-        fg = platform.foreground_app(env)
-        out.append(
-            Check(
-                "source foreground",
-                True,
-                "available" if fg else "unknown here (no X11 display, or no desktop session)",
-            )
-        )
+        fg = platform.foreground_app(env) is not None
+        out.append(Check("source foreground", True, foreground_detail(fg, env.state_dir)))
         facts = platform.os_facts(env)
         known = [
             k for k in ("os_version", "machine_id", "hardware_id", "form_factor") if facts.get(k)

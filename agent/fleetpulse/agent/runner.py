@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from fleetpulse.agent.sender import Sender, SendResult
 from fleetpulse.agent.sources.apps import AppSource
 from fleetpulse.agent.sources.boot import BootSource
 from fleetpulse.agent.sources.facts import device_facts
+from fleetpulse.agent.sources.handover import FOLDER, Inbox
 from fleetpulse.agent.sources.signin import SigninSource
 from fleetpulse.agent.spool import Spool
 from fleetpulse.contract.records import HealthRecord, Record
@@ -61,7 +63,9 @@ class Agent:
             config.responsive_quiet_seconds,
             config.responsive_max_wait_seconds,
         )
-        self.apps = app_source or AppSource(self.env, top_n=config.app_top_n)
+        # Windows: the service sees no desktop; the per-user helper hands foreground in
+        inbox = Inbox(state_dir / FOLDER) if sys.platform == "win32" else None
+        self.apps = app_source or AppSource(self.env, top_n=config.app_top_n, inbox=inbox)
         self.sender = sender or Sender(
             creds.collector,
             creds.device_id,

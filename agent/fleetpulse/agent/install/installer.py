@@ -275,6 +275,8 @@ def install(
     state = layout.state_dir
     w.mkdir(state, 0o755)
     w.mkdir(layout.ready_dir, 0o1777)  # each user's session-ready marker; sticky
+    if layout.system == "windows":
+        w.mkdir(layout.foreground_dir, 0o1777)  # each session's helper files; like ready/
     for name, (data, mode) in material.items():
         w.file(state / name, data, mode)
     tls: dict[str, str | None] = {
@@ -327,7 +329,11 @@ def _write_service(layout: Layout, program: Program, w: _Writer) -> bool:
             layout.session_task_xml,
             windows.encode_task(windows.session_task_xml(program.gui_argv, state)),
         )
-        return a or s
+        f = w.file(
+            layout.foreground_task_xml,
+            windows.encode_task(windows.foreground_task_xml(program.gui_argv, state)),
+        )
+        return a or s or f
     w.mkdir(layout.log_dir, 0o755)
     d = w.file(layout.launch_daemon, launchd.daemon_plist(program.argv, state, layout.log_dir))
     a = w.file(layout.launch_agent, launchd.agent_plist(program.argv, state))
@@ -342,8 +348,12 @@ def _steps(layout: Layout, changed: bool, reload: bool, start: bool) -> list[Ste
     if layout.system == "windows":
         steps = []
         if reload:
-            steps += windows.permission_steps(layout.state_dir, layout.ready_dir)
-            steps += windows.register_steps(layout.agent_task_xml, layout.session_task_xml)
+            steps += windows.permission_steps(
+                layout.state_dir, layout.ready_dir, layout.foreground_dir
+            )
+            steps += windows.register_steps(
+                layout.agent_task_xml, layout.session_task_xml, layout.foreground_task_xml
+            )
         return steps + windows.start_steps(changed, start)
     return launchd.start_steps(layout.launch_daemon, changed or reload, start)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetpulse.agent.errors import ConfigError
+from fleetpulse.agent.sources.handover import FOLDER
 
 SYSTEMS = ("linux", "windows", "macos")
 
@@ -17,6 +18,7 @@ LINUX_AUTOSTART = "fleetpulse-session-ready.desktop"
 WINDOWS_TASK_FOLDER = "fleetpulse"
 WINDOWS_AGENT_TASK = r"\fleetpulse\agent"
 WINDOWS_SESSION_TASK = r"\fleetpulse\session-ready"
+WINDOWS_FOREGROUND_TASK = r"\fleetpulse\foreground"
 MACOS_AGENT_LABEL = "org.fleetpulse.agent"
 MACOS_SESSION_LABEL = "org.fleetpulse.session-ready"
 MANIFEST = "install.json"
@@ -60,6 +62,11 @@ class Layout:
         return self.state_dir / "ready"
 
     @property
+    def foreground_dir(self) -> Path:
+        """The per-user helper's hand-over files (``sources/handover.py``); Windows only."""
+        return self.state_dir / FOLDER
+
+    @property
     def program_dir(self) -> Path:
         """Where an agent run from a single-file artifact is unpacked to."""
         if self.system == "windows":
@@ -92,6 +99,10 @@ class Layout:
     def session_task_xml(self) -> Path:
         return self.program_dir / "session-ready-task.xml"
 
+    @property
+    def foreground_task_xml(self) -> Path:
+        return self.program_dir / "foreground-task.xml"
+
     # macOS
     @property
     def launch_daemon(self) -> Path:
@@ -106,7 +117,7 @@ class Layout:
         if self.system == "linux":
             return [self.unit, self.autostart]
         if self.system == "windows":
-            return [self.agent_task_xml, self.session_task_xml]
+            return [self.agent_task_xml, self.session_task_xml, self.foreground_task_xml]
         return [self.launch_daemon, self.launch_agent]
 
 

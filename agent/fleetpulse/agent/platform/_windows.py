@@ -286,7 +286,9 @@ def crashes(env: Env, since: float) -> list[Crash]:
 
 
 def foreground_app(env: Env) -> str | None:
-    """The executable owning the foreground window (needs the user's session)."""
+    """The file name of the executable owning the foreground window (``code.exe``), None
+    when there is none or its process is gone or protected. Sees only the caller's session:
+    the service (session 0) never has one, the per-user helper (``helper.py``) does."""
     if sys.platform != "win32":
         return None
     pid = _foreground_pid()
@@ -300,6 +302,9 @@ def foreground_app(env: Env) -> str | None:
 
 
 def _foreground_pid() -> int:
+    """GetForegroundWindow: the window the user works in, NULL while the desktop is
+    switched (locked screen, UAC prompt) or from session 0; GetWindowThreadProcessId: the
+    process that created it (Microsoft Learn, winuser.h). The window title is never read."""
     if sys.platform != "win32":
         return 0
     import ctypes
@@ -312,6 +317,21 @@ def _foreground_pid() -> int:
     pid = wintypes.DWORD()
     user32.GetWindowThreadProcessId(hwnd, ctypes.byref(pid))
     return int(pid.value)
+
+
+def session_id() -> int | None:
+    """This process's Remote Desktop Services session (ProcessIdToSessionId, Microsoft
+    Learn, processthreadsapi.h): 0 for services, 1 and up for users; None if it fails."""
+    if sys.platform != "win32":
+        return None
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.windll.kernel32
+    sid = wintypes.DWORD()
+    if not kernel32.ProcessIdToSessionId(kernel32.GetCurrentProcessId(), ctypes.byref(sid)):
+        return None
+    return int(sid.value)
 
 
 # -- facts -----------------------------------------------------------------------------

@@ -71,5 +71,6 @@ class Env:
     monotonic: Callable[[], float] = time.monotonic
     ps: ModuleType | Any = psutil
     problems: Problems = field(default_factory=Problems)
-    #: The agent's state directory; ``session-ready`` markers live in ``<state_dir>/ready/``.
+    #: The agent's state directory; ``session-ready`` markers live in ``<state_dir>/ready/``,
+    #: the per-user helper's foreground seconds in ``<state_dir>/foreground/``.
     state_dir: str | None = None

@@ -2,6 +2,10 @@
 
 Only processes of signed-in users count (not services), and only the executable's name
 leaves the device: never command lines, window titles or paths.
+
+Foreground seconds come from the platform's probe where the agent sees the desktop (X11),
+or, with an ``inbox``, from the per-user helper's files (Windows: the service runs in
+session 0 and sees no desktop). An interval with no foreground data has them unknown.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from fleetpulse.agent import platform
 from fleetpulse.agent.errors import AgentError
 from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.sources.handover import Inbox
 from fleetpulse.contract.records import AppUsageRecord
 
 _ATTRS = ["name", "create_time", "cpu_times", "memory_info", "username"]
@@ -49,8 +54,10 @@ class AppSource:
         env: Env,
         users: Callable[[Env], set[str]] = signed_in_users,
         top_n: int = 0,
+        inbox: Inbox | None = None,
     ) -> None:
         self._env = env
+        self._inbox = inbox
         self._users = users
         self._top_n = top_n
         self._procs: dict[tuple[int, float], _Proc] = {}
@@ -102,7 +109,10 @@ class AppSource:
         self._last_sample = now
 
     def sample_foreground(self, seconds: float) -> None:
-        """Credits ``seconds`` of foreground time to the current foreground app."""
+        """Credits ``seconds`` of foreground time to the current foreground app (not with
+        an inbox: the helper measures it in the user's session)."""
+        if self._inbox is not None:
+            return
         try:
             app = platform.foreground_app(self._env)
         except Exception as exc:  # unknowable now; never fatal to the loop
@@ -112,6 +122,18 @@ class AppSource:
             return
         self._foreground_known = True
         self._usage.setdefault(normalise_app(app), _Usage()).foreground += seconds
+
+    def _take_foreground(self, inbox: Inbox, now: float) -> None:
+        """Credits the helper's slices ended since the interval began; a slice begun
+        before it (at most one flush earlier) counts whole here, as its file did not exist
+        at the last flush. Slices ended before the interval (the service was stopped) are
+        dropped: no record covers their time."""
+        for piece in inbox.take(now, self._env.problems):
+            if piece.end <= self._interval_start:
+                continue
+            self._foreground_known = True
+            for app, seconds in piece.seconds.items():
+                self._usage.setdefault(app, _Usage()).foreground += seconds
 
     def flush(self) -> list[AppUsageRecord]:
         """Closes the interval and returns one record per executable used in it."""
@@ -129,6 +151,8 @@ class AppSource:
                 self._env.problems.skip("crashes", f"{type(exc).__name__}: {exc}")
             crashes = None
         self._crash_since = now
+        if self._inbox is not None:
+            self._take_foreground(self._inbox, now)
         usage = self._usage
         names = sorted(usage, key=lambda a: (-usage[a].foreground, -usage[a].running, a))
         if self._top_n:
@@ -140,7 +164,7 @@ class AppSource:
                 app=app,
                 launches=usage[app].launches,
                 running_seconds=round(usage[app].running, 3),
-                foreground_seconds=round(usage[app].foreground, 3)
+                foreground_seconds=round(min(usage[app].foreground, now - self._interval_start), 3)
                 if self._foreground_known
                 else None,
                 cpu_seconds=round(usage[app].cpu, 3),
