@@ -13,6 +13,8 @@ import statistics
 from fleetpulse.collector.model import (
     IN_PROGRESS_NAMED_AFTER,
     IN_PROGRESS_NAMED_MAX,
+    PER_DEVICE_CONTRIBUTORS,
+    DeviceContributor,
     DeviceRow,
     FleetState,
     InProgressExpiry,
@@ -100,6 +102,7 @@ class Fleet:
             state.long_ended_last_hour[(site, os_)] = int(n)
         if per_device:
             state.per_device.extend(self._per_device(now))
+            state.per_device_contributors.extend(self._latest_contributors(now))
         return state
 
     def _in_progress(
@@ -164,6 +167,28 @@ class Fleet:
             (now - PER_DEVICE_MAX_AGE,),
         )
         return [PerDeviceRow(*r) for r in rows]
+
+    def _latest_contributors(self, now: float) -> list[DeviceContributor]:
+        """The PER_DEVICE_CONTRIBUTORS largest contributors (most seconds first, then their
+        place in the record) of the latest sign-in of each device _per_device lists: the
+        device row's ``last_signin_at`` found through the index on (device_id, started_at),
+        ranked in the database."""
+        rows = self._db.read(
+            "SELECT device_id, hostname, site, kind, name, seconds FROM ("
+            " SELECT d.device_id, d.hostname, d.site, c.kind, c.name, c.seconds,"
+            " ROW_NUMBER() OVER (PARTITION BY d.device_id"
+            " ORDER BY c.seconds DESC, s.seq DESC, c.ordinal) AS place"
+            " FROM devices d"
+            " JOIN signins s ON s.device_id = d.device_id AND s.started_at = d.last_signin_at"
+            " JOIN signin_contributors c ON c.device_id = s.device_id AND c.seq = s.seq"
+            " WHERE d.revoked_at IS NULL AND d.identity <> 'superseded' AND d.last_seen >= ?"
+            ") ranked WHERE place <= ? ORDER BY device_id, place",
+            (now - PER_DEVICE_MAX_AGE, PER_DEVICE_CONTRIBUTORS),
+        )
+        return [
+            DeviceContributor(str(d), str(h), str(site), str(k), str(n), float(x))
+            for d, h, site, k, n, x in rows
+        ]
 
     def device_rows(self, now: float) -> list[DeviceRow]:
         """Every device with its sign-in figures over the last 28 days (count, latest,

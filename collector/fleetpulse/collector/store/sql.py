@@ -168,6 +168,9 @@ class SqlStore:
     def top_apps(self, since: float, limit: int) -> list[str]:
         return self._reports.top_apps(since, limit)
 
+    def top_boot_culprits(self, since: float, limit: int) -> list[tuple[str, str]]:
+        return self._reports.top_boot_culprits(since, limit)
+
     # -- settings, inventory, coverage ---------------------------------------------------
     def set_site_setting(self, site: str, key: str, value: str) -> None:
         self._sites.set_site_setting(site, key, value)
