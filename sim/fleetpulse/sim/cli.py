@@ -36,15 +36,30 @@ def simulate(
     give_up_after: Annotated[
         float, typer.Option(help="Stop retrying after this many seconds without progress.")
     ] = 300.0,
+    contributor_names: Annotated[
+        int,
+        typer.Option(
+            help="Also give each Windows sign-in 3 startup apps named from this many "
+            "distinct names (tests the label cap; 0 = none)."
+        ),
+    ] = 0,
 ) -> None:
     """Enroll a realistic synthetic fleet and send its history (and live sign-ins).
 
     Failed sends are retried like the agent's (backoff with jitter, retry hints honoured);
     exit 1 if records remain undelivered when it gives up."""
-    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0:
-        raise ConfigError("--devices must be >= 1, --days, --rate and --give-up-after >= 0")
+    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0 or contributor_names < 0:
+        raise ConfigError(
+            "--devices must be >= 1, --days, --rate, --give-up-after and --contributor-names >= 0"
+        )
     fleet = SimulatedFleet(
-        collector, token, devices, seed, str(ca_cert) if ca_cert else None, insecure
+        collector,
+        token,
+        devices,
+        seed,
+        str(ca_cert) if ca_cert else None,
+        insecure,
+        contributor_names=contributor_names,
     )
     try:
         fleet.enroll()
