@@ -35,7 +35,12 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.store import migrations
-from fleetpulse.collector.store.contributors import ContributorRow, Contributors
+from fleetpulse.collector.store.contributors import (
+    ContributorRow,
+    Contributors,
+    ContributorTotal,
+    SigninTop,
+)
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
@@ -161,6 +166,21 @@ class SqlStore:
 
     def top_contributors(self, since: float, limit: int) -> list[tuple[str, str]]:
         return self._contributors.top_contributors(since, limit)
+
+    def contributor_totals(
+        self, since: float, until: float, include_flagged: bool, limit: int
+    ) -> list[ContributorTotal]:
+        return self._contributors.contributor_totals(since, until, include_flagged, limit)
+
+    def contributor_signin_seconds(
+        self, since: float, until: float, include_flagged: bool, kind: str, name: str
+    ) -> list[float]:
+        return self._contributors.contributor_signin_seconds(
+            since, until, include_flagged, kind, name
+        )
+
+    def top_per_signin(self, since: float, until: float) -> list[SigninTop]:
+        return self._contributors.top_per_signin(since, until)
 
     def device_activity(self) -> list[DeviceActivity]:
         return self._reports.device_activity()
