@@ -35,9 +35,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from fleetpulse.collector.model import PER_DEVICE_CONTRIBUTORS
 from fleetpulse.contract.phases import CONTRIBUTOR_KINDS, PROFILE_TYPES
 from tests.grafana.dashboards import DEFAULT_VARIABLES, iter_panel_queries
-from tests.grafana.prometheus import query, requires_prometheus, run_prometheus
+from tests.grafana.prometheus import one_collector, query, requires_prometheus, run_prometheus
 from tests.grafana.test_e2e_prometheus import WINDOWS, scalar, wait_until
-from tests.procs import CollectorProc, cli, start_collector
+from tests.procs import CollectorProc, cli, simulate, start_collector
 
 pytestmark = requires_prometheus
 
@@ -65,28 +65,6 @@ class Fed:
     metrics: str  # one scrape of /metrics after both fleets
 
 
-def simulate(c: CollectorProc, token: str, seed: int, devices: int, *extra: str) -> None:
-    run = cli(
-        "fleetpulse-agent",
-        "simulate",
-        "--collector",
-        c.grpc,
-        "--token",
-        token,
-        "--devices",
-        str(devices),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(seed),
-        *extra,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    truth = json.loads(run.stdout)
-    assert truth["unsent"] == 0, truth
-
-
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     workdir = tmp_path_factory.mktemp("e2e-contributors")
@@ -105,22 +83,12 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
         made = cli("fleetpulse-collector", "token", "create", "--site", "north", "--db", db)
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip()
-        target = urllib.parse.urlsplit(collector.metrics_url)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [
-                {
-                    "job_name": JOB,
-                    "metrics_path": target.path,
-                    "static_configs": [{"targets": [target.netloc]}],
-                }
-            ],
-        }
+        config = one_collector(collector.metrics_url, JOB)
         prom_dir = workdir / "prometheus"
         log = prom_dir / "prometheus.log"
         with run_prometheus(prom_dir, config) as base:
             wait_until("the scrape", lambda: scalar(base, f'up{{job="{JOB}"}}') == 1, log)
-            simulate(collector, token, 21, 10)
+            simulate(collector.grpc, [token], 10, DAYS, 21)
             first = _stored_seconds(db_file)
             wait_until(
                 "the first fleet's contributors in Prometheus",
@@ -128,7 +96,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
                 log,
             )
             time.sleep(2)  # more samples before the second fleet
-            simulate(collector, token, 30, 40, "--contributor-names", str(NAMES))
+            simulate(collector.grpc, [token], 40, DAYS, 30, "--contributor-names", str(NAMES))
             total = _stored_seconds(db_file)
             wait_until(
                 "every contributor second in Prometheus",
