@@ -62,9 +62,9 @@ EXTENSIONS = (
 STARTUP_APPS = ("teams.exe", "onedrive.exe", "securityhealthsystray.exe", "cagent.exe")
 #: Boot culprits Windows names (Diagnostics-Performance 101-103): (name, kind, median s).
 BOOT_CULPRITS = (
-    ("Contoso Update Service", "service", 9.0),
-    ("Contoso Filter Driver", "driver", 4.0),
-    ("Contoso Sync Client", "application", 6.0),
+    ("Fabrikam Update Service", "service", 9.0),
+    ("Fabrikam Filter Driver", "driver", 4.0),
+    ("Fabrikam Sync Client", "application", 6.0),
 )
 #: Extra startup applications per Windows sign-in with ``contributor_names``.
 EXTRA_STARTUP_APPS = 3
