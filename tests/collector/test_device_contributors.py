@@ -4,6 +4,9 @@ stores), and the boot culprits the Boot board's counter is seeded from."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleetpulse.collector.model import (
@@ -14,7 +17,8 @@ from fleetpulse.collector.model import (
     Report,
 )
 from fleetpulse.collector.per_device import CONTRIBUTORS, render
-from fleetpulse.collector.store.base import Store
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.fleet import LATEST_CONTRIBUTORS
 from fleetpulse.contract.records import BootRecord, Contributor, Culprit
 from tests.collector.test_contributor_store import (  # noqa: F401
     DEVICE,
@@ -109,3 +113,22 @@ def test_top_boot_culprits_sum_the_stored_culprits(store: Store) -> None:  # noq
     ]
     assert store.top_boot_culprits(NOW - 7 * 86400, 1) == [("application", "Contoso Sync Client")]
     assert store.top_boot_culprits(NOW, 5) == []
+
+
+def test_sqlite_reads_the_latest_sign_ins_per_device_not_every_contributor(
+    tmp_path: Path,
+) -> None:
+    """Without the CROSS JOINs SQLite's planner scans all of signin_contributors (the whole
+    kept history) on every refresh; the plan must start from devices and look the rest up."""
+    path = tmp_path / "plan.db"
+    s = open_store(f"sqlite:///{path}")
+    s.migrate()
+    s.close()
+    with sqlite3.connect(path) as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {LATEST_CONTRIBUTORS}", (0, 3))]
+    scans = [
+        p for p in plan if p.startswith("SCAN ") and "subquery" not in p and p != "SCAN ranked"
+    ]
+    assert [p.split()[1] for p in scans] == ["d"], plan  # only devices is scanned
+    assert any(p.startswith("SEARCH s USING INDEX signins_by_device_time") for p in plan), plan
+    assert any(p.startswith("SEARCH c USING INDEX") for p in plan), plan

@@ -86,19 +86,20 @@ def contributor_figures(store: Store, report: SlaReport) -> ContributorSection:
     basis = [s for s in report.signins if s.in_sla]
     known = [s.total_seconds for s in basis if s.total_seconds is not None]
     signin_seconds = sum(known) if known else None
+    totals = store.contributor_totals(since, until, include, TOP_CONTRIBUTORS)
+    each = store.contributor_signin_seconds(
+        since, until, include, [(t.kind, t.name) for t in totals]
+    )
     top = [
         ContributorFigures(
             kind=t.kind,
             name=t.name,
             signins=t.signins,
             total_seconds=t.seconds,
-            median_seconds=percentile(
-                store.contributor_signin_seconds(since, until, include, t.kind, t.name), 50
-            )
-            or 0.0,
+            median_seconds=percentile(each[(t.kind, t.name)], 50) or 0.0,
             share=None if not signin_seconds else t.known_seconds / signin_seconds,
         )
-        for t in store.contributor_totals(since, until, include, TOP_CONTRIBUTORS)
+        for t in totals
     ]
     return ContributorSection(
         signins=len(basis),

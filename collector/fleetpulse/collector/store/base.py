@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from fleetpulse.collector.errors import ConfigError
@@ -80,8 +80,8 @@ class Store(Protocol):
         self, since: float, until: float, include_flagged: bool, limit: int
     ) -> list[ContributorTotal]: ...
     def contributor_signin_seconds(
-        self, since: float, until: float, include_flagged: bool, kind: str, name: str
-    ) -> list[float]: ...
+        self, since: float, until: float, include_flagged: bool, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[float]]: ...
     def top_per_signin(self, since: float, until: float) -> list[SigninTop]: ...
     def inventory_expected(self) -> dict[str, int]: ...
     def inventory_listed(self, hostnames: Iterable[str], chunk: int = 5000) -> set[str]: ...

@@ -147,19 +147,31 @@ class Contributors:
         ]
 
     def contributor_signin_seconds(
-        self, since: float, until: float, include_flagged: bool, kind: str, name: str
-    ) -> list[float]:
-        """The seconds of ``(kind, name)`` in each sign-in of the period that names it (the
-        same sign-ins as contributor_totals), ascending."""
+        self, since: float, until: float, include_flagged: bool, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[float]]:
+        """For each ``(kind, name)`` of ``pairs``: its seconds in each sign-in of the period
+        that names it (the same sign-ins as contributor_totals), ascending. One pass over
+        the period's sign-ins (by time, then their contributors by key)."""
+        out: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+        names = sorted({name for _, name in pairs})
+        if not names:
+            return out
         flag = "" if include_flagged else _UNFLAGGED
+        marks = ",".join("?" * len(names))
         rows = self._db.read(
-            "SELECT SUM(c.seconds) FROM signin_contributors c JOIN signins s"
-            " ON s.device_id = c.device_id AND s.seq = c.seq"
-            f" WHERE c.kind = ? AND c.name = ? AND s.started_at >= ? AND s.started_at < ?{flag}"
-            " GROUP BY c.device_id, c.seq",
-            (kind, name, since, until),
+            "SELECT c.kind, c.name, SUM(c.seconds) FROM signins s CROSS JOIN"
+            " signin_contributors c WHERE c.device_id = s.device_id AND c.seq = s.seq"
+            f" AND s.started_at >= ? AND s.started_at < ?{flag} AND c.name IN ({marks})"
+            " GROUP BY c.device_id, c.seq, c.kind, c.name",
+            (since, until, *names),
         )
-        return sorted(float(x) for (x,) in rows)
+        for kind, name, seconds in rows:
+            found = out.get((str(kind), str(name)))
+            if found is not None:
+                found.append(float(seconds))
+        for values in out.values():
+            values.sort()
+        return out
 
     def top_per_signin(self, since: float, until: float) -> list[SigninTop]:
         """The largest contributor (most seconds, then its place in the record) of every

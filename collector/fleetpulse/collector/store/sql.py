@@ -16,7 +16,7 @@ one ``Database`` (two connections, see database.py)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fleetpulse.collector.model import (
     BootRow,
@@ -173,11 +173,9 @@ class SqlStore:
         return self._contributors.contributor_totals(since, until, include_flagged, limit)
 
     def contributor_signin_seconds(
-        self, since: float, until: float, include_flagged: bool, kind: str, name: str
-    ) -> list[float]:
-        return self._contributors.contributor_signin_seconds(
-            since, until, include_flagged, kind, name
-        )
+        self, since: float, until: float, include_flagged: bool, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[float]]:
+        return self._contributors.contributor_signin_seconds(since, until, include_flagged, pairs)
 
     def top_per_signin(self, since: float, until: float) -> list[SigninTop]:
         return self._contributors.top_per_signin(since, until)
