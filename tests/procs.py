@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -101,3 +103,27 @@ def value(
 ) -> float:
     """Sum of samples named ``name`` whose labels include ``labels``."""
     return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def simulate(grpc: str, tokens: list[str], devices: int, days: int, seed: int, *extra: str) -> Any:
+    """Runs ``fleetpulse-agent simulate`` against the collector at ``grpc``; returns its
+    truth (decoded JSON) once every record was delivered."""
+    run = cli(
+        "fleetpulse-agent",
+        "simulate",
+        "--collector",
+        grpc,
+        *[arg for token in tokens for arg in ("--token", token)],
+        "--devices",
+        str(devices),
+        "--days",
+        str(days),
+        "--seed",
+        str(seed),
+        *extra,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    truth = json.loads(run.stdout)
+    assert truth["unsent"] == 0 and truth["acked"] == truth["records"], truth
+    return truth

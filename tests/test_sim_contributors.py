@@ -6,8 +6,8 @@ import random
 
 from fleetpulse.collector.model import Incoming, Report
 from fleetpulse.collector.validation import validate
-from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
-from fleetpulse.sim.simulate import sim_contributors
+from fleetpulse.contract.records import BootRecord, DeviceFacts, SigninRecord, SigninState
+from fleetpulse.sim.simulate import sim_contributors, sim_culprits
 
 NOW = 1_800_000_000.0
 
@@ -35,3 +35,14 @@ def test_profile_types_are_mostly_local_sometimes_roaming() -> None:
     names = [sim_contributors(random.Random(i), 5.0, 2.0, slow=False)[0].name for i in range(2000)]
     assert names.count("local") > 1700 and 100 < names.count("roaming") < 300
     assert set(names) <= {"local", "roaming", "temporary"}
+
+
+def test_degraded_boots_name_culprits_the_collector_accepts() -> None:
+    found = [sim_culprits(random.Random(i), degraded=True) for i in range(200)]
+    assert all(1 <= len(c) <= 2 for c in found)
+    assert all(list(c) == sorted(c, key=lambda x: -x.seconds) for c in found)
+    quiet = [sim_culprits(random.Random(i), degraded=False) for i in range(2000)]
+    assert 400 < sum(1 for c in quiet if c) < 600  # a quarter of the others
+    assert {x.kind for c in found for x in c} == {"service", "driver", "application"}
+    boot = BootRecord("b", NOW - 600, 90.0, degraded=True, culprits=found[0])
+    validate(Report("d", DeviceFacts("h", "windows", "", ""), [Incoming(1, NOW, boot)], NOW), NOW)

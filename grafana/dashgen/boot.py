@@ -5,13 +5,15 @@ from __future__ import annotations
 from .board import dashboard
 from .fleet_overview import os_variable, site_variable
 from .model import Json, bargauge, piechart, row, stat, steps, target, timeseries
-from .promql import OS, SITE_OS, increase, mean, quantile, rate
+from .promql import OS, SITE_OS, increase, mean, quantile, rate, top_named
 
 BOOT = "fleetpulse_boot_duration_seconds"
 PHASE = "fleetpulse_boot_phase_duration_seconds"
 BOOTS = "fleetpulse_boots_total"
 DEGRADED_TRUE = 'degraded="true"'
 DEGRADED_KNOWN = 'degraded!="unknown"'
+CULPRITS = "fleetpulse_boot_culprit_seconds_total"
+TOP_CULPRITS = 15
 
 
 def build() -> Json:
@@ -117,6 +119,24 @@ def build() -> Json:
             stack=True,
             w=9,
             description="Boots Windows flagged as degraded, per hour and site.",
+        ),
+        row("The why: boot culprits (Windows, fleet-wide, no site or OS filter)"),
+        bargauge(
+            "What slows boots, fleet-wide",
+            [target(top_named(CULPRITS, TOP_CULPRITS), "{{kind}} — {{name}}", instant=True)],
+            unit="s",
+            h=10,
+            description=f"The {TOP_CULPRITS} culprits with the most added boot seconds in the "
+            "selected time range, counted when ingested: what Windows names in "
+            "Diagnostics-Performance events 101-110 (application, driver, service, ...; "
+            "DegradationTime, else TotalTime). Names are capped like app names: the rest of "
+            "a kind is 'other'. Linux boots name none.",
+        ),
+        timeseries(
+            "Culprit time per hour, by kind",
+            [target(f"{rate(CULPRITS, by='kind')} * 3600", "{{kind}}")],
+            unit="s",
+            description="Seconds Windows says culprits added to boots per hour, by kind.",
         ),
     ]
     return dashboard(

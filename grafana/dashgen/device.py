@@ -9,12 +9,13 @@ from __future__ import annotations
 from .board import dashboard, query_variable
 from .fleet_overview import site_variable
 from .links import device_link
-from .model import Json, row, stat, steps, table, target, timeseries
-from .promql import SITE, per_device
+from .model import Json, bargauge, row, stat, steps, table, target, timeseries
+from .promql import PER_DEVICE_LABELS, SITE, per_device, sel
 
 LAST_LOGIN = "fleetpulse_device_last_login_seconds"
 LAST_BOOT = "fleetpulse_device_last_boot_seconds"
 LAST_SEEN = "fleetpulse_device_last_seen_timestamp_seconds"
+LAST_CONTRIBUTORS = "fleetpulse_device_last_login_contributor_seconds"
 
 DEVICE = 'device_id=~"$device_id"'
 HOST = 'hostname=~"$hostname"'
@@ -25,6 +26,13 @@ SLOWEST = 20
 
 def this_device(metric: str) -> str:
     return per_device(metric, SITE, HOST, DEVICE)
+
+
+def latest_contributors() -> str:
+    """The named contributors of this device's latest sign-in, once per device and name."""
+    return (
+        f"max by ({PER_DEVICE_LABELS}, kind, name) ({LAST_CONTRIBUTORS}{sel(SITE, HOST, DEVICE)})"
+    )
 
 
 def slowest() -> str:
@@ -63,6 +71,17 @@ def build() -> Json:
             thresholds=SILENCE_COLOURS,
             w=6,
             description="Time since the last report: stale after 1 hour, silent after 24.",
+        ),
+        bargauge(
+            "Latest sign-in: what it waited for",
+            [target(latest_contributors(), "{{kind}} — {{name}}", instant=True)],
+            unit="s",
+            w=24,
+            h=6,
+            description="The largest named parts of the device's latest sign-in (at most 3): "
+            "a group policy extension, logon script, startup application or the profile "
+            "type, as Windows logs them. Empty for a sign-in that names none (Linux, or "
+            "nothing logged).",
         ),
         timeseries(
             "Sign-in duration history",

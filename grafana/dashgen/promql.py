@@ -69,6 +69,12 @@ def increase(metric: str, *matchers: str, by: str = "", window: str = "$__range"
     return f"{agg} (increase({metric}{sel(*matchers)}[{window}]))"
 
 
+def top_named(counter: str, n: int, window: str = "$__range") -> str:
+    """The ``n`` (kind, name) series of a named-seconds counter (sign-in contributors,
+    boot culprits) that grew most over ``window``, summed over collector instances."""
+    return f"topk({n}, {increase(counter, by='kind, name', window=window)})"
+
+
 def rate(metric: str, *matchers: str, by: str = "", window: str = "$__rate_interval") -> str:
     agg = f"sum by ({by})" if by else "sum"
     return f"{agg} (rate({metric}{sel(*matchers)}[{window}]))"

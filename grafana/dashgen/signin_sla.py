@@ -15,6 +15,8 @@ from .promql import (
     mean,
     per_site,
     quantile,
+    rate,
+    top_named,
     within_sla,
 )
 
@@ -22,6 +24,8 @@ LOGIN = "fleetpulse_login_duration_seconds"
 PHASE = "fleetpulse_login_phase_duration_seconds"
 GOOD = "fleetpulse:login_sla_good:ratio_rate"
 BURN = "fleetpulse:login_sla_burn_rate:rate"
+CONTRIBUTORS = "fleetpulse_login_contributor_seconds_total"
+TOP_CONTRIBUTORS = 15
 
 # The 28-day share within 120 s by event time, fleet-wide (the report's --since 28d).
 WINDOW_28D = 'window="28d"'
@@ -206,6 +210,31 @@ def build() -> Json:
             unit="s",
             description="Average seconds spent in each phase over the selected time range. "
             "Phases have an OS label but no site label.",
+        ),
+        row("The why: named contributors (fleet-wide, no site or OS filter)"),
+        bargauge(
+            "What slows sign-ins, fleet-wide",
+            [
+                target(
+                    top_named(CONTRIBUTORS, TOP_CONTRIBUTORS), "{{kind}} — {{name}}", instant=True
+                )
+            ],
+            unit="s",
+            h=10,
+            description=f"The {TOP_CONTRIBUTORS} named parts of sign-in time with the most "
+            "seconds in the selected time range, counted when ingested: group policy "
+            "extensions (gp_extension), logon scripts (gp_script), startup applications "
+            "(startup_app) and the profile type (profile), as Windows logs them. Names are "
+            "capped like app names: the rest of a kind is 'other'. They overlap (extensions "
+            "are parts of group_policy), so they do not add up to the sign-in time.",
+        ),
+        timeseries(
+            "Named contributor time per hour, by kind",
+            [target(f"{rate(CONTRIBUTORS, by='kind')} * 3600", "{{kind}}")],
+            unit="s",
+            description="Seconds of sign-in time per hour that went to each kind of named "
+            "contributor, counted when ingested. A rising gp_extension line with a flat "
+            "sign-in count is group policy getting slower.",
         ),
     ]
     return dashboard(

@@ -7,7 +7,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fleetpulse.collector.metrics import ContributorLabels, IngestMetrics
 from fleetpulse.collector.model import Incoming
-from fleetpulse.contract.records import Contributor, SigninRecord, SigninState
+from fleetpulse.contract.records import (
+    BootRecord,
+    Contributor,
+    Culprit,
+    SigninRecord,
+    SigninState,
+)
 
 NOW = 1.8e9
 
@@ -88,3 +94,45 @@ def test_seeded_names_keep_their_place_and_spelling() -> None:
     assert labels.label("gp_extension", "drive maps") == "Drive Maps"
     assert labels.label("gp_extension", "Printers") == "other"
     assert labels.label("profile", "roaming") == "roaming"  # closed vocabulary: never capped
+
+
+def culprit_series(reg: CollectorRegistry) -> dict[tuple[str, str], float]:
+    text = generate_latest(reg).decode()
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(text)
+        if f.name == "fleetpulse_boot_culprit_seconds"
+    ]
+    return {(s.labels["kind"], s.labels["name"]): s.value for s in family.samples}
+
+
+def test_boot_culprits_are_counted_by_kind_and_name_with_the_same_cap() -> None:
+    reg = CollectorRegistry()
+    m = IngestMetrics(reg, culprits=ContributorLabels(top_n=3))
+    boots = [
+        Incoming(
+            i + 1,
+            NOW,
+            BootRecord(
+                f"b{i}",
+                NOW - 3600 + i,
+                90.0,
+                culprits=(
+                    Culprit(f"Service {i}", "service", 2.5),
+                    Culprit("Contoso Filter Driver", "driver", 1.25),
+                ),
+            ),
+        )
+        for i in range(500)
+    ]
+    m.observe("hq", "windows", boots, NOW)
+    got = culprit_series(reg)
+    # the first three pairs seen: two services and the driver; every other service is "other"
+    assert got == {
+        ("service", "Service 0"): 2.5,
+        ("driver", "Contoso Filter Driver"): 500 * 1.25,
+        ("service", "Service 1"): 2.5,
+        ("service", "other"): 498 * 2.5,
+    }
+    # the sign-in contributors' cap is a separate one
+    assert m.contributor_labels is not m.culprit_labels

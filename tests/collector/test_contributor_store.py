@@ -37,14 +37,21 @@ def store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
-def signin(session: str, started_at: float, contributors: tuple[Contributor, ...]) -> SigninRecord:
+def signin(
+    session: str,
+    started_at: float,
+    contributors: tuple[Contributor, ...],
+    total: float | None = 1800.0,
+    first_login: bool | None = None,
+) -> SigninRecord:
     return SigninRecord(
         session_id=session,
         boot_id="boot-1",
         user_hash="h",
         started_at=started_at,
         state=SigninState.COMPLETE,
-        total_seconds=1800.0,
+        total_seconds=total,
+        first_login=first_login,
         contributors=contributors,
     )
 

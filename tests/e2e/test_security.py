@@ -147,6 +147,8 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
         )
         records += source.measure(f"boot-{scenario}", at(boot))
     assert len(records) >= 3
+    # a degraded boot whose culprits' events carry their files' paths
+    records.append(_windows.boot_record(env_for("degraded_boot", "2026-03-06T08:00:06.0")))
     env = env_for("crash", "2026-03-02T07:58:10.5")
     for crash in _windows.crashes(env, at("2026-03-02T00:00:00")):
         records.append(AppUsageRecord(crash.at - 60, 60.0, normalise_app(crash.app), crashes=1))
@@ -163,10 +165,9 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
         ingested = resp.read().lower()
     collector.stop()  # checkpoint the WAL: everything is in the database file now
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("c.db*")).lower()
-    restarted = start_collector(collector.db)
-    try:  # ... and the labels a restarted one seeds from the store
-        with urllib.request.urlopen(restarted.metrics_url, timeout=10) as resp:
-            metrics = ingested + resp.read().lower()
+    restarted = start_collector(collector.db, "--per-device-metrics", "--refresh-seconds", "0.1")
+    try:  # ... and the labels a restarted one seeds from the store, and the per-device ones
+        metrics = ingested + _per_device_scrape(restarted)
     finally:
         restarted.stop()
     fixtures = Path(__file__).parents[1] / "fixtures" / "windows"
@@ -209,3 +210,23 @@ def test_no_user_name_path_or_command_line_leaves_the_device(
     assert b"teams.exe" in blob  # the executable name alone did arrive
     for name in (b"drive maps", b"map_printers.cmd", b"cagent.exe", b"temporary"):
         assert name in blob and name in metrics, name
+    # Boot culprits: the events name each culprit's file by its path; only the names arrive.
+    culprit_secrets = [b"\\systemroot", b"cfltr.sys", b"contoso\\update", b"c:\\windows\\old"]
+    for secret in culprit_secrets:
+        assert secret in source_text, secret
+        assert secret not in blob, secret
+        assert secret not in metrics, secret
+    for name in (b"contoso update service", b"contoso filter driver"):
+        assert name in blob and name in metrics, name
+
+
+def _per_device_scrape(c: CollectorProc) -> bytes:
+    """/metrics once the per-device contributor series are in it (lower case)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(c.metrics_url, timeout=10) as resp:
+            text = resp.read().lower()
+        if b"fleetpulse_device_last_login_contributor_seconds{" in text:
+            return text
+        assert time.monotonic() < deadline, "no per-device contributor series"
+        time.sleep(0.2)

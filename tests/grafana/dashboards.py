@@ -39,6 +39,9 @@ KNOWN_METRICS: dict[str, str] = {
     "fleetpulse_device_last_login_seconds": "gauge",  # device_id, hostname, site
     "fleetpulse_device_last_boot_seconds": "gauge",  # device_id, hostname, site
     "fleetpulse_device_last_seen_timestamp_seconds": "gauge",  # device_id, hostname, site
+    "fleetpulse_device_last_login_contributor_seconds": "gauge",  # ... kind, name
+    "fleetpulse_login_contributor_seconds_total": "counter",  # kind, name
+    "fleetpulse_boot_culprit_seconds_total": "counter",  # kind, name
     "fleetpulse_login_in_progress_over_threshold": "gauge",  # site, hostname, device_id
     "fleetpulse_logins_long_ended_last_hour": "gauge",  # site, os
     "fleetpulse_login_window_end_timestamp_seconds": "gauge",  # (none)

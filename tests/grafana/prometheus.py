@@ -31,6 +31,27 @@ requires_prometheus = pytest.mark.skipif(
 )
 
 
+def one_collector(
+    metrics_url: str, job: str, rule_files: list[str] | None = None
+) -> dict[str, Any]:
+    """A prometheus.yml (as a mapping) scraping one collector's /metrics every second as
+    ``job``, evaluating ``rule_files`` every second."""
+    target = urllib.parse.urlsplit(metrics_url)
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "metrics_path": target.path,
+                "static_configs": [{"targets": [target.netloc]}],
+            }
+        ],
+    }
+    if rule_files:
+        config["rule_files"] = rule_files
+    return config
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,9 +41,9 @@ from fleetpulse.contract.records import (
 )
 from fleetpulse.contract.serde import record_to_bytes
 from tests.grafana.dashboards import DEFAULT_VARIABLES, iter_panel_queries
-from tests.grafana.prometheus import get, requires_prometheus, run_prometheus
+from tests.grafana.prometheus import get, one_collector, requires_prometheus, run_prometheus
 from tests.grafana.test_e2e_prometheus import SCRAPE_CONFIG_JOB, fast_rule_files, wait_until
-from tests.procs import CollectorProc, cli, start_collector
+from tests.procs import CollectorProc, cli, simulate, start_collector
 
 pytestmark = requires_prometheus
 
@@ -130,37 +130,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             made = cli("fleetpulse-collector", "token", "create", "--site", site, "--db", db)
             assert made.returncode == 0, made.stderr
             tokens[site] = made.stdout.strip()
-        target = urllib.parse.urlsplit(collector.metrics_url)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": fast_rule_files(workdir / "rules"),
-            "scrape_configs": [
-                {
-                    "job_name": SCRAPE_CONFIG_JOB,
-                    "metrics_path": target.path,
-                    "static_configs": [{"targets": [target.netloc]}],
-                }
-            ],
-        }
+        config = one_collector(
+            collector.metrics_url, SCRAPE_CONFIG_JOB, fast_rule_files(workdir / "rules")
+        )
         prom_dir = workdir / "prometheus"
         with run_prometheus(prom_dir, config) as base:
-            run = cli(
-                "fleetpulse-agent",
-                "simulate",
-                "--collector",
-                collector.grpc,
-                *[a for site in SIM_SITES for a in ("--token", tokens[site])],
-                "--devices",
-                str(DEVICES),
-                "--days",
-                str(DAYS),
-                "--seed",
-                str(SEED),
-                timeout=300,
+            truth = simulate(
+                collector.grpc, [tokens[site] for site in SIM_SITES], DEVICES, DAYS, SEED
             )
-            assert run.returncode == 0, run.stderr
-            truth = json.loads(run.stdout)
-            assert truth["unsent"] == 0 and truth["acked"] == truth["records"], truth
             feed_known(collector, tokens, time.time())
             fed_at = time.time()
 

@@ -19,7 +19,6 @@ otherwise unchanged.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 import urllib.parse
@@ -37,9 +36,16 @@ from tests.grafana.dashboards import (
     iter_variable_queries,
     substitute,
 )
-from tests.grafana.prometheus import get, query, requires_prometheus, run_prometheus
+from tests.grafana.prometheus import (
+    get,
+    one_collector,
+    query,
+    requires_prometheus,
+    run_prometheus,
+)
 from tests.grafana.rules import rule_files
 from tests.procs import CollectorProc, cli, start_collector
+from tests.procs import simulate as run_simulate
 
 pytestmark = requires_prometheus
 
@@ -117,23 +123,9 @@ def wait_until(what: str, check: Callable[[], bool], log: Path) -> None:
 
 
 def simulate(collector: CollectorProc, tokens: list[str], fleet: Fleet) -> dict[str, Any]:
-    run = cli(
-        "fleetpulse-agent",
-        "simulate",
-        "--collector",
-        collector.grpc,
-        *[arg for token in tokens for arg in ("--token", token)],
-        "--devices",
-        str(fleet.devices),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(fleet.seed),
-        *fleet.live,
+    truth: dict[str, Any] = run_simulate(
+        collector.grpc, tokens, fleet.devices, DAYS, fleet.seed, *fleet.live
     )
-    assert run.returncode == 0, run.stderr
-    truth: dict[str, Any] = json.loads(run.stdout)
-    assert truth["unsent"] == 0 and truth["acked"] == truth["records"], truth
     return truth
 
 
@@ -194,18 +186,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         assert imported.returncode == 0, imported.stderr
         assert imported.stdout.strip() == f"imported {len(inventory)} expected device(s)"
 
-        target = urllib.parse.urlsplit(collector.metrics_url)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": fast_rule_files(workdir / "rules"),
-            "scrape_configs": [
-                {
-                    "job_name": SCRAPE_CONFIG_JOB,
-                    "metrics_path": target.path,
-                    "static_configs": [{"targets": [target.netloc]}],
-                }
-            ],
-        }
+        config = one_collector(
+            collector.metrics_url, SCRAPE_CONFIG_JOB, fast_rule_files(workdir / "rules")
+        )
         prom_dir = workdir / "prometheus"
         prom_log = prom_dir / "prometheus.log"
         with run_prometheus(prom_dir, config) as base:

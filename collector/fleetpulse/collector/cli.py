@@ -95,10 +95,18 @@ def serve(
         Path | None, typer.Option(help="Key for --metrics-tls-cert.")
     ] = None,
     app_top_n: Annotated[
-        int, typer.Option(help="App label cap: the N most used apps keep their own label.")
+        int,
+        typer.Option(
+            help="Label cap: the N most used apps, and N sign-in contributor and N boot "
+            "culprit names, keep their own label."
+        ),
     ] = 50,
     app_allowlist: Annotated[
-        str, typer.Option(help="Comma-separated apps that always keep their own label.")
+        str,
+        typer.Option(
+            help="Comma-separated apps (or contributor or culprit names) that always keep "
+            "their own label."
+        ),
     ] = "",
     metrics_auth: Annotated[
         Path | None, typer.Option(help="Basic auth for /metrics: a file of user:bcrypt-hash lines.")

@@ -67,10 +67,11 @@ class AppLabels:
 
 
 class ContributorLabels:
-    """Caps the ``(kind, name)`` label pairs of sign-in contributors the way AppLabels caps
-    apps: profile types (a closed vocabulary) and allowlisted names, then the first
-    ``top_n`` pairs seen (seeded from the store's top contributors at start), everything
-    else ``(kind, "other")``. Names keep the spelling first seen ("Drive Maps")."""
+    """Caps the ``(kind, name)`` label pairs of sign-in contributors (and, in a second
+    instance, of boot culprits) the way AppLabels caps apps: profile types (a closed
+    vocabulary) and allowlisted names, then the first ``top_n`` pairs seen (seeded from the
+    store's top ones at start), everything else ``(kind, "other")``. Names keep the
+    spelling first seen ("Drive Maps")."""
 
     def __init__(self, top_n: int = 50, allowlist: Iterable[str] = ()) -> None:
         self.top_n = top_n
@@ -108,9 +109,11 @@ class IngestMetrics(Collector):
         registry: CollectorRegistry,
         apps: AppLabels | None = None,
         contributors: ContributorLabels | None = None,
+        culprits: ContributorLabels | None = None,
     ) -> None:
         self.apps = apps or AppLabels()
         self.contributor_labels = contributors or ContributorLabels()
+        self.culprit_labels = culprits or ContributorLabels()
         self.login = HistogramTally(
             "fleetpulse_login_duration_seconds",
             "Sign-in duration (credentials accepted to responsive desktop), counted when ingested.",
@@ -151,6 +154,13 @@ class IngestMetrics(Collector):
             "apps; the rest is 'other').",
             ["kind", "name"],
         )
+        self.culprits = CounterTally(
+            "fleetpulse_boot_culprit_seconds",
+            "Seconds boots were slowed by each culprit Windows named (Diagnostics-Performance "
+            "events 101-110: DegradationTime, else TotalTime), by kind and name (names capped "
+            "like apps; the rest is 'other').",
+            ["kind", "name"],
+        )
         self.wait = CounterTally(
             "fleetpulse_wait_seconds",
             "Seconds people spent waiting for boot and sign-in.",
@@ -186,6 +196,7 @@ class IngestMetrics(Collector):
             self.launches,
             self.crashes,
             self.contributors,
+            self.culprits,
             self.wait,
             self.records,
             self.lag,
@@ -237,6 +248,10 @@ class IngestMetrics(Collector):
                     self.wait.inc((site, "boot"), r.total_seconds)
                 for p in r.phases:
                     self.boot_phase.observe((os, p.name), p.seconds)
+                for c in r.culprits:
+                    self.culprits.inc(
+                        (c.kind, self.culprit_labels.label(c.kind, c.name)), c.seconds
+                    )
                 degraded = "unknown" if r.degraded is None else str(r.degraded).lower()
                 self.boots.inc((site, os, r.boot_type.value, degraded))
             # HealthRecord: cumulative per device; stored, not summed here

@@ -125,6 +125,8 @@ class FleetState:
     in_progress_expired: dict[str, int] = field(default_factory=dict)
     identity: dict[tuple[str, str], int] = field(default_factory=dict)  # (site, kind)
     per_device: list[PerDeviceRow] = field(default_factory=list)
+    # the top PER_DEVICE_CONTRIBUTORS contributors of each per-device row's latest sign-in
+    per_device_contributors: list[DeviceContributor] = field(default_factory=list)
     # sign-ins in progress over IN_PROGRESS_NAMED_AFTER, longest first, at most
     # IN_PROGRESS_NAMED_MAX of them: who is waiting now
     over_threshold: list[WaitingSignin] = field(default_factory=list)
@@ -180,6 +182,22 @@ class PerDeviceRow(NamedTuple):
     last_login_seconds: float | None
     last_boot_seconds: float | None
     last_seen: float | None
+
+
+#: At most this many contributors of a device's latest sign-in become per-device series
+#: (the largest ones), so the per-device mode adds at most this many series per device.
+PER_DEVICE_CONTRIBUTORS = 3
+
+
+class DeviceContributor(NamedTuple):
+    """One of the largest contributors of a device's latest stored sign-in."""
+
+    device_id: str
+    hostname: str
+    site: str
+    kind: str  # fleetpulse.contract.phases.CONTRIBUTOR_KINDS
+    name: str
+    seconds: float
 
 
 class BootTotal(NamedTuple):

@@ -42,13 +42,22 @@ def simulate(
             "--session-ends", help="Current agents also send when each sign-in's session ended."
         ),
     ] = False,
+    contributor_names: Annotated[
+        int,
+        typer.Option(
+            help="Also give each Windows sign-in 3 startup apps named from this many "
+            "distinct names (tests the label cap; 0 = none)."
+        ),
+    ] = 0,
 ) -> None:
     """Enroll a realistic synthetic fleet and send its history (and live sign-ins).
 
     Failed sends are retried like the agent's (backoff with jitter, retry hints honoured);
     exit 1 if records remain undelivered when it gives up."""
-    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0:
-        raise ConfigError("--devices must be >= 1, --days, --rate and --give-up-after >= 0")
+    if devices < 1 or days < 0 or rate < 0 or not give_up_after >= 0 or contributor_names < 0:
+        raise ConfigError(
+            "--devices must be >= 1, --days, --rate, --give-up-after and --contributor-names >= 0"
+        )
     fleet = SimulatedFleet(
         collector,
         token,
@@ -57,6 +66,7 @@ def simulate(
         str(ca_cert) if ca_cert else None,
         insecure,
         session_ends=session_ends,
+        contributor_names=contributor_names,
     )
     try:
         fleet.enroll()

@@ -27,6 +27,7 @@ from fleetpulse.contract.records import (
     BootRecord,
     BootType,
     Contributor,
+    Culprit,
     DeviceFacts,
     EndReason,
     Phase,
@@ -61,6 +62,14 @@ EXTENSIONS = (
     ("Printers", 0.1),
 )
 STARTUP_APPS = ("teams.exe", "onedrive.exe", "securityhealthsystray.exe", "cagent.exe")
+#: Boot culprits Windows names (Diagnostics-Performance 101-103): (name, kind, median s).
+BOOT_CULPRITS = (
+    ("Fabrikam Update Service", "service", 9.0),
+    ("Fabrikam Filter Driver", "driver", 4.0),
+    ("Fabrikam Sync Client", "application", 6.0),
+)
+#: Extra startup applications per Windows sign-in with ``contributor_names``.
+EXTRA_STARTUP_APPS = 3
 
 log = logging.getLogger("fleetpulse.agent.simulate")
 
@@ -107,10 +116,16 @@ class SimulatedFleet:
         insecure: bool = False,
         batch_records: int = 500,
         session_ends: bool = False,
+        contributor_names: int = 0,
     ) -> None:
+        """``contributor_names`` > 0: every Windows sign-in also starts EXTRA_STARTUP_APPS
+        startup applications named from that many distinct names (``tool0000.exe``, ...),
+        taken in turn across the fleet, to exercise the collector's label cap."""
         self.target = target
         #: Whether current agents also send each history sign-in's end (older ones never do).
         self.session_ends = session_ends
+        self._names = contributor_names
+        self._named = 0  # extra startup applications named so far
         self.rng = random.Random(seed)
         self.truth = Truth()
         self._tokens = list(tokens)
@@ -181,8 +196,9 @@ class SimulatedFleet:
         contributors: tuple[Contributor, ...] = ()
         if state is SigninState.COMPLETE and dev.os == "windows":
             # its own generator: adding contributors leaves every other draw unchanged
-            contributors = sim_contributors(
-                random.Random(f"{dev.index}:{number}"), gp, profile, total >= 1800
+            contributors = (
+                sim_contributors(random.Random(f"{dev.index}:{number}"), gp, profile, total >= 1800)
+                + self._extra_startup_apps()
             )
         return SigninRecord(
             session_id=session,
@@ -198,6 +214,16 @@ class SimulatedFleet:
             contributors=contributors,
         )
 
+    def _extra_startup_apps(self) -> tuple[Contributor, ...]:
+        if not self._names:
+            return ()
+        with self._lock:
+            first, self._named = self._named, self._named + EXTRA_STARTUP_APPS
+        return tuple(
+            Contributor("startup_app", f"tool{k % self._names:04d}.exe", 0.5)
+            for k in range(first, first + EXTRA_STARTUP_APPS)
+        )
+
     def _sample_total(self, rng: random.Random) -> float:
         if rng.random() < LONG_TAIL:
             return rng.uniform(1800, 2400)
@@ -207,6 +233,12 @@ class SimulatedFleet:
         rng = dev.rng
         boot_at = day_start + 7.5 * 3600 + rng.gauss(0, 1800)
         boot_total = lognormal(rng, 45, 0.45)
+        boot_type = BootType.FAST_STARTUP if rng.random() < 0.3 else BootType.COLD
+        degraded = rng.random() < 0.05
+        culprits: tuple[Culprit, ...] = ()
+        if dev.os == "windows":
+            # its own generator: adding culprits leaves every other draw unchanged
+            culprits = sim_culprits(random.Random(f"boot:{dev.index}:{dev.sessions}"), degraded)
         boot = BootRecord(
             boot_id=f"b{dev.sessions + 1}",
             boot_time=boot_at,
@@ -220,8 +252,9 @@ class SimulatedFleet:
                 Phase("kernel", round(boot_total * 0.3, 3)),
                 Phase("userspace", round(boot_total * 0.7, 3)),
             ),
-            boot_type=BootType.FAST_STARTUP if rng.random() < 0.3 else BootType.COLD,
-            degraded=rng.random() < 0.05,
+            boot_type=boot_type,
+            degraded=degraded,
+            culprits=culprits,
         )
         dev.sessions += 1
         start = boot_at + boot_total + abs(rng.gauss(120, 60))
@@ -387,6 +420,16 @@ class SimulatedFleet:
         self._channel.close()
         for dev in self.devices:
             dev.spool.close()
+
+
+def sim_culprits(rng: random.Random, degraded: bool) -> tuple[Culprit, ...]:
+    """Culprits Windows names for one boot: on every degraded boot and a quarter of the
+    others, one or two of BOOT_CULPRITS with a log-normal time each, largest first."""
+    if not degraded and rng.random() >= 0.25:
+        return ()
+    picked = rng.sample(BOOT_CULPRITS, rng.randint(1, 2))
+    found = [Culprit(n, k, round(lognormal(rng, median, 0.6), 3)) for n, k, median in picked]
+    return tuple(sorted(found, key=lambda c: (-c.seconds, c.name)))
 
 
 def sim_contributors(

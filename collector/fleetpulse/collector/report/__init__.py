@@ -14,6 +14,7 @@ from fleetpulse.collector.durations import parse_duration
 from fleetpulse.collector.errors import ConfigError
 from fleetpulse.collector.report.boots import boot_figures
 from fleetpulse.collector.report.compare import compare, sample
+from fleetpulse.collector.report.contributors import contributor_figures
 from fleetpulse.collector.report.data import build_report, percentile
 from fleetpulse.collector.report.figures import SlaReport
 from fleetpulse.collector.report.kept import kept_warning
@@ -80,7 +81,7 @@ def _check(o: ReportOptions) -> None:
 def _period_report(
     store: Store, now: float, since: float, until: float, o: ReportOptions
 ) -> SlaReport:
-    """The figures of [since, until), with the boot and session sections; generated
+    """The figures of [since, until), with the boot, session and contributor sections; generated
     ``now``."""
     report = build_report(store, until, until - since, o.slo, o.target, o.include_flagged)
     return replace(
@@ -88,6 +89,7 @@ def _period_report(
         generated_at=now,
         boots=boot_figures(store, since, until),
         sessions=session_figures(store, since, until),
+        contributors=contributor_figures(store, report),
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fleetpulse.collector.report.boots import BootFigures
     from fleetpulse.collector.report.compare import Comparison
+    from fleetpulse.collector.report.contributors import ContributorSection
     from fleetpulse.collector.report.sessions import SessionFigures
 
 LONG_SECONDS = 1800.0  # the 30-minute line
@@ -157,6 +158,7 @@ class SlaReport:
     signins: list[SigninEntry] = field(default_factory=list)  # every one in the period
     boots: BootFigures | None = None  # the boot section (None: not computed)
     sessions: SessionFigures | None = None  # session time per device (None: not computed)
+    contributors: ContributorSection | None = None  # the named contributors (None: not read)
     comparison: Comparison | None = None  # --compare: this report is the AFTER period
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. past retention
 

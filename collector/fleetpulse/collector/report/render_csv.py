@@ -6,6 +6,7 @@ import csv
 import io
 
 from fleetpulse.collector.report.compare import FLEET, Comparison
+from fleetpulse.collector.report.contributors import top_of
 from fleetpulse.collector.report.figures import SlaReport
 from fleetpulse.collector.report.render_json import iso
 
@@ -22,6 +23,10 @@ COLUMNS = (
     "within_slo",
     "dominant_phase",
     "dominant_phase_seconds",
+    # the sign-in's largest named contributor (report/contributors.py); empty: none named
+    "top_contributor_kind",
+    "top_contributor_name",
+    "top_contributor_seconds",
 )
 
 
@@ -101,6 +106,7 @@ def render_csv(report: SlaReport) -> str:
     out.writerow(COLUMNS)
     for s in report.signins:
         within = None if s.total_seconds is None else s.total_seconds <= report.slo_seconds
+        top = top_of(report, s)
         out.writerow(
             [
                 _text(s.device_id),
@@ -115,6 +121,9 @@ def render_csv(report: SlaReport) -> str:
                 _opt(within),
                 _opt(s.dominant_phase),
                 _opt(s.dominant_phase_seconds),
+                "" if top is None else top.kind,
+                "" if top is None else _text(top.name),
+                "" if top is None else _opt(top.seconds),
             ]
         )
     return buf.getvalue()

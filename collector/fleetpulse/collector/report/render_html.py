@@ -7,6 +7,7 @@ from html import escape
 from itertools import pairwise
 
 from fleetpulse.collector.report import compare_text as ct
+from fleetpulse.collector.report import contributors_text as cx
 from fleetpulse.collector.report import sessions_text as st
 from fleetpulse.collector.report import svg
 from fleetpulse.collector.report import text as t
@@ -176,6 +177,17 @@ def _sessions(report: SlaReport) -> list[str]:
     return parts
 
 
+def _contributors(report: SlaReport) -> list[str]:
+    top = cx.contributor_table(report)
+    return [
+        "<h2>What slowed sign-ins: named contributors</h2>",
+        f'<p class="muted">{escape(cx.contributors_summary(report))}</p>',
+        _table(*top, {3, 4, 5, 6}, "contributors")
+        if top[1]
+        else '<p id="contributors">None named in the period.</p>',
+    ]
+
+
 def _boots(report: SlaReport) -> list[str]:
     parts = [
         "<h2>Boots</h2>",
@@ -242,18 +254,19 @@ def render_html(report: SlaReport) -> str:
         + "</div>",
         "<h2>Sign-ins that took 30 minutes or more</h2>",
         '<p class="muted">Phases: the longest measured part of the sign-in, in plain words'
-        " with the agent's name for it.</p>",
+        " with the agent's name for it; the top contributor is its largest named part.</p>",
     ]
     if report.long_signins:
         parts.append(
             _table(
-                *t.long_signin_table(report),
+                *cx.long_signin_table(report),
                 {3},
                 "long-signins",
             )
         )
     else:
         parts.append('<p id="long-signins">None in the period.</p>')
+    parts += _contributors(report)
     parts += [
         "<h2>Per site</h2>",
         _table(

@@ -8,6 +8,7 @@ from typing import Any
 
 from fleetpulse.collector.report import stats, text
 from fleetpulse.collector.report.compare import FLEET, Comparison, PeriodSummary
+from fleetpulse.collector.report.contributors_json import contributors_dict, long_signin_dict
 from fleetpulse.collector.report.figures import (
     LONG_SECONDS,
     LOW_COVERAGE,
@@ -93,7 +94,7 @@ def report_dict(report: SlaReport) -> dict[str, Any]:
             "reporting_not_in_inventory": c.reporting_not_in_inventory,
             "coverage": c.share,
         },
-        "long_signins": [signin_dict(s) for s in report.long_signins],
+        "long_signins": [long_signin_dict(report, signin_dict(s), s) for s in report.long_signins],
         "sites": [
             {
                 "site": s.site,
@@ -246,5 +247,6 @@ def render_json(report: SlaReport) -> str:
     data = report_dict(report)
     data["boots"] = _boots(report)
     data["sessions"] = session_dict(report)
+    data["contributors"] = contributors_dict(report)
     data["comparison"] = None if report.comparison is None else comparison_dict(report.comparison)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleetpulse.collector.report import compare_text as ct
+from fleetpulse.collector.report import contributors_text as cx
 from fleetpulse.collector.report import sessions_text as st
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
@@ -56,6 +57,12 @@ def _boots(report: SlaReport) -> list[str]:
     return out
 
 
+def _contributors(report: SlaReport) -> list[str]:
+    out = ["## What slowed sign-ins: named contributors", "", cx.contributors_summary(report), ""]
+    top = cx.contributor_table(report)
+    return out + (_table(*top) if top[1] else ["None named in the period."])
+
+
 def render_md(report: SlaReport) -> str:
     f = report.fleet
     out = [
@@ -89,9 +96,10 @@ def render_md(report: SlaReport) -> str:
     ]
     long = report.long_signins
     if long:
-        out += _table(*t.long_signin_table(report))
+        out += _table(*cx.long_signin_table(report))
     else:
         out.append("None in the period.")
+    out += ["", *_contributors(report)]
     if report.comparison is not None:
         out += ["", *_comparison(report)]
     out += ["", "## Per site", ""]

@@ -13,6 +13,8 @@ import statistics
 from fleetpulse.collector.model import (
     IN_PROGRESS_NAMED_AFTER,
     IN_PROGRESS_NAMED_MAX,
+    PER_DEVICE_CONTRIBUTORS,
+    DeviceContributor,
     DeviceRow,
     FleetState,
     InProgressExpiry,
@@ -28,6 +30,21 @@ UNUSED_AFTER = 14 * 86400.0
 PER_DEVICE_MAX_AGE = 7 * 86400.0
 LONG_SIGNIN = 1800.0  # a sign-in of 30 minutes or more
 LONG_RECENT = 3600.0  # ... that ended within the last hour
+# The largest contributors of each device's latest sign-in (Fleet._latest_contributors). The
+# CROSS JOINs keep SQLite on the per-device path (devices, then the device's last_signin_at
+# through the index on (device_id, started_at), then that sign-in's contributors by key)
+# instead of scanning every stored contributor; PostgreSQL plans them as inner joins.
+LATEST_CONTRIBUTORS = (
+    "SELECT device_id, hostname, site, kind, name, seconds FROM ("
+    " SELECT d.device_id, d.hostname, d.site, c.kind, c.name, c.seconds,"
+    " ROW_NUMBER() OVER (PARTITION BY d.device_id"
+    " ORDER BY c.seconds DESC, s.seq DESC, c.ordinal) AS place"
+    " FROM devices d CROSS JOIN signins s CROSS JOIN signin_contributors c"
+    " WHERE s.device_id = d.device_id AND s.started_at = d.last_signin_at"
+    " AND c.device_id = s.device_id AND c.seq = s.seq"
+    " AND d.revoked_at IS NULL AND d.identity <> 'superseded' AND d.last_seen >= ?"
+    ") ranked WHERE place <= ? ORDER BY device_id, place"
+)
 # No stored sign-in lasts longer (fleetpulse.collector.validation.MAX_DURATION): bounds the
 # started_at range an "ended within" query must read.
 LONGEST_SIGNIN = 86400.0
@@ -100,6 +117,7 @@ class Fleet:
             state.long_ended_last_hour[(site, os_)] = int(n)
         if per_device:
             state.per_device.extend(self._per_device(now))
+            state.per_device_contributors.extend(self._latest_contributors(now))
         return state
 
     def _in_progress(
@@ -164,6 +182,20 @@ class Fleet:
             (now - PER_DEVICE_MAX_AGE,),
         )
         return [PerDeviceRow(*r) for r in rows]
+
+    def _latest_contributors(self, now: float) -> list[DeviceContributor]:
+        """The PER_DEVICE_CONTRIBUTORS largest contributors (most seconds first, then their
+        place in the record) of the latest sign-in of each device _per_device lists, ranked
+        in the database (LATEST_CONTRIBUTORS): the work grows with the devices, not with
+        the stored history."""
+        rows = self._db.read(
+            LATEST_CONTRIBUTORS,
+            (now - PER_DEVICE_MAX_AGE, PER_DEVICE_CONTRIBUTORS),
+        )
+        return [
+            DeviceContributor(str(d), str(h), str(site), str(k), str(n), float(x))
+            for d, h, site, k, n, x in rows
+        ]
 
     def device_rows(self, now: float) -> list[DeviceRow]:
         """Every device with its sign-in figures over the last 28 days (count, latest,

@@ -94,6 +94,18 @@ class Reports:
             for r in rows
         ]
 
+    def top_boot_culprits(self, since: float, limit: int) -> list[tuple[str, str]]:
+        """The ``limit`` ``(kind, name)`` boot culprits with the most seconds in boots since
+        ``since``, most first (the culprits are JSON on the boot row: summed here)."""
+        totals: dict[tuple[str, str], float] = {}
+        for (text,) in self._db.read(
+            "SELECT culprits FROM boots WHERE boot_time >= ? AND culprits <> '[]'", (since,)
+        ):
+            for name, kind, seconds in json.loads(text):
+                key = (str(kind), str(name))
+                totals[key] = totals.get(key, 0.0) + float(seconds)
+        return sorted(totals, key=lambda k: (-totals[k], k))[:limit]
+
     def top_apps(self, since: float, limit: int) -> list[str]:
         """Executables by foreground (then running) time since a moment, most used first."""
         rows = self._db.read(

@@ -17,7 +17,7 @@ one ``Database`` (two connections, see database.py)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fleetpulse.collector.model import (
     BootRow,
@@ -36,7 +36,12 @@ from fleetpulse.collector.model import (
     Token,
 )
 from fleetpulse.collector.store import migrations
-from fleetpulse.collector.store.contributors import ContributorRow, Contributors
+from fleetpulse.collector.store.contributors import (
+    ContributorRow,
+    Contributors,
+    ContributorTotal,
+    SigninTop,
+)
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
@@ -165,11 +170,27 @@ class SqlStore:
     def top_contributors(self, since: float, limit: int) -> list[tuple[str, str]]:
         return self._contributors.top_contributors(since, limit)
 
+    def contributor_totals(
+        self, since: float, until: float, include_flagged: bool, limit: int
+    ) -> list[ContributorTotal]:
+        return self._contributors.contributor_totals(since, until, include_flagged, limit)
+
+    def contributor_signin_seconds(
+        self, since: float, until: float, include_flagged: bool, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[float]]:
+        return self._contributors.contributor_signin_seconds(since, until, include_flagged, pairs)
+
+    def top_per_signin(self, since: float, until: float) -> list[SigninTop]:
+        return self._contributors.top_per_signin(since, until)
+
     def device_activity(self) -> list[DeviceActivity]:
         return self._reports.device_activity()
 
     def top_apps(self, since: float, limit: int) -> list[str]:
         return self._reports.top_apps(since, limit)
+
+    def top_boot_culprits(self, since: float, limit: int) -> list[tuple[str, str]]:
+        return self._reports.top_boot_culprits(since, limit)
 
     # -- settings, inventory, coverage ---------------------------------------------------
     def set_site_setting(self, site: str, key: str, value: str) -> None:
