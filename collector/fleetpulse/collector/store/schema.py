@@ -170,6 +170,14 @@ MIGRATIONS: list[str] = [
         last_seen, enrolled_at, last_signin_at);
     CREATE INDEX inventory_by_site ON inventory (site);
     """,
+    # 7: each device's hardware (DeviceFacts 8, 11-13), NULL = unknown; set at enrolment and
+    # kept from every report's facts like hostname and os_version
+    """
+    ALTER TABLE devices ADD COLUMN manufacturer TEXT;
+    ALTER TABLE devices ADD COLUMN model TEXT;
+    ALTER TABLE devices ADD COLUMN memory_bytes BIGINT;
+    ALTER TABLE devices ADD COLUMN system_disk TEXT;
+    """,
 ]
 
 

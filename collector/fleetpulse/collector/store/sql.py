@@ -9,6 +9,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Ingest       reports -> rows, duplicates    (ingest.py)
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
+    ├── HardwareReads device hardware, by-model reads (hardware.py)
     ├── Contributors what sign-ins waited for       (contributors.py)
     ├── Retention    pruning old events, kept spans (retention.py)
     └── Sites        settings, inventory, coverage  (sites.py)
@@ -19,15 +20,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fleetpulse.collector.model import (
+    UNKNOWN_HARDWARE,
     BootRow,
     BootTotal,
     Device,
     DeviceActivity,
     DeviceRow,
     FleetState,
+    Hardware,
     InProgressExpiry,
     Outcome,
     Report,
+    SigninDuration,
     SigninRow,
     SigninTotal,
     SiteCoverage,
@@ -39,6 +43,7 @@ from fleetpulse.collector.store.contributors import ContributorRow, Contributors
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
+from fleetpulse.collector.store.hardware import HardwareReads
 from fleetpulse.collector.store.ingest import Ingest
 from fleetpulse.collector.store.reports import Reports
 from fleetpulse.collector.store.retention import Retention, RetentionPolicy
@@ -54,6 +59,7 @@ class SqlStore:
         self._ingest = Ingest(db)
         self._fleet = Fleet(db)
         self._reports = Reports(db)
+        self._hardware = HardwareReads(db)
         self._contributors = Contributors(db)
         self._sites = Sites(db)
         self._retention = Retention(db)
@@ -105,6 +111,7 @@ class SqlStore:
         machine_id: str,
         now: float,
         expected_site: str = "",
+        hardware: Hardware = UNKNOWN_HARDWARE,
     ) -> str:
         return self._enrolment.enroll(
             token_hash,
@@ -118,6 +125,7 @@ class SqlStore:
             machine_id,
             now,
             expected_site,
+            hardware,
         )
 
     def device(self, device_id: str) -> Device | None:
@@ -167,6 +175,12 @@ class SqlStore:
 
     def top_apps(self, since: float, limit: int) -> list[str]:
         return self._reports.top_apps(since, limit)
+
+    def device_hardware(self) -> dict[str, Hardware]:
+        return self._hardware.device_hardware()
+
+    def signin_durations(self, since: float, until: float) -> list[SigninDuration]:
+        return self._hardware.signin_durations(since, until)
 
     # -- settings, inventory, coverage ---------------------------------------------------
     def set_site_setting(self, site: str, key: str, value: str) -> None:
