@@ -73,3 +73,6 @@ class Env:
     problems: Problems = field(default_factory=Problems)
     #: The agent's state directory; ``session-ready`` markers live in ``<state_dir>/ready/``.
     state_dir: str | None = None
+    #: The directory sysfs and procfs trees are walked under (linux_disk); tests give a
+    #: recorded tree.
+    root: str = "/"
