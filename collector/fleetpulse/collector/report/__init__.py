@@ -17,6 +17,7 @@ from fleetpulse.collector.report.compare import compare, sample
 from fleetpulse.collector.report.data import build_report, percentile
 from fleetpulse.collector.report.figures import SlaReport
 from fleetpulse.collector.report.kept import kept_warning
+from fleetpulse.collector.report.models import model_section
 from fleetpulse.collector.report.period import DURATION, parse_period, since_until
 from fleetpulse.collector.report.render_csv import render_csv
 from fleetpulse.collector.report.render_html import render_html
@@ -79,9 +80,15 @@ def _check(o: ReportOptions) -> None:
 def _period_report(
     store: Store, now: float, since: float, until: float, o: ReportOptions
 ) -> SlaReport:
-    """The figures of [since, until), with the boot section; generated ``now``."""
+    """The figures of [since, until), with the boot and by-model sections; generated
+    ``now``."""
     report = build_report(store, until, until - since, o.slo, o.target, o.include_flagged)
-    return replace(report, generated_at=now, boots=boot_figures(store, since, until))
+    return replace(
+        report,
+        generated_at=now,
+        boots=boot_figures(store, since, until),
+        models=model_section(store, report, since, until),
+    )
 
 
 def make_report(store: Store, now: float, o: ReportOptions) -> SlaReport:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fleetpulse.collector.report.boots import BootFigures
     from fleetpulse.collector.report.compare import Comparison
+    from fleetpulse.collector.report.models import ModelSection
 
 LONG_SECONDS = 1800.0  # the 30-minute line
 UNUSED_SECONDS = 14 * 86400.0  # enrolled this long with no sign-in this long: unused
@@ -157,6 +158,7 @@ class SlaReport:
     boots: BootFigures | None = None  # the boot section (None: not computed)
     comparison: Comparison | None = None  # --compare: this report is the AFTER period
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. past retention
+    models: ModelSection | None = None  # the by-model section (None: not computed)
 
     @property
     def long_signins(self) -> list[SigninEntry]:

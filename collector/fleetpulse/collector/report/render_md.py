@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleetpulse.collector.report import compare_text as ct
+from fleetpulse.collector.report import models
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
 
@@ -44,6 +45,16 @@ def _boots(report: SlaReport) -> list[str]:
     culprits = t.culprit_table(report)
     out += _table(*culprits) if culprits[1] else ["None named in the period."]
     return out
+
+
+def _models(report: SlaReport) -> list[str]:
+    section = report.models
+    if section is None:
+        return []
+    out = ["## By model", "", *models.model_notes(section), ""]
+    header, rows = models.model_table(section)
+    out += _table(header, rows) if rows else ["No sign-in or boot in the period."]
+    return ["", *out]
 
 
 def render_md(report: SlaReport) -> str:
@@ -131,6 +142,7 @@ def render_md(report: SlaReport) -> str:
         ],
     )
     out += ["", *_boots(report)]
+    out += _models(report)
     out += [
         "",
         "## Devices enrolled but unused",
