@@ -138,7 +138,7 @@ def test_ranked_ties_go_to_the_slower_boots_then_more_devices() -> None:
     hardware = {d: Hardware("M", d[0], None, None) for d in ("a1", "b1", "b2", "c1")}
     signins = [_Entry(d, 30.0) for d in ("a1", "b1", "c1") for _ in range(MIN_SIGNINS)]
     boots = [_Entry("a1", 50.0), _Entry("b1", 90.0), _Entry("b2", 10.0), _Entry("c1", 50.0)]
-    got = by_model(hardware, signins, boots).models  # type: ignore[arg-type]
+    got = by_model(hardware, signins, boots).models
     # b: slowest boot p95; a and c tie on boots and devices: by name
     assert [m.model for m in got] == ["b", "a", "c"]
 

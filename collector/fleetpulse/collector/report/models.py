@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from fleetpulse.collector.model import BootTotal, Hardware
+from fleetpulse.collector.model import Hardware
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.data import percentile
-from fleetpulse.collector.report.figures import LONG_SECONDS, SigninEntry, SlaReport
+from fleetpulse.collector.report.figures import LONG_SECONDS, SlaReport
 from fleetpulse.collector.store.base import Store
 
 MIN_SIGNINS = 20  # fewer sign-ins of known duration than this: too few to rank a model on
@@ -83,6 +84,15 @@ class ModelSection:
 Key = tuple[str | None, str | None]
 
 
+class Timed(Protocol):
+    """A sign-in or a boot as by_model reads it (SigninEntry, BootTotal, SigninDuration)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def total_seconds(self) -> float | None: ...
+
+
 def _key(hw: Hardware | None) -> Key:
     if hw is None or hw.model is None:
         return (None, None)
@@ -124,7 +134,7 @@ def _order(m: ModelFigures) -> tuple[int, float, float, int, str]:
 
 
 def by_model(
-    hardware: dict[str, Hardware], signins: Iterable[SigninEntry], boots: Iterable[BootTotal]
+    hardware: dict[str, Hardware], signins: Iterable[Timed], boots: Iterable[Timed]
 ) -> ModelSection:
     """The section from the period's SLA sign-ins and boots and each device's hardware."""
     devices: dict[Key, set[str]] = {}
