@@ -31,7 +31,9 @@ HARDWARE = {
 }
 
 
-def sample(registry: CollectorRegistry, name: str, maker: str, model: str, **extra: str):
+def sample(
+    registry: CollectorRegistry, name: str, maker: str, model: str, **extra: str
+) -> float | None:
     return registry.get_sample_value(name, {"manufacturer": maker, "model": model, **extra})
 
 
