@@ -4,14 +4,18 @@ and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from fleetpulse.collector.errors import InvalidReport
 from fleetpulse.collector.model import Hardware, Incoming, Report, SigninDuration
+from fleetpulse.collector.serde import facts_from_proto
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.validation import check_facts
 from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
+from fleetpulse.contract.serde import facts_to_proto
+from fleetpulse.v1 import telemetry_pb2 as pb
 
 NOW = 1_800_000_000.0
 GIB = 2**30
@@ -95,3 +99,12 @@ def test_hardware_no_column_can_hold_is_refused(hardware: dict[str, object], mes
 def test_known_and_unknown_hardware_pass() -> None:
     check_facts(facts(manufacturer="HP", model="EliteBook 840 G8", system_disk="ssd"))
     check_facts(facts())
+
+
+def test_hardware_facts_cross_the_wire_both_ways() -> None:
+    sent = facts(manufacturer="Dell Inc.", model="Latitude 5440", memory_bytes=16 * GIB)
+    sent = replace(sent, system_disk="ssd")
+    wire = pb.DeviceFacts.FromString(facts_to_proto(sent).SerializeToString())
+    assert facts_from_proto(wire) == sent
+    cut = facts_from_proto(pb.DeviceFacts(manufacturer="M" * 300, model="X" * 300))
+    assert (len(cut.manufacturer), len(cut.model)) == (64, 64)  # cut like the other facts
