@@ -30,7 +30,7 @@ class Hardware:
 
     manufacturer: str | None = None  # SMBIOS system manufacturer, e.g. "LENOVO"
     model: str | None = None  # SMBIOS system product name, e.g. "20XW0026GE"
-    memory_bytes: int | None = None  # installed RAM, bytes
+    memory_bytes: int | None = None  # physical memory the OS reports (psutil), bytes
     system_disk: str | None = None  # "ssd" or "hdd" (contract.records.SYSTEM_DISKS)
 
     @classmethod

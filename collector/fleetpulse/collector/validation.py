@@ -266,8 +266,8 @@ def check_hardware(f: DeviceFacts) -> None:
 def check_facts(f: DeviceFacts) -> None:
     """Raises InvalidReport (seq 0) for device facts no column can hold (see
     check_hardware; a NUL or a text over MAX_TEXT in the others)."""
-    names = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id")
-    if problem := _facts_problem(f, (*names, "form_factor")):
+    text = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id")
+    if problem := _facts_problem(f, (*text, "form_factor")):
         raise InvalidReport([(0, problem)])
     check_hardware(f)
 
