@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import hardware
 from .board import custom_variable, dashboard, query_variable
 from .links import device_link
 from .model import Json, row, stat, steps, table, target, timeseries
@@ -254,12 +255,14 @@ def build() -> Json:
             graph=False,
             description="Hours spent waiting for boot and for sign-in in the last 7 days.",
         ),
+        *hardware.panels(),
     ]
     return dashboard(
         uid="fleetpulse-fleet-overview",
         title="fleetpulse / Fleet overview",
         description="Sign-in and boot durations, the 120 s target, 30-minute sign-ins, "
-        "sign-ins in progress, reporting devices and staff-hours lost waiting.",
+        "sign-ins in progress, reporting devices, staff-hours lost waiting and the times "
+        "by hardware model.",
         panels=panels,
         variables=[site_variable(), os_variable(), window_variable()],
     )

@@ -199,7 +199,7 @@ def test_sources_report_unknown_where_the_machine_gives_nothing(tmp_path: Path) 
     def unreadable(path: str) -> bytes:
         raise FileNotFoundError(path)
 
-    env = Env(run=nothing, read_bytes=unreadable, state_dir=str(tmp_path))
+    env = Env(run=nothing, read_bytes=unreadable, state_dir=str(tmp_path), root=str(tmp_path))
     (tmp_path / "agent").mkdir()
     checks = diagnose(tmp_path / "agent", probes=Probes(env=lambda _sd: env))
     assert by_name(checks, "source boot").detail.endswith("duration unknown on this machine")
@@ -208,7 +208,8 @@ def test_sources_report_unknown_where_the_machine_gives_nothing(tmp_path: Path) 
     )
     assert by_name(checks, "source foreground").detail.startswith("unknown here")
     assert by_name(checks, "source facts").detail == (
-        "linux; known: none; unknown: os_version, machine_id, hardware_id, form_factor"
+        "linux; known: none; unknown: os_version, machine_id, hardware_id, form_factor,"
+        " manufacturer, model, system_disk"
     )
 
 

@@ -16,6 +16,7 @@ from fleetpulse.agent.errors import SourceUnavailable
 from fleetpulse.agent.platform import _linux as linux
 from fleetpulse.agent.platform.env import Env
 from fleetpulse.contract.records import BootType, EndReason
+from tests.agent.sysfs import PCI_NVME, Tree
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linux"
 BOOT = 1714633980.0
@@ -103,6 +104,7 @@ def make_env(
         read_bytes=Files({linux.BOOT_ID_PATH: f"{BOOT_ID}\n".encode(), **(files or {})}),
         ps=ps or FakePs(),
         state_dir=state_dir,
+        root="/nonexistent",  # no disk to walk unless a test gives a tree
     )
     return env, runner
 
@@ -413,22 +415,66 @@ def test_foreground_app_unknown_on_wayland_without_display_or_when_gone():
     assert linux.foreground_app(env) is None  # the process exited meanwhile
 
 
-def test_os_facts():
+def test_os_facts(tmp_path: Path):
     env, _ = make_env(
         files={
             "/etc/os-release": (FIXTURES / "os-release").read_bytes(),
             linux.MACHINE_ID_PATH: b"3D1219C7C4C5404AAA1F6D2A48ADFDA4\n",
             linux.PRODUCT_UUID_PATH: b"4C4C4544-0035-3910-8053-B4C04F395A32\n",
             linux.CHASSIS_TYPE_PATH: b"10\n",
+            linux.SYS_VENDOR_PATH: b"Dell Inc.\n",
+            linux.PRODUCT_NAME_PATH: b"Latitude 7420\n",
         }
     )
+    nvme = f"{PCI_NVME}/nvme0n1"
+    tree = Tree(tmp_path).disk(nvme, 0).partition(nvme, "nvme0n1p2", 2, "259:2")
+    env.root = str(tree.mounted("259:2", "ext4", "/dev/nvme0n1p2").root)
     assert linux.os_facts(env) == {
         "os": "linux",
         "os_version": "Ubuntu 24.04.1 LTS",
         "machine_id": "3d1219c7c4c5404aaa1f6d2a48adfda4",
         "hardware_id": "4c4c4544-0035-3910-8053-b4c04f395a32",
         "form_factor": "laptop",
+        "manufacturer": "Dell Inc.",
+        "model": "Latitude 7420",
+        "system_disk": "ssd",
     }
+
+
+@pytest.mark.parametrize(
+    ("vendor", "product"),
+    [
+        (b"To be filled by O.E.M.\n", b"To be filled by O.E.M.\n"),
+        (b"System manufacturer\n", b"System Product Name\n"),  # ASUS boards
+        (b"Default string\n", b"Default string\n"),
+        (b"\n", b"   \n"),
+        (b"\xff\xff\xff\xff\n", b"\x00\x00\n"),  # unprogrammed or zeroed EEPROM
+        (PermissionError("hidden"), FileNotFoundError("no DMI: ARM board")),
+    ],
+)
+def test_placeholder_dmi_strings_are_unknown(
+    vendor: bytes | Exception, product: bytes | Exception
+) -> None:
+    env, _ = make_env(
+        files={linux.SYS_VENDOR_PATH: vendor, linux.PRODUCT_NAME_PATH: product},
+    )
+    facts = linux.os_facts(env)
+    assert (facts["manufacturer"], facts["model"], facts["system_disk"]) == ("", "", "")
+
+
+def test_dmi_serial_numbers_are_never_read():
+    env, _ = make_env()
+    read: list[str] = []
+    files = env.read_bytes
+
+    def recording(path: str) -> bytes:
+        read.append(path)
+        return files(path)
+
+    env.read_bytes = recording
+    linux.os_facts(env)
+    assert linux.SYS_VENDOR_PATH in read and linux.PRODUCT_NAME_PATH in read
+    assert not any("serial" in p for p in read)
 
 
 def test_os_facts_unknowns_stay_empty():

@@ -57,4 +57,7 @@ def test_signins_crashes_foreground_and_facts_on_this_machine(tmp_path: Path):
     if machine_id.is_file() and len(machine_id.read_text().strip()) == 32:
         assert facts["machine_id"] == machine_id.read_text().strip().lower()
     assert facts["form_factor"] in {"", "desktop", "laptop", "tablet"}
+    assert facts["system_disk"] in {"", "ssd", "hdd"}
+    for name in ("manufacturer", "model"):  # DMI text or unknown, never a placeholder
+        assert len(facts[name]) <= 64 and facts[name].lower() != "to be filled by o.e.m."
     assert env.problems.total == 0

@@ -87,6 +87,9 @@ def test_os_facts():
         "machine_id": "",
         "hardware_id": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
         "form_factor": "laptop",
+        "manufacturer": "Apple",
+        "model": "MacBookPro18,3",
+        "system_disk": "",
     }
 
 

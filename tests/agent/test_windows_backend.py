@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from fleetpulse.agent.errors import SourceUnavailable
-from fleetpulse.agent.platform import _windows
-from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.platform import _windows, windows_hardware
+from fleetpulse.agent.platform.env import Env, Problems
 from fleetpulse.contract.phases import BOOT_PHASES, SIGNIN_SUBPHASES
 from fleetpulse.contract.records import BootType, Contributor, Culprit
 
@@ -63,6 +63,8 @@ def recorded(
             path = base / f"reg-{name}.txt"
         elif argv[0] == "powershell" and "CreationTimeUtc" in argv[-1]:
             path = base / "powershell-CreationTimeUtc.txt"
+        elif argv[0] == "powershell" and "Get-PhysicalDisk" in argv[-1]:
+            path = base / "powershell-PhysicalDisk.txt"
         else:
             raise SourceUnavailable(f"{argv[0]}: not recorded")
         if not path.exists():
@@ -287,7 +289,44 @@ def test_os_facts_from_the_registry():
         "machine_id": "7f3c2a91-5b8d-4e6f-a1c3-9d2e4b6f8a01",
         "hardware_id": "4c4c4544-0042-3510-8052-b3c04f4d3232",
         "form_factor": "",  # only knowable through the Windows power API
+        # SMBIOS type 1 through the BIOS registry key; an NVMe system disk (MediaType 4)
+        "manufacturer": "Dell Inc.",
+        "model": "Latitude 5440",
+        "system_disk": "ssd",
     }
+
+
+def test_hardware_queries_name_no_serial_number():
+    calls: list[list[str]] = []
+    _windows.os_facts(env_for("facts", "2026-03-02T07:58:10.5", calls))
+    assert ["reg", "query", r"HKLM\HARDWARE\DESCRIPTION\System\BIOS"] in calls
+    assert not any("serial" in " ".join(argv).lower() for argv in calls)
+
+
+@pytest.mark.parametrize(
+    ("output", "media"),
+    [
+        ('[{"MediaType":3,"BusType":11,"Model":"ST1000LM049-2GH172"}]', "hdd"),
+        ('{"MediaType":"SSD","BusType":"NVMe","Model":"KXG60ZNV512G TOSHIBA"}', "ssd"),
+        ('[{"MediaType":"HDD","BusType":"SATA","Model":"WDC WD10SPZX-08Z10"}]', "hdd"),
+        ('[{"MediaType":0,"BusType":11,"Model":"SAMSUNG MZ7LN256HAJQ"}]', ""),  # Unspecified
+        ('[{"MediaType":5,"BusType":17,"Model":"Optane"}]', ""),  # SCM: neither
+        ('[{"MediaType":3,"BusType":1,"Model":"Msft Virtual Disk"}]', ""),  # Hyper-V
+        ('[{"MediaType":4,"BusType":15,"Model":"Disk"}]', ""),  # a file-backed VHD
+        ('[{"MediaType":4,"BusType":17},{"MediaType":3,"BusType":11}]', ""),  # disagree
+        ("[]", ""),  # Storage Spaces: no physical disk has the partition's number
+        ("", ""),
+    ],
+)
+def test_system_disk_media_from_msft_physical_disk(output: str, media: str):
+    assert windows_hardware.system_disk(output, Problems()) == media
+
+
+def test_system_disk_output_that_is_not_json_is_a_counted_problem():
+    problems = Problems()
+    assert windows_hardware.system_disk("Get-Partition : No MSFT_Partition", problems) == ""
+    assert windows_hardware.system_disk('["SSD"]', problems) == ""
+    assert problems.counts[windows_hardware.SOURCE] == 2
 
 
 def test_foreground_app_is_not_knowable_off_windows():
@@ -328,6 +367,9 @@ def test_nothing_readable_leaves_everything_unknown_without_raising():
         "machine_id": "",
         "hardware_id": "",
         "form_factor": "",
+        "manufacturer": "",
+        "model": "",
+        "system_disk": "",
     }
 
 

@@ -192,6 +192,20 @@ def test_integer_at_its_column_limit_is_stored_and_one_more_refused(
     assert f"within {lo}..{hi}" in _refused(_record(kind, 6, **{name: over}))
 
 
+def test_memory_bytes_at_its_column_limit_is_stored_and_one_more_refused(
+    store: Store, db_url: str
+) -> None:
+    lo, hi = INTEGER_BOUNDS["DeviceFacts.memory_bytes"]
+    store.create_token("t", "th", "hq", NOW, None, None)
+    store.enroll("th", "dev", "sh", "h", "linux", "12", "1.0", "hw", "m", NOW)
+    facts = pb.DeviceFacts(hostname="h", os="linux", memory_bytes=hi)
+    store.ingest([report_from_proto(pb.ReportRequest(device_id="dev", facts=facts))], NOW)
+    assert _query(db_url, "SELECT memory_bytes FROM devices WHERE device_id = ?", "dev") == [(hi,)]
+    facts.memory_bytes = hi + 1
+    with pytest.raises(InvalidReport, match=f"memory_bytes must be within {lo}..{hi}"):
+        validate(report_from_proto(pb.ReportRequest(device_id="dev", facts=facts)), NOW)
+
+
 @pytest.mark.parametrize("kind", sorted(SEQ_READBACK))
 def test_seq_at_its_column_limit_is_stored_and_one_more_refused(
     store: Store, db_url: str, kind: str
@@ -349,4 +363,4 @@ def test_every_number_of_the_contract_has_a_bound() -> None:
     doubles = {n for n, t in fields.items() if t == FieldDescriptor.TYPE_DOUBLE}
     assert doubles == set(DOUBLES) | set(UNCHECKED_DOUBLES)
     assert set(fields) - doubles == set(INTEGER_BOUNDS) | set(UNSTORED_INTEGERS)
-    assert set(INTEGERS) | {"Record.seq"} == set(INTEGER_BOUNDS)
+    assert set(INTEGERS) | {"Record.seq", "DeviceFacts.memory_bytes"} == set(INTEGER_BOUNDS)

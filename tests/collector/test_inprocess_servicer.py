@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
 
+from fleetpulse.collector.model import Hardware
 from fleetpulse.collector.ratelimit import RateLimiter
 from fleetpulse.collector.settings import AgentSettings
 from fleetpulse.contract import serde
-from fleetpulse.contract.records import Record
+from fleetpulse.contract.records import DeviceFacts, Record
 from fleetpulse.v1 import telemetry_pb2 as pb
 from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 from tests.inprocess import FACTS, NOW, TOKEN, Parts, parts, serving, signin
@@ -46,9 +48,9 @@ def against(p: Parts, *calls: Call) -> list[object]:
     return asyncio.run(main())
 
 
-def enroll(expected_site: str = "", token: str = TOKEN) -> Call:
+def enroll(expected_site: str = "", token: str = TOKEN, facts: DeviceFacts = FACTS) -> Call:
     request = pb.EnrollRequest(
-        token=token, facts=serde.facts_to_proto(FACTS), expected_site=expected_site
+        token=token, facts=serde.facts_to_proto(facts), expected_site=expected_site
     )
     return lambda stub, _: stub.Enroll(request, timeout=10)
 
@@ -85,6 +87,22 @@ def test_enroll_failures_have_precise_codes(p: Parts) -> None:
     assert failed(other_site).code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "south" in failed(other_site).details()
     assert p.store.device_rows(NOW) == []
+
+
+def test_enroll_stores_the_hardware_and_refuses_a_disk_outside_the_vocabulary(p: Parts) -> None:
+    known = replace(FACTS, manufacturer="HP", model="EliteBook 840 G8", system_disk="hdd")
+    good, bad = against(
+        p,
+        enroll(facts=replace(known, memory_bytes=2**34)),
+        enroll(facts=replace(known, system_disk="nvme")),
+    )
+    assert isinstance(good, pb.EnrollResponse)
+    assert p.store.device_hardware()[good.device_id] == Hardware(
+        "HP", "EliteBook 840 G8", 2**34, "hdd"
+    )
+    assert failed(bad).code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "system_disk 'nvme' is not one of ssd, hdd or empty" in failed(bad).details()
+    assert len(p.store.device_hardware()) == 1  # the refused enrolment stored nothing
 
 
 def test_report_acks_then_counts_the_resend_as_duplicates(p: Parts) -> None:

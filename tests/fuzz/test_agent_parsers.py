@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleetpulse.agent.errors import SourceUnavailable
-from fleetpulse.agent.platform import _linux, _macos, _windows
+from fleetpulse.agent.platform import _linux, _macos, _windows, windows_hardware
 from fleetpulse.agent.platform.env import Env, Problems
 from fleetpulse.agent.platform.linux_desktop import parse_ready_marker, shell_starts
 from fleetpulse.agent.platform.linux_facts import form_factor, parse_os_release
@@ -50,6 +50,7 @@ from fleetpulse.agent.platform.linux_x11 import (
     window_pid,
     x11_display,
 )
+from fleetpulse.agent.platform.smbios import system_string
 from fleetpulse.agent.platform.windows_events import (
     NS,
     parse_bool,
@@ -463,6 +464,9 @@ def test_x11_os_release_markers_and_facts(data: bytes, out: str) -> None:
     assert marker is None or (math.isfinite(marker.at) and marker.at > 0)
     assert _macos.parse_boottime(out) is None or _macos.parse_boottime(out) is not None
     assert _macos.form_factor(out) in ("", "desktop", "laptop")
+    name = system_string(out)
+    assert len(name) <= 64 and name == name.strip() and name.isprintable()
+    assert windows_hardware.system_disk(out, problems) in ("", "ssd", "hdd")
 
 
 number = st.one_of(st.floats(allow_nan=True), st.integers(-(2**70), 2**70), st.booleans(), text)

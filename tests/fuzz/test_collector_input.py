@@ -174,6 +174,9 @@ def report_requests(draw: st.DrawFn) -> pb.ReportRequest:
         memory_bytes=draw(st.integers(0, 2**64 - 1)),
         boot_time=draw(_opt(wild)),
         form_factor=draw(short),
+        manufacturer=draw(text),
+        model=draw(text),
+        system_disk=draw(st.one_of(st.sampled_from(["", "ssd", "hdd"]), short)),
     )
     sane = draw(st.booleans())
     req.records.extend(draw(st.lists(records(sane), max_size=8)))

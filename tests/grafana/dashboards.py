@@ -51,6 +51,12 @@ KNOWN_METRICS: dict[str, str] = {
     "fleetpulse_login_window_long": "gauge",  # window, site
     "fleetpulse_login_window_seconds": "gauge",  # window, site, quantile
     "fleetpulse_login_window_fleet_seconds": "gauge",  # window, quantile
+    "fleetpulse_model_devices": "gauge",  # manufacturer, model
+    "fleetpulse_model_devices_hdd": "gauge",  # manufacturer, model
+    "fleetpulse_model_devices_disk_known": "gauge",  # manufacturer, model
+    "fleetpulse_model_logins": "gauge",  # manufacturer, model
+    "fleetpulse_model_login_seconds": "gauge",  # manufacturer, model, quantile
+    "fleetpulse_model_boot_seconds": "gauge",  # manufacturer, model, quantile
 }
 
 # Gauges every collector instance computes from the shared database: aggregate them with

@@ -300,3 +300,46 @@ def test_in_progress_alert_names_the_device_and_the_board_links_it(live: Live) -
     rows = vector(base, waiting)
     assert [(s["metric"]["hostname"], s["metric"]["site"]) for s in rows] == [("late-host", "east")]
     assert float(rows[0]["value"][1]) >= 1200.0
+
+
+def test_by_model_table_equals_the_report(live: Live) -> None:
+    """The Fleet overview's by-model table, column by column, against the report's by-model
+    section for the same 28 days (the simulated fleet's models; the hand-fed devices send
+    no hardware: the unknown row)."""
+    base = live.prometheus
+    at = instant(base, "max(timestamp(fleetpulse_login_window_end_timestamp_seconds))")
+    end = instant(base, "max(fleetpulse_login_window_end_timestamp_seconds)", at)
+    assert at is not None and end is not None
+    models = report(live, end - WINDOWS["28d"], end)["models"]["models"]
+    devices, logins, p50, p95, boot_p95, hdd = panels(OVERVIEW, "28d")[
+        "Sign-in and boot times by model"
+    ]
+
+    def by_model(expr: str) -> dict[tuple[str, str], float]:
+        return {
+            (s["metric"]["manufacturer"], s["metric"]["model"]): float(s["value"][1])
+            for s in vector(base, expr, at)
+        }
+
+    columns = {
+        name: by_model(expr)
+        for name, expr in (
+            ("devices", devices),
+            ("logins", logins),
+            ("p50", p50),
+            ("p95", p95),
+            ("boot_p95", boot_p95),
+            ("hdd", hdd),
+        )
+    }
+    rows = {(m["manufacturer"] or "unknown", m["model"] or "unknown"): m for m in models}
+    assert len(rows) >= 5 and ("unknown", "unknown") in rows  # slow-host, late-host, idle-host
+    assert set(columns["devices"]) == set(rows)  # fewer than 20 models: none pooled
+    for key, m in rows.items():
+        assert columns["devices"][key] == m["devices"], key
+        assert columns["logins"][key] == m["signins"], key
+        assert same(columns["p50"].get(key), m["signin_percentiles_seconds"]["p50"]), key
+        assert same(columns["p95"].get(key), m["signin_percentiles_seconds"]["p95"]), key
+        assert same(columns["boot_p95"].get(key), m["boot_percentiles_seconds"]["p95"]), key
+        assert same(columns["hdd"].get(key), m["share_on_hdd"]), key
+    assert any(m["share_on_hdd"] for m in models)  # the old desktops on spinning disks

@@ -36,6 +36,17 @@ from fleetpulse.v1 import telemetry_pb2_grpc as pb_grpc
 MAX_SKEW_SECONDS = 60.0
 REFUSED_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
+#: The facts ``doctor`` says are known or unknown (os_facts keys besides "os").
+FACT_NAMES = (
+    "os_version",
+    "machine_id",
+    "hardware_id",
+    "form_factor",
+    "manufacturer",
+    "model",
+    "system_disk",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -358,14 +369,8 @@ def source_checks(env: Env, now: float) -> list[Check]:
         fg = platform.foreground_app(env) is not None
         out.append(Check("source foreground", True, foreground_detail(fg, env.state_dir)))
         facts = platform.os_facts(env)
-        known = [
-            k for k in ("os_version", "machine_id", "hardware_id", "form_factor") if facts.get(k)
-        ]
-        unknown = [
-            k
-            for k in ("os_version", "machine_id", "hardware_id", "form_factor")
-            if not facts.get(k)
-        ]
+        known = [k for k in FACT_NAMES if facts.get(k)]
+        unknown = [k for k in FACT_NAMES if not facts.get(k)]
         detail = f"{facts.get('os', '?')}; known: {', '.join(known) or 'none'}"
         out.append(
             Check(

@@ -25,7 +25,7 @@ from fleetpulse.collector.errors import (
     Unauthenticated,
 )
 from fleetpulse.collector.metrics import AuthMetrics
-from fleetpulse.collector.model import Device
+from fleetpulse.collector.model import UNKNOWN_HARDWARE, Device, Hardware
 from fleetpulse.collector.ratelimit import FailureLimiter, peer_address
 from fleetpulse.collector.store.base import Store
 
@@ -103,6 +103,7 @@ class Authenticator:
         now: float,
         expected_site: str = "",
         peer: str = "",
+        hardware: Hardware = UNKNOWN_HARDWARE,
     ) -> NewDevice:
         """Exchanges a token for a new device credential. ``expected_site`` ("" = any):
         a token of another site raises WrongSite (FAILED_PRECONDITION) and stores nothing.
@@ -131,6 +132,7 @@ class Authenticator:
                 machine_id,
                 now,
                 expected_site,
+                hardware,
             )
         except Unauthenticated as err:
             self._failed("Enroll", address, err)

@@ -25,6 +25,33 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
+class Hardware:
+    """A device's hardware as stored on its row; None = unknown (the agent sent "" or 0)."""
+
+    manufacturer: str | None = None  # SMBIOS system manufacturer, e.g. "LENOVO"
+    model: str | None = None  # SMBIOS system product name, e.g. "20XW0026GE"
+    memory_bytes: int | None = None  # physical memory the OS reports (psutil), bytes
+    system_disk: str | None = None  # "ssd" or "hdd" (contract.records.SYSTEM_DISKS)
+
+    @classmethod
+    def of(cls, facts: DeviceFacts) -> Hardware:
+        return cls(
+            facts.manufacturer or None,
+            facts.model or None,
+            facts.memory_bytes or None,
+            facts.system_disk or None,
+        )
+
+    def columns(self) -> tuple[str | None, str | None, int | None, str | None]:
+        """The values of devices.(manufacturer, model, memory_bytes, system_disk)."""
+        return self.manufacturer, self.model, self.memory_bytes, self.system_disk
+
+
+#: A device whose hardware is wholly unknown (an agent that sends no hardware facts).
+UNKNOWN_HARDWARE = Hardware()
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     """An enrolled device as the authenticator sees it."""
 
@@ -287,3 +314,11 @@ class SigninWindows:
     slo_seconds: float
     fleet: dict[str, WindowFigures] = field(default_factory=dict)
     sites: dict[tuple[str, str], WindowFigures] = field(default_factory=dict)
+
+
+class SigninDuration(NamedTuple):
+    """A stored complete sign-in's device and duration: for the by-model figures."""
+
+    device_id: str
+    total_seconds: float | None  # None: unknown duration
+    flagged: bool  # first_login or after_update (out of the SLA figures)

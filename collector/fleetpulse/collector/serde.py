@@ -28,6 +28,9 @@ def facts_from_proto(f: pb.DeviceFacts) -> DeviceFacts:
         memory_bytes=f.memory_bytes,
         boot_time=f.boot_time if f.HasField("boot_time") else None,
         form_factor=f.form_factor[:32],
+        manufacturer=f.manufacturer[:64],
+        model=f.model[:64],
+        system_disk=f.system_disk[:32],
     )
 
 

@@ -26,6 +26,9 @@ from fleetpulse.collector.metrics import (
     RetentionMetrics,
 )
 from fleetpulse.collector.model import FleetState, InProgressExpiry, SigninWindows
+from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
+from fleetpulse.collector.model_board import ModelBoardCollector
+from fleetpulse.collector.model_board import compute as compute_models
 from fleetpulse.collector.per_device import Rendered
 from fleetpulse.collector.per_device import render as render_per_device
 from fleetpulse.collector.ports import check_free
@@ -58,8 +61,9 @@ KEEPALIVE_TIMEOUT_MS = 20_000
 KEEPALIVE_MIN_PING_MS = 60_000
 MAX_PING_STRIKES = 2
 
-# The event-time window figures read up to 28 days of sign-ins: they are recomputed every
-# WINDOW_EVERY_REFRESHES-th fleet-state refresh (every minute with the default 10 s).
+# The event-time window figures and the by-model figures read up to 28 days of sign-ins
+# (and boots): they are recomputed every WINDOW_EVERY_REFRESHES-th fleet-state refresh
+# (every minute with the default 10 s).
 WINDOW_EVERY_REFRESHES = 6
 
 
@@ -144,6 +148,8 @@ class Collector:
         self.fleet = FleetStateCollector()
         self.per_device = Rendered()
         self.registry.register(self.fleet)
+        self.models = ModelBoardCollector()
+        self.registry.register(self.models)
         self.store.record_retention(config.retention)  # the report warns past it
         self.pruner = Pruner(
             self.store,
@@ -311,6 +317,14 @@ class Collector:
             rows = self.store.signin_totals(until - max(WINDOWS.values()), until)
             sites = {key[0] for key in state.devices}
             self._windows, self._refreshes = compute_windows(rows, until, sites), 0
+            since = until - MODEL_WINDOW_SECONDS
+            self.models.update(
+                compute_models(
+                    self.store.device_hardware(),
+                    self.store.signin_durations(since, until),
+                    self.store.boots_between(since, until),
+                )
+            )
         self._refreshes += 1
         state = replace(state, windows=self._windows)
         return state, (render_per_device(state) if per_device else Rendered())

@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from fleetpulse.collector import serde
+from fleetpulse.collector import serde, validation
 from fleetpulse.collector.auth import Authenticator
 from fleetpulse.collector.errors import (
     CollectorError,
@@ -20,6 +20,7 @@ from fleetpulse.collector.errors import (
     WrongSite,
 )
 from fleetpulse.collector.ingest import Ingestor
+from fleetpulse.collector.model import Hardware
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.settings import SiteSettings
 from fleetpulse.v1 import telemetry_pb2 as pb
@@ -77,6 +78,8 @@ class TelemetryServicer:
         try:
             request = serde.enroll_from_bytes(raw)
             f = request.facts
+            facts = serde.facts_from_proto(f)
+            validation.check_hardware(facts)
             dev = await asyncio.to_thread(
                 self._auth.enroll,
                 request.token,
@@ -89,6 +92,7 @@ class TelemetryServicer:
                 time.time(),
                 request.expected_site[:256],
                 context.peer(),
+                Hardware.of(facts),
             )
         except grpc.aio.AbortError:
             raise

@@ -22,8 +22,10 @@ from fleetpulse.contract.phases import (
     SIGNIN_PHASES,
 )
 from fleetpulse.contract.records import (
+    SYSTEM_DISKS,
     AppUsageRecord,
     BootRecord,
+    DeviceFacts,
     HealthRecord,
     Kind,
     Phase,
@@ -67,12 +69,13 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     "AgentHealth.parse_errors": ("device_health.parse_errors",),
     "AgentHealth.spool_bytes": ("device_health.spool_bytes",),
     "AgentHealth.rejected": ("device_health.rejected",),
+    "DeviceFacts.memory_bytes": ("devices.memory_bytes",),
 }
 #: Integers kept as JSON inside a TEXT column (device_health.dropped): bounded like a
 #: BIGINT, so every reader of the store can hold them.
 JSON_INTEGERS = ("AgentHealth.dropped",)
 #: Integers of the contract that are not stored: their proto type is their only bound.
-UNSTORED_INTEGERS = ("DeviceFacts.cpu_count", "DeviceFacts.memory_bytes")
+UNSTORED_INTEGERS = ("DeviceFacts.cpu_count",)
 
 
 def _bound(columns: tuple[str, ...]) -> tuple[int, int]:
@@ -250,6 +253,33 @@ def _problem(inc: Incoming, now: float) -> str | None:
     return next((c for c in checks if c), None)
 
 
+def _facts_problem(f: DeviceFacts, names: tuple[str, ...]) -> str | None:
+    return next(
+        (p for n in names if (p := _text(f"facts {n}", getattr(f, n), required=False))), None
+    )
+
+
+def check_hardware(f: DeviceFacts) -> None:
+    """Raises InvalidReport (seq 0) for hardware facts no column can hold: a NUL or a text
+    over MAX_TEXT in manufacturer or model, a system_disk outside SYSTEM_DISKS and "",
+    memory_bytes beyond a BIGINT."""
+    problem = _facts_problem(f, ("manufacturer", "model", "system_disk"))
+    if problem is None and f.system_disk not in ("", *SYSTEM_DISKS):
+        problem = f"facts system_disk {f.system_disk[:32]!r} is not one of ssd, hdd or empty"
+    problem = problem or _count("facts memory_bytes", f.memory_bytes, "DeviceFacts.memory_bytes")
+    if problem:
+        raise InvalidReport([(0, problem)])
+
+
+def check_facts(f: DeviceFacts) -> None:
+    """Raises InvalidReport (seq 0) for device facts no column can hold (see
+    check_hardware; a NUL or a text over MAX_TEXT in the others)."""
+    text = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id")
+    if problem := _facts_problem(f, (*text, "form_factor")):
+        raise InvalidReport([(0, problem)])
+    check_hardware(f)
+
+
 def validate(report: Report, now: float) -> None:
     """Raises InvalidReport naming every bad record; a valid report passes untouched."""
     problems: list[tuple[int, str]] = []
@@ -257,19 +287,9 @@ def validate(report: Report, now: float) -> None:
         raise InvalidReport(
             [(0, f"{len(report.records)} records in one report; at most {MAX_RECORDS}")]
         )
-    f = report.facts
-    for name, value in (
-        ("device_id", report.device_id),
-        ("hostname", f.hostname),
-        ("os", f.os),
-        ("os_version", f.os_version),
-        ("agent_version", f.agent_version),
-        ("hardware_id", f.hardware_id),
-        ("machine_id", f.machine_id),
-        ("form_factor", f.form_factor),
-    ):
-        if problem := _text(f"facts {name}", value, required=False):
-            raise InvalidReport([(0, problem)])
+    if problem := _text("facts device_id", report.device_id, required=False):
+        raise InvalidReport([(0, problem)])
+    check_facts(report.facts)
     seen: set[int] = set()
     for inc in report.records:
         if problem := _count("seq", inc.seq, "Record.seq"):

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+#: DeviceFacts.system_disk: the media of the disk holding the system volume ("" = unknown).
+SYSTEM_DISKS = ("ssd", "hdd")
+
 
 class Kind(StrEnum):
     """Record kinds, in spool priority order (higher value = kept longer)."""
@@ -162,6 +165,9 @@ class DeviceFacts:
     memory_bytes: int = 0
     boot_time: float | None = None
     form_factor: str = ""
+    manufacturer: str = ""  # SMBIOS system manufacturer, "" = unknown
+    model: str = ""  # SMBIOS system product name, "" = unknown
+    system_disk: str = ""  # "ssd", "hdd", "" = unknown (SYSTEM_DISKS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,9 @@ def facts_to_proto(facts: DeviceFacts) -> pb.DeviceFacts:
         memory_bytes=facts.memory_bytes,
         boot_time=facts.boot_time,
         form_factor=facts.form_factor,
+        manufacturer=facts.manufacturer,
+        model=facts.model,
+        system_disk=facts.system_disk,
     )
 
 

@@ -37,7 +37,7 @@ END_REASON_SIGN_OUT: EndReason
 END_REASON_DISCONNECT: EndReason
 
 class DeviceFacts(_message.Message):
-    __slots__ = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id", "cpu_count", "memory_bytes", "boot_time", "form_factor")
+    __slots__ = ("hostname", "os", "os_version", "agent_version", "hardware_id", "machine_id", "cpu_count", "memory_bytes", "boot_time", "form_factor", "manufacturer", "model", "system_disk")
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     OS_FIELD_NUMBER: _ClassVar[int]
     OS_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,9 @@ class DeviceFacts(_message.Message):
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     BOOT_TIME_FIELD_NUMBER: _ClassVar[int]
     FORM_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    MANUFACTURER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_DISK_FIELD_NUMBER: _ClassVar[int]
     hostname: str
     os: str
     os_version: str
@@ -58,7 +61,10 @@ class DeviceFacts(_message.Message):
     memory_bytes: int
     boot_time: float
     form_factor: str
-    def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., agent_version: _Optional[str] = ..., hardware_id: _Optional[str] = ..., machine_id: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., boot_time: _Optional[float] = ..., form_factor: _Optional[str] = ...) -> None: ...
+    manufacturer: str
+    model: str
+    system_disk: str
+    def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., agent_version: _Optional[str] = ..., hardware_id: _Optional[str] = ..., machine_id: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., boot_time: _Optional[float] = ..., form_factor: _Optional[str] = ..., manufacturer: _Optional[str] = ..., model: _Optional[str] = ..., system_disk: _Optional[str] = ...) -> None: ...
 
 class Settings(_message.Message):
     __slots__ = ("report_interval_seconds", "app_allowlist", "signin_slo_seconds")

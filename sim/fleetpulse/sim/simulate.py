@@ -37,6 +37,7 @@ from fleetpulse.contract.records import (
     SigninState,
 )
 from fleetpulse.contract.serde import record_to_bytes
+from fleetpulse.sim import hardware
 
 OS_MIX = (("windows", 0.8), ("linux", 0.15), ("macos", 0.05))
 APPS = (
@@ -82,6 +83,7 @@ class SimDevice:
     facts: DeviceFacts
     spool: Spool
     rng: random.Random
+    slowness: float = 1.0  # the model's factor on boot and sign-in durations (hardware.py)
     device_id: str = ""
     site: str = ""
     key: bytes = b""
@@ -139,6 +141,8 @@ class SimulatedFleet:
         os_name = rng.choices([o for o, _ in OS_MIX], [w for _, w in OS_MIX])[0]
         hostname = f"sim-{seed}-{i:05d}"
         version = __version__ if rng.random() > 0.1 else "0.0.9"
+        # its own generator: the hardware leaves every other draw of the device unchanged
+        model = hardware.pick(random.Random(f"hw:{seed}:{i}"), os_name)
         facts = DeviceFacts(
             hostname=hostname,
             os=os_name,
@@ -147,10 +151,13 @@ class SimulatedFleet:
             hardware_id=f"hw-{seed}-{i}",
             machine_id=f"mid-{seed}-{i}",
             cpu_count=4,
-            memory_bytes=8 << 30,
+            memory_bytes=model.memory_gib * hardware.GIB,
             form_factor=rng.choice(["desktop", "laptop", "tablet"]),
+            manufacturer=model.manufacturer,
+            model=model.model,
+            system_disk=model.system_disk,
         )
-        return SimDevice(i, hostname, os_name, facts, Spool(":memory:"), rng)
+        return SimDevice(i, hostname, os_name, facts, Spool(":memory:"), rng, model.slowness)
 
     def enroll(self) -> None:
         for dev in self.devices:
@@ -224,15 +231,15 @@ class SimulatedFleet:
             for k in range(first, first + EXTRA_STARTUP_APPS)
         )
 
-    def _sample_total(self, rng: random.Random) -> float:
+    def _sample_total(self, rng: random.Random, slowness: float = 1.0) -> float:
         if rng.random() < LONG_TAIL:
             return rng.uniform(1800, 2400)
-        return min(1700.0, lognormal(rng, 35, 0.7))
+        return min(1700.0, lognormal(rng, 35, 0.7) * slowness)
 
     def _day(self, dev: SimDevice, day_start: float) -> list[tuple[Record, float]]:
         rng = dev.rng
         boot_at = day_start + 7.5 * 3600 + rng.gauss(0, 1800)
-        boot_total = lognormal(rng, 45, 0.45)
+        boot_total = lognormal(rng, 45, 0.45) * dev.slowness
         boot_type = BootType.FAST_STARTUP if rng.random() < 0.3 else BootType.COLD
         degraded = rng.random() < 0.05
         culprits: tuple[Culprit, ...] = ()
@@ -258,7 +265,7 @@ class SimulatedFleet:
         )
         dev.sessions += 1
         start = boot_at + boot_total + abs(rng.gauss(120, 60))
-        total = self._sample_total(rng)
+        total = self._sample_total(rng, dev.slowness)
         signin = self._signin(dev, start, total, SigninState.COMPLETE)
         self._remember(dev, start, total)
         out: list[tuple[Record, float]] = [(boot, boot_at + boot_total), (signin, start + total)]
@@ -345,7 +352,7 @@ class SimulatedFleet:
                     items.append((live, now))
             if not dev.live and dev.rng.random() < start_probability:
                 dev.sessions += 1
-                dev.live[dev.sessions] = (now, self._sample_total(dev.rng))
+                dev.live[dev.sessions] = (now, self._sample_total(dev.rng, dev.slowness))
                 items.append((self._signin(dev, now, 0, SigninState.IN_PROGRESS), now))
             if items:
                 self._spool(dev, items)

@@ -7,7 +7,8 @@ Every backend provides:
   with when and how each session ended where the OS says;
 - ``crashes(env, since) -> list[Crash]``: application crashes since a time;
 - ``foreground_app(env) -> str | None``: the foreground executable, ``None`` if not knowable;
-- ``os_facts(env) -> dict[str, str]``: os, os_version, hardware_id, machine_id, form_factor.
+- ``os_facts(env) -> dict[str, str]``: os, os_version, hardware_id, machine_id, form_factor,
+  manufacturer, model, system_disk ("" where unknown).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from fleetpulse.agent.platform.linux_desktop import (
     parse_ready_marker,
 )
 from fleetpulse.agent.platform.linux_desktop import shell_starts as _shell_starts_from
+from fleetpulse.agent.platform.linux_disk import system_disk
 from fleetpulse.agent.platform.linux_facts import form_factor, parse_os_release
 from fleetpulse.agent.platform.linux_journal import (
     COREDUMP_MESSAGE_ID,
@@ -54,6 +55,7 @@ from fleetpulse.agent.platform.linux_x11 import (
     window_pid,
     x11_display,
 )
+from fleetpulse.agent.platform.smbios import system_string
 from fleetpulse.agent.plausibility import BootContext, judge_boot
 from fleetpulse.contract.records import BootRecord, BootType, Crash, SigninObservation
 
@@ -62,6 +64,9 @@ MACHINE_ID_PATH = "/etc/machine-id"
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 PRODUCT_UUID_PATH = "/sys/class/dmi/id/product_uuid"
 CHASSIS_TYPE_PATH = "/sys/class/dmi/id/chassis_type"
+# SMBIOS type 1 strings, world-readable (the serial-number files beside them are never read)
+SYS_VENDOR_PATH = "/sys/class/dmi/id/sys_vendor"
+PRODUCT_NAME_PATH = "/sys/class/dmi/id/product_name"
 WTMPDB_PATH = "/var/lib/wtmpdb/wtmp.db"
 WTMP_PATH = "/var/log/wtmp"
 ENVIRON_PATH = "/proc/self/environ"
@@ -292,4 +297,7 @@ def os_facts(env: Env) -> dict[str, str]:
         # product_uuid is readable by root only; unknown otherwise.
         "hardware_id": _text(env, PRODUCT_UUID_PATH).lower(),
         "form_factor": form_factor(_text(env, CHASSIS_TYPE_PATH)),
+        "manufacturer": system_string(_text(env, SYS_VENDOR_PATH)),
+        "model": system_string(_text(env, PRODUCT_NAME_PATH)),
+        "system_disk": system_disk(env.root),
     }

@@ -1,7 +1,7 @@
 """macOS backend, basic: boot time from ``kern.boottime``, sign-ins from utmpx (psutil).
 
-Boot duration, sign-in phases, crashes and the foreground app are not measured here
-yet: they stay unknown (``None`` / empty), never 0.
+Boot duration, sign-in phases, crashes, the foreground app and the system disk's media are
+not measured here yet: they stay unknown (``None`` / empty), never 0.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 
 from fleetpulse.agent.errors import SourceUnavailable
 from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.platform.smbios import system_string
 from fleetpulse.contract.records import BootRecord, Crash, SigninObservation
 
 # `sysctl -n kern.boottime` prints "{ sec = 1772438400, usec = 250000 } Mon Mar  2 ...".
@@ -91,4 +92,9 @@ def os_facts(env: Env) -> dict[str, str]:
         "machine_id": "",
         "hardware_id": m.group(1).lower() if m else "",
         "form_factor": form_factor(model),
+        # hw.model is Apple's model identifier (e.g. "MacBookPro18,3"); the system disk's
+        # media is not read here: unknown
+        "manufacturer": "Apple" if model else "",
+        "model": system_string(model),
+        "system_disk": "",
     }

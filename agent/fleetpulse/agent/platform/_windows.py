@@ -26,8 +26,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fleetpulse.agent.errors import SourceUnavailable
-from fleetpulse.agent.platform import windows_boot
+from fleetpulse.agent.platform import windows_boot, windows_hardware
 from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.platform.smbios import system_string
 from fleetpulse.agent.platform.windows_events import (
     WinEvent,
     format_time,
@@ -390,10 +391,23 @@ def os_facts(env: Env) -> dict[str, str]:
     # LastConfig is the SMBIOS system UUID: it survives re-imaging, a cloned
     # MachineGuid does not change it.
     hardware = _reg(env, REG_HARDWARE_CONFIG, "LastConfig").get("LastConfig", "")
+    bios = _reg(env, windows_hardware.REG_BIOS)
     return {
         "os": "windows",
         "os_version": os_version(_reg(env, REG_CURRENT_VERSION)),
         "machine_id": machine.strip().lower(),
         "hardware_id": hardware.strip().strip("{}").lower(),
         "form_factor": _form_factor(),
+        "manufacturer": system_string(bios.get("SystemManufacturer", "")),
+        "model": system_string(bios.get("SystemProductName", "")),
+        "system_disk": _system_disk(env),
     }
+
+
+def _system_disk(env: Env) -> str:
+    try:
+        output = env.run(windows_hardware.PHYSICAL_DISK)
+    except (SourceUnavailable, OSError) as exc:
+        log.debug("system disk media unavailable: %s", exc)
+        return ""
+    return windows_hardware.system_disk(output, env.problems)

@@ -74,3 +74,6 @@ class Env:
     #: The agent's state directory; ``session-ready`` markers live in ``<state_dir>/ready/``,
     #: the per-user helper's foreground seconds in ``<state_dir>/foreground/``.
     state_dir: str | None = None
+    #: The directory sysfs and procfs trees are walked under (linux_disk); tests give a
+    #: recorded tree.
+    root: str = "/"

@@ -1,4 +1,5 @@
-"""Facts about this endpoint sent with every report."""
+"""Facts about this endpoint sent with every report; read once per agent start (the runner
+keeps them), as hardware does not change while the agent runs."""
 
 from __future__ import annotations
 
@@ -30,4 +31,7 @@ def device_facts(env: Env) -> DeviceFacts:
         memory_bytes=int(env.ps.virtual_memory().total),
         boot_time=boot_time,
         form_factor=os_facts.get("form_factor", ""),
+        manufacturer=os_facts.get("manufacturer", ""),
+        model=os_facts.get("model", ""),
+        system_disk=os_facts.get("system_disk", ""),
     )

@@ -18,6 +18,7 @@ from fleetpulse.collector.report.contributors import contributor_figures
 from fleetpulse.collector.report.data import build_report, percentile
 from fleetpulse.collector.report.figures import SlaReport
 from fleetpulse.collector.report.kept import kept_warning
+from fleetpulse.collector.report.models import model_section
 from fleetpulse.collector.report.period import DURATION, parse_period, since_until
 from fleetpulse.collector.report.render_csv import render_csv
 from fleetpulse.collector.report.render_html import render_html
@@ -81,7 +82,8 @@ def _check(o: ReportOptions) -> None:
 def _period_report(
     store: Store, now: float, since: float, until: float, o: ReportOptions
 ) -> SlaReport:
-    """The figures of [since, until), with the boot, session and contributor sections; generated
+    """The figures of [since, until), with the boot, session, contributor and by-model
+    sections; generated
     ``now``."""
     report = build_report(store, until, until - since, o.slo, o.target, o.include_flagged)
     return replace(
@@ -90,6 +92,7 @@ def _period_report(
         boots=boot_figures(store, since, until),
         sessions=session_figures(store, since, until),
         contributors=contributor_figures(store, report),
+        models=model_section(store, report, since, until),
     )
 
 

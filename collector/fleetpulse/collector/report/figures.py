@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fleetpulse.collector.report.boots import BootFigures
     from fleetpulse.collector.report.compare import Comparison
     from fleetpulse.collector.report.contributors import ContributorSection
+    from fleetpulse.collector.report.models import ModelSection
     from fleetpulse.collector.report.sessions import SessionFigures
 
 LONG_SECONDS = 1800.0  # the 30-minute line
@@ -161,6 +162,7 @@ class SlaReport:
     contributors: ContributorSection | None = None  # the named contributors (None: not read)
     comparison: Comparison | None = None  # --compare: this report is the AFTER period
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. past retention
+    models: ModelSection | None = None  # the by-model section (None: not computed)
 
     @property
     def long_signins(self) -> list[SigninEntry]:

@@ -8,8 +8,8 @@ from itertools import pairwise
 
 from fleetpulse.collector.report import compare_text as ct
 from fleetpulse.collector.report import contributors_text as cx
+from fleetpulse.collector.report import models, svg
 from fleetpulse.collector.report import sessions_text as st
-from fleetpulse.collector.report import svg
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.compare import Comparison
 from fleetpulse.collector.report.figures import (
@@ -210,6 +210,20 @@ def _boots(report: SlaReport) -> list[str]:
     return parts
 
 
+def _models(report: SlaReport) -> list[str]:
+    section = report.models
+    if section is None:
+        return []
+    header, rows = models.model_table(section)
+    return [
+        "<h2>By model</h2>",
+        *(f'<p class="muted">{escape(note)}</p>' for note in models.model_notes(section)),
+        _table(header, rows, set(range(2, len(header))), "models")
+        if rows
+        else '<p id="models">No sign-in or boot in the period.</p>',
+    ]
+
+
 def render_html(report: SlaReport) -> str:
     f, c = report.fleet, report.coverage
     cards = [
@@ -312,6 +326,7 @@ def render_html(report: SlaReport) -> str:
         ),
     ]
     parts += _boots(report)
+    parts += _models(report)
     parts.append(
         "<h2>Devices enrolled but unused</h2>"
         '<p class="muted">Enrolled 14 days or more ago, no sign-in in the last'

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from fleetpulse.collector.report import stats, text
+from fleetpulse.collector.report import models, stats, text
 from fleetpulse.collector.report.compare import FLEET, Comparison, PeriodSummary
 from fleetpulse.collector.report.contributors_json import contributors_dict, long_signin_dict
 from fleetpulse.collector.report.figures import (
@@ -248,5 +248,14 @@ def render_json(report: SlaReport) -> str:
     data["boots"] = _boots(report)
     data["sessions"] = session_dict(report)
     data["contributors"] = contributors_dict(report)
+    data["models"] = (
+        None
+        if report.models is None
+        else {
+            "min_signins": report.models.min_signins,
+            "ordering": models.ORDERING,
+            "models": models.model_dicts(report.models),
+        }
+    )
     data["comparison"] = None if report.comparison is None else comparison_dict(report.comparison)
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

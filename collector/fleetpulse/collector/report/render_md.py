@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fleetpulse.collector.report import compare_text as ct
 from fleetpulse.collector.report import contributors_text as cx
+from fleetpulse.collector.report import models
 from fleetpulse.collector.report import sessions_text as st
 from fleetpulse.collector.report import text as t
 from fleetpulse.collector.report.figures import PERCENTILE_METHOD, PERCENTILES, SlaReport
@@ -61,6 +62,16 @@ def _contributors(report: SlaReport) -> list[str]:
     out = ["## What slowed sign-ins: named contributors", "", cx.contributors_summary(report), ""]
     top = cx.contributor_table(report)
     return out + (_table(*top) if top[1] else ["None named in the period."])
+
+
+def _models(report: SlaReport) -> list[str]:
+    section = report.models
+    if section is None:
+        return []
+    out = ["## By model", "", *models.model_notes(section), ""]
+    header, rows = models.model_table(section)
+    out += _table(header, rows) if rows else ["No sign-in or boot in the period."]
+    return ["", *out]
 
 
 def render_md(report: SlaReport) -> str:
@@ -149,6 +160,7 @@ def render_md(report: SlaReport) -> str:
         ],
     )
     out += ["", *_boots(report)]
+    out += _models(report)
     out += [
         "",
         "## Devices enrolled but unused",

@@ -7,15 +7,18 @@ from typing import Protocol
 
 from fleetpulse.collector.errors import ConfigError
 from fleetpulse.collector.model import (
+    UNKNOWN_HARDWARE,
     BootRow,
     BootTotal,
     Device,
     DeviceActivity,
     DeviceRow,
     FleetState,
+    Hardware,
     InProgressExpiry,
     Outcome,
     Report,
+    SigninDuration,
     SigninRow,
     SigninTotal,
     SiteCoverage,
@@ -57,6 +60,7 @@ class Store(Protocol):
         machine_id: str,
         now: float,
         expected_site: str = "",
+        hardware: Hardware = UNKNOWN_HARDWARE,
     ) -> str: ...
     def device(self, device_id: str) -> Device | None: ...
     def revoke_device(self, device_id: str, now: float) -> bool: ...
@@ -75,6 +79,8 @@ class Store(Protocol):
     def boots_between(self, since: float, until: float) -> list[BootTotal]: ...
     def boot_details_between(self, since: float, until: float) -> list[BootRow]: ...
     def device_activity(self) -> list[DeviceActivity]: ...
+    def device_hardware(self) -> dict[str, Hardware]: ...
+    def signin_durations(self, since: float, until: float) -> list[SigninDuration]: ...
     def contributors_between(self, since: float, until: float) -> list[ContributorRow]: ...
     def top_contributors(self, since: float, limit: int) -> list[tuple[str, str]]: ...
     def contributor_totals(

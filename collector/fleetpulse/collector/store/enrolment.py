@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleetpulse.collector.errors import Unauthenticated, WrongSite
-from fleetpulse.collector.model import Device, Token
+from fleetpulse.collector.model import UNKNOWN_HARDWARE, Device, Hardware, Token
 from fleetpulse.collector.store.database import Connection, Database
 
 
@@ -74,6 +74,7 @@ class Enrolment:
         machine_id: str,
         now: float,
         expected_site: str = "",
+        hardware: Hardware = UNKNOWN_HARDWARE,
     ) -> str:
         """Spends one use of the token and creates the device, in one transaction.
 
@@ -83,7 +84,7 @@ class Enrolment:
         a concurrent update; SQLite's ``BEGIN IMMEDIATE`` serialises writers), and a failed
         enrolment rolls its use back. Returns the token's site. Raises Unauthenticated
         (unknown, revoked, expired, used up) or WrongSite; neither spends a use nor stores
-        a device."""
+        a device. ``hardware`` is stored on the device's row (None columns: unknown)."""
         with self._db.write() as conn:
             row = self._db.x(
                 conn,
@@ -99,8 +100,9 @@ class Enrolment:
             self._db.x(
                 conn,
                 "INSERT INTO devices (device_id, secret_hash, site, hostname, os, os_version,"
-                " agent_version, hardware_id, machine_id, token_id, enrolled_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " agent_version, hardware_id, machine_id, token_id, enrolled_at, manufacturer,"
+                " model, memory_bytes, system_disk)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     device_id,
                     secret_hash,
@@ -113,6 +115,7 @@ class Enrolment:
                     machine_id,
                     token_id,
                     now,
+                    *hardware.columns(),
                 ),
             )
             self._check_identity(conn, device_id, hardware_id, machine_id)

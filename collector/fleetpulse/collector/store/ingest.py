@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fleetpulse.collector.model import Incoming, Outcome, Report
+from fleetpulse.collector.model import Hardware, Incoming, Outcome, Report
 from fleetpulse.collector.store.contributors import Contributors
 from fleetpulse.collector.store.database import Connection, Database, Params
 from fleetpulse.contract.records import (
@@ -123,10 +123,17 @@ class Ingest:
         """Stores reports of distinct devices (see ``ingest``)."""
         self._many(
             conn,
-            "UPDATE devices SET last_seen = ?, hostname = ?, os_version = ?, agent_version = ?"
-            " WHERE device_id = ?",
+            "UPDATE devices SET last_seen = ?, hostname = ?, os_version = ?, agent_version = ?,"
+            " manufacturer = ?, model = ?, memory_bytes = ?, system_disk = ? WHERE device_id = ?",
             [
-                (now, r.facts.hostname, r.facts.os_version, r.facts.agent_version, r.device_id)
+                (
+                    now,
+                    r.facts.hostname,
+                    r.facts.os_version,
+                    r.facts.agent_version,
+                    *Hardware.of(r.facts).columns(),
+                    r.device_id,
+                )
                 for r, _ in round_
             ],
         )

@@ -187,6 +187,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX signin_ends_by_time ON signin_ends (ended_at);
     """,
+    # 8: each device's hardware (DeviceFacts 8, 11-13), NULL = unknown; set at enrolment and
+    # kept from every report's facts like hostname and os_version
+    """
+    ALTER TABLE devices ADD COLUMN manufacturer TEXT;
+    ALTER TABLE devices ADD COLUMN model TEXT;
+    ALTER TABLE devices ADD COLUMN memory_bytes BIGINT;
+    ALTER TABLE devices ADD COLUMN system_disk TEXT;
+    """,
 ]
 
 

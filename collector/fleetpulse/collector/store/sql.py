@@ -9,6 +9,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Ingest       reports -> rows, duplicates    (ingest.py)
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
+    ├── HardwareReads device hardware, by-model reads (hardware.py)
     ├── Contributors what sign-ins waited for       (contributors.py)
     ├── Sessions     sign-ins with their ends       (sessions.py)
     ├── Retention    pruning old events, kept spans (retention.py)
@@ -20,15 +21,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from fleetpulse.collector.model import (
+    UNKNOWN_HARDWARE,
     BootRow,
     BootTotal,
     Device,
     DeviceActivity,
     DeviceRow,
     FleetState,
+    Hardware,
     InProgressExpiry,
     Outcome,
     Report,
+    SigninDuration,
     SigninRow,
     SigninTotal,
     SiteCoverage,
@@ -45,6 +49,7 @@ from fleetpulse.collector.store.contributors import (
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
 from fleetpulse.collector.store.fleet import Fleet
+from fleetpulse.collector.store.hardware import HardwareReads
 from fleetpulse.collector.store.ingest import Ingest
 from fleetpulse.collector.store.reports import Reports
 from fleetpulse.collector.store.retention import Retention, RetentionPolicy
@@ -61,6 +66,7 @@ class SqlStore:
         self._ingest = Ingest(db)
         self._fleet = Fleet(db)
         self._reports = Reports(db)
+        self._hardware = HardwareReads(db)
         self._contributors = Contributors(db)
         self._sites = Sites(db)
         self._retention = Retention(db)
@@ -113,6 +119,7 @@ class SqlStore:
         machine_id: str,
         now: float,
         expected_site: str = "",
+        hardware: Hardware = UNKNOWN_HARDWARE,
     ) -> str:
         return self._enrolment.enroll(
             token_hash,
@@ -126,6 +133,7 @@ class SqlStore:
             machine_id,
             now,
             expected_site,
+            hardware,
         )
 
     def device(self, device_id: str) -> Device | None:
@@ -191,6 +199,12 @@ class SqlStore:
 
     def top_boot_culprits(self, since: float, limit: int) -> list[tuple[str, str]]:
         return self._reports.top_boot_culprits(since, limit)
+
+    def device_hardware(self) -> dict[str, Hardware]:
+        return self._hardware.device_hardware()
+
+    def signin_durations(self, since: float, until: float) -> list[SigninDuration]:
+        return self._hardware.signin_durations(since, until)
 
     # -- settings, inventory, coverage ---------------------------------------------------
     def set_site_setting(self, site: str, key: str, value: str) -> None:

@@ -1,0 +1,221 @@
+"""The report's "by model" section: boot and sign-in times per hardware model, so that
+"which models to replace first" has an answer.
+
+A model is the (manufacturer, model) pair the agent read from SMBIOS (telemetry.proto
+DeviceFacts 11-12), as stored on the device's row now. Devices whose model is unknown form
+one "unknown" row. A model's figures cover the SLA sign-ins of the period (flagged ones out
+unless --include-flagged, as in the rest of the report) and every boot, by event time, of
+its devices; ``devices`` are those with a sign-in or a boot in the period.
+
+Ordering: models with at least MIN_SIGNINS sign-ins of known duration are ranked, slowest
+sign-in p95 first (ties: slower boot p95, then more devices); models with fewer are listed
+after them, unranked, most devices first; the unknown row comes last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from fleetpulse.collector.model import Hardware
+from fleetpulse.collector.report import text as t
+from fleetpulse.collector.report.data import percentile
+from fleetpulse.collector.report.figures import LONG_SECONDS, SlaReport
+from fleetpulse.collector.store.base import Store
+
+MIN_SIGNINS = 20  # fewer sign-ins of known duration than this: too few to rank a model on
+MAX_ROWS = 25  # rows shown; the section says how many models it leaves out
+UNKNOWN = "unknown"
+ORDERING = (
+    f"Models with at least {MIN_SIGNINS} sign-ins of known duration are ranked, slowest"
+    " sign-in p95 first (ties: slower boot p95, then more devices): replace from the top."
+    f" Models with fewer sign-ins are listed after them, unranked (too few to rank on);"
+    " devices whose model is unknown come last."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFigures:
+    """One model's devices, sign-ins and boots in the period. Durations in seconds;
+    percentiles exact over the known durations (``report.data.percentile``)."""
+
+    manufacturer: str | None  # None: unknown (the whole row is the unknown model)
+    model: str | None
+    devices: int  # with a sign-in or a boot in the period
+    signins: int  # SLA sign-ins, known duration or not
+    signins_known: int
+    signin_p50: float | None
+    signin_p95: float | None
+    long: int  # sign-ins of 30 minutes or more
+    boots: int
+    boot_p50: float | None
+    boot_p95: float | None
+    devices_hdd: int  # of ``devices``, those whose system disk is a spinning disk
+    devices_disk_known: int  # of ``devices``, those whose system disk is known
+    ranked: bool  # at least MIN_SIGNINS sign-ins of known duration
+
+    @property
+    def label(self) -> str:
+        if self.model is None:
+            return UNKNOWN
+        return f"{self.manufacturer} {self.model}" if self.manufacturer else self.model
+
+    @property
+    def hdd_share(self) -> float | None:
+        """Share of the devices with a known system disk that boot from an HDD."""
+        return self.devices_hdd / self.devices_disk_known if self.devices_disk_known else None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSection:
+    models: list[ModelFigures]  # every model, in the ORDERING
+    min_signins: int = MIN_SIGNINS
+
+    @property
+    def shown(self) -> list[ModelFigures]:
+        return self.models[:MAX_ROWS]
+
+    @property
+    def left_out(self) -> int:
+        return max(0, len(self.models) - MAX_ROWS)
+
+
+Key = tuple[str | None, str | None]
+
+
+class Timed(Protocol):
+    """A sign-in or a boot as by_model reads it (SigninEntry, BootTotal, SigninDuration)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def total_seconds(self) -> float | None: ...
+
+
+def _key(hw: Hardware | None) -> Key:
+    if hw is None or hw.model is None:
+        return (None, None)
+    return (hw.manufacturer, hw.model)
+
+
+def _figures(
+    key: Key,
+    devices: set[str],
+    signins: list[float | None],
+    boots: list[float | None],
+    hardware: dict[str, Hardware],
+) -> ModelFigures:
+    known = sorted(t for t in signins if t is not None)
+    boot_known = sorted(t for t in boots if t is not None)
+    disks = [hardware[d].system_disk for d in devices if d in hardware]
+    return ModelFigures(
+        manufacturer=key[0],
+        model=key[1],
+        devices=len(devices),
+        signins=len(signins),
+        signins_known=len(known),
+        signin_p50=percentile(known, 50),
+        signin_p95=percentile(known, 95),
+        long=sum(1 for t in known if t >= LONG_SECONDS),
+        boots=len(boots),
+        boot_p50=percentile(boot_known, 50),
+        boot_p95=percentile(boot_known, 95),
+        devices_hdd=sum(1 for d in disks if d == "hdd"),
+        devices_disk_known=sum(1 for d in disks if d is not None),
+        ranked=key[1] is not None and len(known) >= MIN_SIGNINS,
+    )
+
+
+def _order(m: ModelFigures) -> tuple[int, float, float, int, str]:
+    if m.ranked:
+        return (0, -(m.signin_p95 or 0.0), -(m.boot_p95 or -1.0), -m.devices, m.label)
+    return (1 if m.model is not None else 2, 0.0, 0.0, -m.devices, m.label)
+
+
+def by_model(
+    hardware: dict[str, Hardware], signins: Iterable[Timed], boots: Iterable[Timed]
+) -> ModelSection:
+    """The section from the period's SLA sign-ins and boots and each device's hardware."""
+    devices: dict[Key, set[str]] = {}
+    times: dict[Key, tuple[list[float | None], list[float | None]]] = {}
+    for events, slot in ((signins, 0), (boots, 1)):
+        for e in events:
+            key = _key(hardware.get(e.device_id))
+            devices.setdefault(key, set()).add(e.device_id)
+            times.setdefault(key, ([], []))[slot].append(e.total_seconds)
+    models = [_figures(k, devices[k], *times[k], hardware) for k in devices]
+    return ModelSection(sorted(models, key=_order))
+
+
+def model_section(store: Store, report: SlaReport, since: float, until: float) -> ModelSection:
+    """The section of ``report`` (its SLA sign-ins) over ``[since, until)``."""
+    sla = (s for s in report.signins if s.in_sla)
+    return by_model(store.device_hardware(), sla, store.boots_between(since, until))
+
+
+def model_table(section: ModelSection) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for people (md, html): the shown models in order."""
+    header = [
+        "rank",
+        "model",
+        "devices",
+        "sign-ins",
+        "sign-in p50",
+        "sign-in p95",
+        "≥ 30 min",
+        "boots",
+        "boot p50",
+        "boot p95",
+        "on HDD",
+    ]
+    rows: list[list[str]] = []
+    rank = 0
+    for m in section.shown:
+        rank += m.ranked
+        rows.append(
+            [
+                str(rank) if m.ranked else "–",
+                m.label,
+                str(m.devices),
+                str(m.signins),
+                t.seconds(m.signin_p50),
+                t.seconds(m.signin_p95),
+                str(m.long),
+                str(m.boots),
+                t.seconds(m.boot_p50),
+                t.seconds(m.boot_p95),
+                t.share(m.hdd_share),
+            ]
+        )
+    return header, rows
+
+
+def model_notes(section: ModelSection) -> Sequence[str]:
+    """The ordering rule, and how many models the table leaves out."""
+    notes = [ORDERING]
+    if section.left_out:
+        notes.append(f"{section.left_out} more models are left out here (all are in the JSON).")
+    return notes
+
+
+def model_dicts(section: ModelSection) -> list[dict[str, object]]:
+    """Every model, in order, for JSON (unknown stays null)."""
+    return [
+        {
+            "manufacturer": m.manufacturer,
+            "model": m.model,
+            "ranked": m.ranked,
+            "devices": m.devices,
+            "signins": m.signins,
+            "signins_known_duration": m.signins_known,
+            "signin_percentiles_seconds": {"p50": m.signin_p50, "p95": m.signin_p95},
+            "signins_30min_or_more": m.long,
+            "boots": m.boots,
+            "boot_percentiles_seconds": {"p50": m.boot_p50, "p95": m.boot_p95},
+            "devices_on_hdd": m.devices_hdd,
+            "devices_disk_known": m.devices_disk_known,
+            "share_on_hdd": m.hdd_share,
+        }
+        for m in section.models
+    ]
