@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy
 import pytest
@@ -132,6 +133,16 @@ def test_each_model_has_its_devices_sign_ins_and_boots(store: Store) -> None:
     odd = models["unknown"]
     assert (odd.manufacturer, odd.model, odd.devices, odd.signins) == (None, None, 1, 2)
     assert odd.hdd_share is None and not odd.ranked
+
+
+def test_label_names_the_manufacturer_once(store: Store) -> None:
+    hp = next(m for m in section(store).models if m.manufacturer == "HP")
+    # HP's SMBIOS product names start with the manufacturer already
+    assert replace(hp, model="HP EliteBook 840 G8 Notebook PC").label == (
+        "HP EliteBook 840 G8 Notebook PC"
+    )
+    assert replace(hp, model="HPX 1").label == "HP HPX 1"
+    assert replace(hp, manufacturer=None).label == "EliteBook 840 G3"
 
 
 def test_ranked_ties_go_to_the_slower_boots_then_more_devices() -> None:

@@ -57,9 +57,15 @@ class ModelFigures:
 
     @property
     def label(self) -> str:
+        """Manufacturer and model, the manufacturer once: HP's SMBIOS product names
+        already start with "HP" ("HP EliteBook 840 G8 Notebook PC")."""
         if self.model is None:
             return UNKNOWN
-        return f"{self.manufacturer} {self.model}" if self.manufacturer else self.model
+        if not self.manufacturer or self.model.casefold().startswith(
+            self.manufacturer.casefold() + " "
+        ):
+            return self.model
+        return f"{self.manufacturer} {self.model}"
 
     @property
     def hdd_share(self) -> float | None:
