@@ -17,9 +17,16 @@ HKLM\\SOFTWARE\\Python\\PythonCore\\X.Y\\InstallPath (PEP 514, written by the py
 installer) and a LaunchCondition stops the installation with a message when it is absent;
 the service then runs pywin32's pythonservice.exe with that CPython on its PATH.
 
-wixl compiles a subset of WiX 3 that lacks the IniFile and MsiLockPermissionsEx tables, so
-they are added to the built MSI with msibuild's SQL (standard Windows Installer tables and
-actions: WriteIniValues 5100, RemoveIniValues 3800 in InstallExecuteSequence).
+wixl compiles a subset of WiX 3 that lacks the IniFile and MsiLockPermissionsEx tables and
+custom actions of type 34 (an executable run in a directory), so they are added to the
+built MSI with msibuild's SQL (standard Windows Installer tables and actions:
+WriteIniValues 5100, RemoveIniValues 3800 in InstallExecuteSequence).
+
+The per-user scheduled tasks (\\fleetpulse\\session-ready, \\fleetpulse\\foreground) have no
+MSI table either: the service registers them at each start
+(fleetpulse.agent.install.user_tasks), and the MSI's removal deletes them with deferred
+custom actions running schtasks as SYSTEM (USER_TASK_ACTIONS). The folders they write to,
+ready\\ and foreground\\, get the permissions ``fleetpulse-agent install`` gives them.
 """
 
 from __future__ import annotations
@@ -55,8 +62,36 @@ PYWIN32_SKIP = ("pythonwin/", "win32comext/", "win32com/", "adodbapi/", "isapi/"
 INI_KEYS = (("collector", "COLLECTOR"), ("token", "TOKEN"), ("token_file", "TOKENFILE"),
             ("ca_cert", "CACERT"), ("client_cert", "CLIENTCERT"),
             ("client_key", "CLIENTKEY"), ("insecure", "INSECURE"))  # fmt: skip
-#: SYSTEM and Administrators full control, inherited by files, no inherited ACEs (P)
-STATE_SDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+#: SYSTEM and Administrators full control, inherited by files, no inherited ACEs (P);
+#: Users may list the folder itself (icacls (RX), 0x1200a9), as fleetpulse-agent install
+#: sets it (fleetpulse.agent.install.windows.permission_steps)
+STATE_SDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;BU)"
+#: ready\ and foreground\: as the state folder, and Users may add files (icacls (RX,WD),
+#: 0x1200ab) and change only their own (CREATOR OWNER, files only: (OI)(IO)M, 0x1301bf)
+SHARED_SDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;BU)(A;OIIO;0x1301bf;;;CO)"
+#: Directory id, folder name (fleetpulse.agent.install.layout: ready_dir, foreground_dir)
+SHARED_FOLDERS = (("READYDIR", "ready"), ("FOREGROUNDDIR", "foreground"))
+#: the per-user tasks (fleetpulse.agent.install.layout)
+SESSION_TASK = "\\fleetpulse\\session-ready"
+FOREGROUND_TASK = "\\fleetpulse\\foreground"
+#: removal: the helpers end before the files go (they run from INSTALLDIR), then both tasks
+#: are deleted unless a newer version replaces this one (its service re-registers them).
+#: (action, sequence, condition, schtasks arguments); between StopServices (1900) and
+#: DeleteServices (2000)
+USER_TASK_ACTIONS = (
+    ("EndForegroundHelpers", 1910, 'REMOVE="ALL"', f"/End /TN {FOREGROUND_TASK}"),
+    ("DeleteSessionTask", 1920, 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE',
+     f"/Delete /TN {SESSION_TASK} /F"),
+    ("DeleteForegroundTask", 1930, 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE',
+     f"/Delete /TN {FOREGROUND_TASK} /F"),
+)  # fmt: skip
+#: msidbCustomActionType: 34 (Target: an executable's command line, Source: the working
+#: directory) + 64 Continue (its exit code is ignored: a task already gone) + 1024 InScript
+#: (deferred) + 2048 NoImpersonate (runs as SYSTEM)
+EXE_DEFERRED_SYSTEM = 34 + 64 + 1024 + 2048
+#: the service's environment on the system-CPython MSI: the pythonw.exe the per-user tasks
+#: run (fleetpulse.agent.install.user_tasks.PYTHONW_ENV)
+PYTHONW_ENV = "FLEETPULSE_PYTHONW"
 
 SERVICE_SHIM = '''\
 """Starts the fleetpulse agent's Windows service (installed by fleetpulse-agent.msi)."""
@@ -236,15 +271,23 @@ def product_xml(version: str, python_version: str, bundled: bool, root: Path) ->
         # pythonservice.exe: the class to host, and CPython's and pywin32's DLLs on PATH
         path = f"PATH=[PYTHONDIR];{site}\\pywin32_system32;[%SystemRoot]\\system32"
         pythonpath = f"PYTHONPATH={site};{site}\\win32;{site}\\win32\\lib"
+        pythonw = f"{PYTHONW_ENV}=[PYTHONDIR]pythonw.exe"
         registry += registry_component(
             "ServiceHost",
             f"SYSTEM\\CurrentControlSet\\Services\\{SERVICE}",
             [("PythonClass", "string", "[INSTALLDIR]fleetpulse_service.AgentService"),
-             ("Environment", "multistring", f"{path}[~]{pythonpath}")],
+             ("Environment", "multistring", f"{path}[~]{pythonpath}[~]{pythonw}")],
         )  # fmt: skip
         components.append("ServiceHost")
     props = "\n".join(f'    <Property Id="{p}"/>' for _, p in INI_KEYS)
-    refs = "\n".join(f'      <ComponentRef Id="{c}"/>' for c in [*components, "StateFolder"])
+    shared = "".join(
+        f'\n          <Directory Id="{d}" Name="{name}">'
+        f'\n            <Component Id="{d}Folder" Guid="{guid(d)}" Win64="yes">'
+        "<CreateFolder/></Component>\n          </Directory>"
+        for d, name in SHARED_FOLDERS
+    )
+    folders = ["StateFolder", *(f"{d}Folder" for d, _ in SHARED_FOLDERS)]
+    refs = "\n".join(f'      <ComponentRef Id="{c}"/>' for c in [*components, *folders])
     wxs = f"""<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="fleetpulse agent" Language="1033" Version="{version}"
@@ -267,7 +310,7 @@ def product_xml(version: str, python_version: str, bundled: bool, root: Path) ->
         <Directory Id="STATEDIR" Name="fleetpulse">
           <Component Id="StateFolder" Guid="{guid("state-folder")}" Win64="yes">
             <CreateFolder/>
-          </Component>
+          </Component>{shared}
         </Directory>
       </Directory>
     </Directory>
@@ -292,7 +335,8 @@ def msibuild(msi: Path, *queries: str) -> None:
 
 
 def add_tables(msi: Path) -> None:
-    """The IniFile rows (STATE\\enroll.ini) and the state folder's ACL."""
+    """The IniFile rows (STATE\\enroll.ini), the state folders' ACLs and the custom actions
+    that remove the per-user tasks."""
     ini = ["CREATE TABLE `IniFile` (`IniFile` CHAR(72) NOT NULL, `FileName` CHAR(255) NOT NULL,"
            " `DirProperty` CHAR(72), `Section` CHAR(96) NOT NULL, `Key` CHAR(128) NOT NULL,"
            " `Value` CHAR(255) NOT NULL, `Action` SHORT NOT NULL, `Component_` CHAR(72) NOT NULL"
@@ -310,10 +354,25 @@ def add_tables(msi: Path) -> None:
             "INSERT INTO `MsiLockPermissionsEx` (`MsiLockPermissionsEx`, `LockObject`, `Table`,"
             " `SDDLText`) VALUES ('StateAcl', 'STATEDIR', 'CreateFolder',"
             f" '{STATE_SDDL}')"]  # fmt: skip
+    lock += [f"INSERT INTO `MsiLockPermissionsEx` (`MsiLockPermissionsEx`, `LockObject`,"
+             f" `Table`, `SDDLText`) VALUES ('{d}Acl', '{d}', 'CreateFolder', '{SHARED_SDDL}')"
+             for d, _ in SHARED_FOLDERS]  # fmt: skip
     seq = ["INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES"
            " ('RemoveIniValues', 3800)",
            "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES"
            " ('WriteIniValues', 5100)"]  # fmt: skip
+    actions = [] if "CustomAction" in tables(msi) else [
+        "CREATE TABLE `CustomAction` (`Action` CHAR(72) NOT NULL, `Type` SHORT NOT NULL,"
+        " `Source` CHAR(72), `Target` CHAR(255), `ExtendedType` LONG PRIMARY KEY `Action`)"
+    ]  # fmt: skip
+    for action, sequence, condition, arguments in USER_TASK_ACTIONS:
+        target = f'"[System64Folder]schtasks.exe" {arguments}'
+        actions.append(
+            "INSERT INTO `CustomAction` (`Action`, `Type`, `Source`, `Target`)"
+            f" VALUES ('{action}', {EXE_DEFERRED_SYSTEM}, 'TARGETDIR', '{target}')"
+        )
+        seq.append("INSERT INTO `InstallExecuteSequence` (`Action`, `Condition`, `Sequence`)"
+                   f" VALUES ('{action}', '{condition}', {sequence})")  # fmt: skip
     # public properties passed to the elevated part of the installation (wixl's
     # MajorUpgrade already lists its own there)
     secure = [p for _, p in INI_KEYS] + ["NOSTART"]
@@ -325,7 +384,13 @@ def add_tables(msi: Path) -> None:
             secure = [*value.split(";"), *secure]
     update = ("UPDATE `Property` SET `Value` = '" + ";".join(secure) + "'"
               " WHERE `Property` = 'SecureCustomProperties'")  # fmt: skip
-    msibuild(msi, *ini, *lock, *seq, update)
+    msibuild(msi, *ini, *lock, *actions, *seq, update)
+
+
+def tables(msi: Path) -> set[str]:
+    done = subprocess.run(["msiinfo", "tables", str(msi)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return set(done.stdout.split())
 
 
 def read_version() -> str:

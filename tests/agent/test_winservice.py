@@ -13,6 +13,7 @@ import pytest
 
 from fleetpulse.agent.config import Credentials
 from fleetpulse.agent.errors import ConfigError
+from fleetpulse.agent.install.user_tasks import TaskCheck
 from fleetpulse.agent.runner import Agent
 from fleetpulse.agent.spool import inspect
 from fleetpulse.agent.winservice import (
@@ -79,6 +80,10 @@ def _enrolled_state(tmp_path: Path) -> Path:
 
 def _no_handoff(_state: Path) -> str | None:
     return None
+
+
+def _tasks_in_place(_state: Path) -> TaskCheck:
+    return TaskCheck(unchanged=["\\fleetpulse\\session-ready", "\\fleetpulse\\foreground"])
 
 
 def test_start_then_stop_keeps_the_spool(tmp_path: Path) -> None:
@@ -181,7 +186,7 @@ def test_a_refused_handoff_is_logged_and_retried(tmp_path: Path, error: Exceptio
     def handoff(_state: Path) -> str | None:
         raise error
 
-    control = ServiceControl(tmp_path, scm, handoff=handoff)
+    control = ServiceControl(tmp_path, scm, handoff=handoff, user_tasks=_tasks_in_place)
     assert control.run() == 1
     assert scm.events == [(f"fleetpulse agent cannot start: {error}", True)]
     assert scm.states()[-1] == SERVICE_STOPPED
@@ -222,3 +227,100 @@ def test_a_stop_during_enrolment_does_not_start_the_loop(tmp_path: Path) -> None
 
 def test_failure_actions_restart_three_times() -> None:
     assert failure_actions_blob(60_000, 86_400) == (86_400, [(1, 60_000)] * 3)
+
+
+def _serving_control(tmp_path: Path, scm: RecordingScm, user_tasks: object) -> ServiceControl:
+    return ServiceControl(
+        tmp_path,
+        scm,
+        open_agent=lambda _sd: None,  # type: ignore[arg-type,return-value]
+        serve=lambda _a, _s: 0,
+        handoff=_no_handoff,
+        user_tasks=user_tasks,  # type: ignore[arg-type]
+    )
+
+
+def test_per_user_tasks_are_checked_at_each_start_before_the_hand_off(tmp_path: Path) -> None:
+    scm = RecordingScm()
+    order: list[str] = []
+
+    def user_tasks(state: Path) -> TaskCheck:
+        order.append(f"tasks {state}")
+        return TaskCheck(
+            created=["\\fleetpulse\\foreground"], unchanged=["\\fleetpulse\\session-ready"]
+        )
+
+    def handoff(_state: Path) -> str | None:
+        order.append("handoff")
+        return None
+
+    control = ServiceControl(
+        tmp_path,
+        scm,
+        open_agent=lambda _sd: None,  # type: ignore[arg-type,return-value]
+        serve=lambda _a, _s: 0,
+        handoff=handoff,
+        user_tasks=user_tasks,
+    )
+    assert control.run() == 0
+    assert order == [f"tasks {tmp_path}", "handoff"]
+    assert control.task_failures == 0
+    assert (
+        "fleetpulse agent: per-user tasks: registered \\fleetpulse\\foreground; "
+        "unchanged \\fleetpulse\\session-ready",
+        False,
+    ) in scm.events
+
+
+def test_a_task_that_cannot_be_registered_is_counted_not_fatal(tmp_path: Path) -> None:
+    scm = RecordingScm()
+    failed = TaskCheck(
+        unchanged=["\\fleetpulse\\session-ready"],
+        failures=["\\fleetpulse\\foreground: 'schtasks /Create' exited 1: Access is denied."],
+    )
+    control = _serving_control(tmp_path, scm, lambda _sd: failed)
+    assert control.run() == 0  # the agent still serves
+    assert control.task_failures == 1
+    message, error = next(e for e in scm.events if "per-user tasks" in e[0])
+    assert error and "1 failed" in message and "Access is denied" in message
+    assert scm.states()[-1] == SERVICE_STOPPED and scm.reports[-1][2] == 0
+
+
+def test_a_crashing_task_check_is_counted_not_fatal(tmp_path: Path) -> None:
+    scm = RecordingScm()
+
+    def user_tasks(_state: Path) -> TaskCheck:
+        raise RuntimeError("schtasks.exe missing")
+
+    control = _serving_control(tmp_path, scm, user_tasks)
+    assert control.run() == 0
+    assert control.task_failures == 1
+    assert ("fleetpulse agent: per-user tasks not checked: schtasks.exe missing", True) in (
+        scm.events
+    )
+
+
+def test_unchanged_tasks_write_no_event(tmp_path: Path) -> None:
+    scm = RecordingScm()
+    control = _serving_control(tmp_path, scm, _tasks_in_place)
+    assert control.run() == 0
+    assert not any("per-user" in m for m, _ in scm.events)
+
+
+def test_outside_an_msi_installation_the_default_check_fails_without_stopping(
+    tmp_path: Path,
+) -> None:
+    """The default check looks for the MSI's console shim beside site-packages; a checkout
+    has none, which is a counted failure, and the service runs on."""
+    scm = RecordingScm()
+    control = ServiceControl(
+        tmp_path,
+        scm,
+        open_agent=lambda _sd: None,  # type: ignore[arg-type,return-value]
+        serve=lambda _a, _s: 0,
+        handoff=_no_handoff,
+    )
+    assert control.run() == 0
+    assert control.task_failures == 1
+    message, error = next(e for e in scm.events if "per-user tasks" in e[0])
+    assert error and "not an MSI installation" in message

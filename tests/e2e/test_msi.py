@@ -18,19 +18,28 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PureWindowsPath
 
 import pytest
 
+from fleetpulse.agent.errors import SourceUnavailable
 from fleetpulse.agent.install.handoff import HANDOFF, apply_handoff
 from fleetpulse.agent.install.installer import config_template
+from fleetpulse.agent.install.user_tasks import PYTHONW_ENV, ensure_user_tasks, msi_helper_program
 from tests.e2e.test_install import _devices, _token
 from tests.procs import start_collector
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "packaging" / "windows"))
-from build_msi import INI_KEYS, STATE_SDDL, UPGRADE_CODE  # noqa: E402
+from build_msi import (  # noqa: E402
+    EXE_DEFERRED_SYSTEM,
+    INI_KEYS,
+    SHARED_SDDL,
+    STATE_SDDL,
+    UPGRADE_CODE,
+    USER_TASK_ACTIONS,
+)
 
 MSITOOLS = ("wixl", "msiinfo", "msibuild")
 SERVICE_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services\fleetpulse-agent"
@@ -149,8 +158,39 @@ def test_msi_tables(msis: dict[str, Path]) -> None:
     )
     ini = {r[4]: (r[1], r[2], r[3], r[5]) for r in _table(msi, "IniFile")}
     assert ini == {k: ("enroll.ini", "STATEDIR", "enroll", f"[{p}]") for k, p in INI_KEYS}
-    (lock,) = _table(msi, "MsiLockPermissionsEx")
-    assert lock[1:4] == ["STATEDIR", "CreateFolder", STATE_SDDL]
+    locks = {r[1]: (r[2], r[3]) for r in _table(msi, "MsiLockPermissionsEx")}
+    assert locks == {
+        "STATEDIR": ("CreateFolder", STATE_SDDL),
+        "READYDIR": ("CreateFolder", SHARED_SDDL),
+        "FOREGROUNDDIR": ("CreateFolder", SHARED_SDDL),
+    }
+    # the per-user tasks' folders, as fleetpulse-agent install makes them: state\ready and
+    # state\foreground, created by the MSI
+    assert dirs["READYDIR"] == ("STATEDIR", "ready")
+    assert dirs["FOREGROUNDDIR"] == ("STATEDIR", "foreground")
+    created = {r[0] for r in _table(msi, "CreateFolder")}
+    assert {"STATEDIR", "READYDIR", "FOREGROUNDDIR"} <= created
+    # the system-CPython service names its pythonw.exe for the per-user tasks
+    assert registry[("fleetpulse-agent", "Environment")].endswith(
+        "[~]FLEETPULSE_PYTHONW=[PYTHONDIR]pythonw.exe"
+    )
+    # removal: deferred, as SYSTEM, exit code ignored; the helpers end after the service
+    # stops and before files go; the tasks are kept across an upgrade
+    actions = {r[0]: (int(r[1]), r[2], r[3]) for r in _table(msi, "CustomAction")}
+    assert EXE_DEFERRED_SYSTEM == 3170
+    assert actions == {
+        "EndForegroundHelpers": (3170, "TARGETDIR", '"[System64Folder]schtasks.exe" /End /TN'
+                                 " \\fleetpulse\\foreground"),
+        "DeleteSessionTask": (3170, "TARGETDIR", '"[System64Folder]schtasks.exe" /Delete /TN'
+                              " \\fleetpulse\\session-ready /F"),
+        "DeleteForegroundTask": (3170, "TARGETDIR", '"[System64Folder]schtasks.exe" /Delete /TN'
+                                 " \\fleetpulse\\foreground /F"),
+    }  # fmt: skip
+    for action, _, condition, _ in USER_TASK_ACTIONS:
+        assert sequence[action][0] == condition
+        assert sequence["StopServices"][1] < sequence[action][1] < sequence["RemoveFiles"][1]
+    assert sequence["EndForegroundHelpers"][0] == 'REMOVE="ALL"'
+    assert sequence["DeleteForegroundTask"][0] == 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE'
 
 
 def test_msi_with_a_bundled_runtime(tmp_path: Path, wheels: Path) -> None:
@@ -194,6 +234,26 @@ class Wine:
 
     def msiexec(self, *args: str) -> int:
         return self("msiexec", *args, "/qn").returncode
+
+    def start_scheduler(self) -> None:
+        """Wine's Task Scheduler service, kept running with a persistent wineserver (its
+        schtasks connects to it); its processes get no pipes of the test's."""
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
+                 "stderr": subprocess.DEVNULL, "env": self.env, "check": False}  # fmt: skip
+        subprocess.run(["wineserver", "-p"], timeout=60, **quiet)  # type: ignore[call-overload]
+        subprocess.run(["wine", "sc", "start", "schedule"], timeout=300, **quiet)  # type: ignore[call-overload]
+
+    def run(self, argv: Sequence[str]) -> str:
+        """A command in the prefix, as platform.env.run_command runs it on Windows."""
+        done = self(*argv)
+        if done.returncode != 0:
+            raise SourceUnavailable(f"{argv[0]} exited {done.returncode}")
+        return done.stdout
+
+    def tasks(self) -> set[str]:
+        """The tasks Wine's Task Scheduler holds under \\fleetpulse."""
+        folder = self.prefix / "drive_c" / "windows" / "system32" / "tasks" / "fleetpulse"
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
     def service(self) -> dict[str, str]:
         done = self("reg", "query", SERVICE_KEY)
@@ -301,3 +361,47 @@ def test_install_upgrade_uninstall_under_wine(
     assert not program.exists()
     assert wine.service() == {}
     assert (state / "credentials.json").read_bytes() == creds
+
+
+def test_user_tasks_registered_by_the_service_and_removed_by_the_msi_under_wine(
+    msis: dict[str, Path], wine: Wine
+) -> None:
+    """The service's task check runs from Linux (as the hand-off above) against Wine's real
+    schtasks and Task Scheduler; the MSI's own removal actions run in Wine's msiexec.
+    Wine 8's schtasks has no /Query (the check then registers both) and no /End (the
+    removal ignores its exit code), and its Task Scheduler keeps neither the triggers nor
+    the command of a definition, so only registration and removal are checked here."""
+    wine.start_scheduler()
+    done = wine("reg", "add", PYTHON_KEY, "/ve", "/d", "C:\\Python311\\", "/f", "/reg:64")
+    assert done.returncode == 0, done.stderr
+    assert wine.msiexec("/i", _winpath(msis["v1"]), "NOSTART=1") == 0
+    state = wine.prefix / "drive_c" / "ProgramData" / "fleetpulse"
+    assert (state / "ready").is_dir() and (state / "foreground").is_dir()
+
+    # the service's first start: the program from the service's registration
+    svc = wine.service()
+    environment = dict(e.split("=", 1) for e in svc["Environment"].split("\\0") if e)
+    assert environment[PYTHONW_ENV] == "C:\\Python311\\pythonw.exe"
+    program = msi_helper_program(
+        PureWindowsPath(svc["ImagePath"]).parent, svc["ImagePath"], environment
+    )
+    assert program.gui_argv == ("C:\\Python311\\pythonw.exe", "-I",
+                                "C:\\Program Files\\fleetpulse\\fleetpulse-agent.py")  # fmt: skip
+    check = ensure_user_tasks(program, PureWindowsPath("C:\\ProgramData\\fleetpulse"), wine.run,
+                              local=wine.local)  # fmt: skip
+    assert check.failures == []
+    assert check.created == ["\\fleetpulse\\session-ready", "\\fleetpulse\\foreground"]
+    assert wine.tasks() == {"session-ready", "foreground"}
+    assert not list(state.glob(".task-*"))  # the definitions written for schtasks are gone
+
+    # the old product's removal in a major upgrade keeps them: Windows Installer sets
+    # UPGRADINGPRODUCTCODE there (Wine 8's RemoveExistingProducts does not, so it is given
+    # as Windows gives it); the new version's service checks them at its start
+    upgrading = "UPGRADINGPRODUCTCODE={00000000-0000-0000-0000-000000000001}"
+    assert wine.msiexec("/x", _winpath(msis["v1"]), upgrading) == 0
+    assert wine.tasks() == {"session-ready", "foreground"}
+    # a removal deletes both
+    assert wine.msiexec("/i", _winpath(msis["v2"]), "NOSTART=1") == 0
+    assert wine.msiexec("/x", _winpath(msis["v2"])) == 0
+    assert wine.tasks() == set()
+    assert not (wine.prefix / "drive_c" / "Program Files" / "fleetpulse").exists()

@@ -7,8 +7,10 @@ pywin32's ``win32serviceutil.ServiceFramework`` and ``servicemanager`` on Window
 Life cycle (Microsoft Learn, "Service State Transitions" and "Service Control Handler
 Function"): the SCM waits up to 30 s (``ServicesPipeTimeout``) for a new service to report;
 this one reports SERVICE_START_PENDING and then SERVICE_RUNNING before it imports gRPC or
-touches the network, applies the MSI's hand-off (enrolment on first start,
-fleetpulse.agent.install.handoff), opens the agent and runs fleetpulse.agent.service.serve.
+touches the network, makes sure of the per-user scheduled tasks the MSI cannot register
+(fleetpulse.agent.install.user_tasks; a failure is logged and counted, never fatal),
+applies the MSI's hand-off (enrolment on first start, fleetpulse.agent.install.handoff),
+opens the agent and runs fleetpulse.agent.service.serve.
 SERVICE_CONTROL_STOP, SERVICE_CONTROL_SHUTDOWN and SERVICE_CONTROL_PRESHUTDOWN report
 SERVICE_STOP_PENDING with a wait hint and set the loop's stop event: the loop ends its
 cycle, the spool is closed with every unsent record in it, and SERVICE_STOPPED is reported.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from fleetpulse.agent.install.user_tasks import TaskCheck
     from fleetpulse.agent.runner import Agent
 
 SERVICE_NAME = "fleetpulse-agent"
@@ -79,6 +82,21 @@ class Scm(Protocol):
 Opener = Callable[[Path], "Agent"]
 Serve = Callable[["Agent", threading.Event], int]
 Handoff = Callable[[Path], "str | None"]
+UserTasks = Callable[[Path], "TaskCheck"]
+
+
+def msi_user_tasks(state_dir: Path) -> TaskCheck:
+    """The per-user tasks of this MSI installation: the program is the MSI's console shim
+    in the install folder (``<install>\\site-packages\\fleetpulse\\agent\\winservice.py``
+    is this module), the OS boundary the real ``schtasks``."""
+    from fleetpulse.agent.install.program import LAUNCHER
+    from fleetpulse.agent.install.user_tasks import TaskCheck, ensure_user_tasks, msi_helper_program
+    from fleetpulse.agent.platform.env import run_command
+
+    install_dir = Path(__file__).resolve().parents[3]
+    if not (install_dir / LAUNCHER).is_file():
+        return TaskCheck(failures=[f"no {LAUNCHER} in {install_dir}: not an MSI installation"])
+    return ensure_user_tasks(msi_helper_program(install_dir), state_dir, run_command)
 
 
 class ServiceControl:
@@ -92,6 +110,7 @@ class ServiceControl:
         open_agent: Opener | None = None,
         serve: Serve | None = None,
         handoff: Handoff | None = None,
+        user_tasks: UserTasks | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.scm = scm
@@ -99,7 +118,10 @@ class ServiceControl:
         self._open_agent = open_agent
         self._serve = serve
         self._handoff = handoff
+        self._user_tasks = user_tasks or msi_user_tasks
         self.exit_code = 0
+        #: per-user tasks that could not be registered at the last start
+        self.task_failures = 0
 
     def control(self, code: int) -> None:
         """A control from the SCM: stop, shutdown and preshutdown stop the loop."""
@@ -116,9 +138,28 @@ class ServiceControl:
             self.scm.set_recovery(RESTART_DELAY_MS, RESET_PERIOD_S)
         except Exception as exc:  # no right to reconfigure itself: run anyway
             log.warning("could not set the service's recovery actions: %s", exc)
+        self._ensure_user_tasks()
         self.exit_code = self._serve_once()
         self.scm.report(SERVICE_STOPPED, exit_code=self.exit_code)
         return self.exit_code
+
+    def _ensure_user_tasks(self) -> None:
+        """Never fatal: the service measures without the per-user tasks, only the sign-in
+        "responsive" phase and foreground time stay unknown."""
+        try:
+            check = self._user_tasks(self.state_dir)
+        except Exception as exc:
+            self.task_failures = 1
+            log.error("per-user tasks: %s", exc)
+            self.scm.event(f"fleetpulse agent: per-user tasks not checked: {exc}", error=True)
+            return
+        self.task_failures = len(check.failures)
+        if check.failures:
+            log.error("%s", check.summary())
+        else:
+            log.info("%s", check.summary())
+        if check.failures or check.created:
+            self.scm.event(f"fleetpulse agent: {check.summary()}", error=bool(check.failures))
 
     def _serve_once(self) -> int:
         from fleetpulse.agent.errors import AgentError
