@@ -3,13 +3,17 @@ grpc.aio no-op server on the same messages.
 
     python -m bench.ingest [--reports 4000] [--records 10] [--devices 200] [--concurrency 32]
                            [--db sqlite|postgres] [--collectors N] [--mix steady|storm]
-                           [--rounds 2] [--paced 0.7]
+                           [--rounds 2] [--paced 0.7] [--ingest-worker thread,process]
 
 Each round sends ``--reports`` new reports to the no-op server and then to the collector(s),
 so both are measured under the same load on this machine; the table gives each round and
 the median ratio. ``--paced F`` then sends at F times the collector's measured peak
 (open loop: each report starts at its time, however many are in flight) and reports the
 ack latency there (the p99 target is at 70 % of peak).
+
+``--ingest-worker thread,process`` starts a collector (or ``--collectors`` of them) for each
+value on the same database and measures each in every round, right after the no-op server,
+on reports of its own (new seqs), so "before" and "after" compare within one run.
 
 Mixes (``--records`` per report):
 - ``steady``: half completed sign-ins, half app usage (the first figures' mix).
@@ -273,7 +277,13 @@ def main() -> None:
         default=1,
         help="collector processes on the same database, load spread over them",
     )
+    ap.add_argument(
+        "--ingest-worker",
+        default="process",
+        help="serve --ingest-worker value(s), comma-separated: each is measured in every round",
+    )
     args = ap.parse_args()
+    variants = [v.strip() for v in args.ingest_worker.split(",") if v.strip()]
     print(f"machine: {describe()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
@@ -296,28 +306,33 @@ def main() -> None:
                 conn.execute(f"CREATE SCHEMA {schema}")
             db = f"{PG}?options=-csearch_path%3D{schema}"
         noop, noop_addr = start([sys.executable, "-m", "bench.noop_server"])
-        colls = [
-            start(
-                [
-                    str(BIN / "fleetpulse-collector"),
-                    "serve",
-                    "--db",
-                    db,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                    "--device-rate",
-                    "0",
-                ]
-            )
-            for _ in range(args.collectors)
-        ]
-        addrs = [a for _, a in colls]
+        colls = {
+            v: [
+                start(
+                    [
+                        str(BIN / "fleetpulse-collector"),
+                        "serve",
+                        "--db",
+                        db,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--metrics-listen",
+                        "127.0.0.1:0",
+                        "--device-rate",
+                        "0",
+                        "--ingest-worker",
+                        v,
+                    ]
+                )
+                for _ in range(args.collectors)
+            ]
+            for v in variants
+        }
+        addrs = {v: [a for _, a in procs] for v, procs in colls.items()}
         try:
-            devices = enroll_devices(addrs[0], db, args.devices)
-            ratios = []
-            peaks = []
+            devices = enroll_devices(addrs[variants[0]][0], db, args.devices)
+            ratios: dict[str, list[float]] = {v: [] for v in variants}
+            peaks: dict[str, list[float]] = {v: [] for v in variants}
             sent = 0
             for r in range(args.rounds):
                 msgs = build(devices, args.reports, args.records, args.mix, sent)
@@ -327,30 +342,36 @@ def main() -> None:
                     args.reports,
                     args.records,
                 )
-                real = line(
-                    f"{r + 1}: collector/{args.db} x{args.collectors}",
-                    *asyncio.run(drive(addrs, msgs, args.concurrency)),
-                    args.reports,
-                    args.records,
+                for v in variants:  # new seqs for each: nothing is a duplicate
+                    msgs = build(devices, args.reports, args.records, args.mix, sent)
+                    sent += args.reports
+                    real = line(
+                        f"{r + 1}: collector/{args.db} {v} x{args.collectors}",
+                        *asyncio.run(drive(addrs[v], msgs, args.concurrency)),
+                        args.reports,
+                        args.records,
+                    )
+                    ratios[v].append(real["reports_s"] / base["reports_s"])
+                    peaks[v].append(real["reports_s"])
+            for v in variants:
+                print(
+                    f"ratio collector ({v})/no-op per round: "
+                    f"{', '.join(f'{x:.0%}' for x in ratios[v])}; "
+                    f"median {statistics.median(ratios[v]):.0%}"
                 )
-                sent += args.reports
-                ratios.append(real["reports_s"] / base["reports_s"])
-                peaks.append(real["reports_s"])
-            print(
-                f"ratio collector/no-op per round: {', '.join(f'{x:.0%}' for x in ratios)}; "
-                f"median {statistics.median(ratios):.0%}"
-            )
             if args.paced:
-                rate = args.paced * statistics.median(peaks)
-                msgs = build(devices, args.reports, args.records, args.mix, sent)
-                line(
-                    f"paced {args.paced:.0%} of peak ({rate:.0f}/s)",
-                    *asyncio.run(paced(addrs, msgs, rate)),
-                    args.reports,
-                    args.records,
-                )
+                for v in variants:
+                    rate = args.paced * statistics.median(peaks[v])
+                    msgs = build(devices, args.reports, args.records, args.mix, sent)
+                    sent += args.reports
+                    line(
+                        f"paced {v} {args.paced:.0%} of peak ({rate:.0f}/s)",
+                        *asyncio.run(paced(addrs[v], msgs, rate)),
+                        args.reports,
+                        args.records,
+                    )
         finally:
-            for p in (noop, *(c for c, _ in colls)):
+            for p in (noop, *(c for procs in colls.values() for c, _ in procs)):
                 p.terminate()
                 p.wait(timeout=30)
         if args.db == "postgres":

@@ -38,6 +38,7 @@ from fleetpulse.collector.signin_windows import WINDOWS, window_end
 from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.retention import DEFAULT_POLICY, TABLES, RetentionPolicy
+from fleetpulse.collector.worker import ProcessWriter
 from fleetpulse.collector.writer import MAX_QUEUED_RECORDS, Writer
 from fleetpulse.contract.address import AddressError, is_loopback, split_target
 from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
@@ -85,6 +86,10 @@ class ServerConfig:
     # Records waiting for the database before reports are refused with RESOURCE_EXHAUSTED
     # and a retry hint (fleetpulse.collector.writer: backpressure).
     write_queue_records: int = MAX_QUEUED_RECORDS
+    # Where reports are decoded, validated and stored: "process", an ingest worker process
+    # of its own (fleetpulse.collector.worker: its own GIL, off the event loop's core), or
+    # "thread", a writer thread of this process (validation on the event loop).
+    ingest_worker: str = "process"
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
     # Connection management (gRPC proposal A9): a connection with no call for this long is
@@ -155,7 +160,13 @@ class Collector:
             metrics=AuthMetrics(self.registry),
         )
         self.auth.fleet_key()
-        self.writer = Writer(self.store, max_queued_records=config.write_queue_records)
+        self.writer: Writer | ProcessWriter
+        if config.ingest_worker == "process" and store is None:
+            self.writer = ProcessWriter(
+                config.db, self.metrics.merge, max_queued_records=config.write_queue_records
+            )
+        else:
+            self.writer = Writer(self.store, max_queued_records=config.write_queue_records)
         self.ingestor = Ingestor(
             self.auth,
             self.writer,
