@@ -190,6 +190,8 @@ class ProcessWriter(GroupQueue):
         return self._enqueue(device_id, records, (raw, site, os, now))
 
     def _commit(self, group: list[_Item]) -> None:
+        if not self._proc.is_alive():  # it died between groups: nothing of ours was with it
+            self._restart(EOFError("exited while idle"))
         assert self._conn is not None
         try:
             self._conn.send([item[2] for item in group])
