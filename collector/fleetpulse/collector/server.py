@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -11,7 +12,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 
 from fleetpulse.collector.auth import Authenticator
 from fleetpulse.collector.errors import ConfigError
@@ -130,6 +131,15 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
     ]
 
 
+def _prerender(fleet: CollectorRegistry, per_device: Rendered) -> Rendered:
+    """The fleet-state gauges' exposition text, then the per-device gauges'; gzipped as two
+    members (a gzip body may be several members, RFC 1952 2.2)."""
+    text = generate_latest(fleet)
+    return Rendered(
+        text + per_device.text, gzip.compress(text, compresslevel=6) + per_device.gzipped
+    )
+
+
 class Collector:
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
@@ -145,8 +155,12 @@ class Collector:
         contributors.seed(self.store.top_contributors(time.time() - 7 * 86400, config.app_top_n))
         self.metrics = IngestMetrics(self.registry, apps, contributors)
         self.fleet = FleetStateCollector()
-        self.per_device = Rendered()
-        self.registry.register(self.fleet)
+        # The fleet-state gauges change only at a refresh: rendered then, off the event loop,
+        # and served pre-rendered with the per-device gauges; ``registry`` (ingest tallies,
+        # auth, retention) is rendered at each scrape.
+        self._fleet_registry = CollectorRegistry()
+        self._fleet_registry.register(self.fleet)
+        self.pre_rendered = Rendered()
         self.store.record_retention(config.retention)  # the report warns past it
         self.pruner = Pruner(
             self.store,
@@ -257,13 +271,14 @@ class Collector:
                 self.config.metrics_tls_cert,
                 self.config.metrics_tls_key,
                 load_users(self.config.metrics_auth) if self.config.metrics_auth else None,
-                extra=lambda: self.per_device,
+                extra=lambda: self.pre_rendered,
             )
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve metrics on {self.config.metrics_listen}: {exc}"
             ) from exc
         self.metrics_port = int(self._http.server_port)
+        self.writer.start()  # the ingest worker, once the ports are ours
         await server.start()
         self._server = server
         for name in ("", SERVICE):
@@ -292,7 +307,7 @@ class Collector:
         state, rendered = await asyncio.to_thread(self._snapshot, now)
         self.fleet.update(state)
         self._expired_since = now
-        self.per_device = rendered
+        self.pre_rendered = await asyncio.to_thread(_prerender, self._fleet_registry, rendered)
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
 

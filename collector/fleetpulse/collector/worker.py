@@ -27,6 +27,7 @@ import contextlib
 import logging
 import multiprocessing
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -165,13 +166,20 @@ class ProcessWriter(GroupQueue):
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: Any = None
         self._conn: Connection | None = None
-        self._start()
+        self._starting = threading.Lock()  # start() (event loop) and the first group
         super().__init__(**kwargs)
 
     @property
     def pid(self) -> int | None:
         """The worker process's id (for operations and tests)."""
         return int(self._proc.pid) if self._proc is not None else None
+
+    def start(self) -> None:
+        """Starts the worker (serve calls it once its ports are bound; a group arriving
+        before starts it too)."""
+        with self._starting:
+            if self._proc is None:
+                self._start()
 
     def _start(self) -> None:
         mine, theirs = self._ctx.Pipe()
@@ -190,7 +198,9 @@ class ProcessWriter(GroupQueue):
         return self._enqueue(device_id, records, (raw, site, os, now))
 
     def _commit(self, group: list[_Item]) -> None:
-        if not self._proc.is_alive():  # it died between groups: nothing of ours was with it
+        if self._proc is None:
+            self.start()
+        elif not self._proc.is_alive():  # it died between groups: nothing of ours was with it
             self._restart(EOFError("exited while idle"))
         assert self._conn is not None
         try:

@@ -133,6 +133,9 @@ class GroupQueue:
             if stop:
                 return
 
+    def start(self) -> None:
+        """Starts what committing needs beyond the thread (nothing here)."""
+
     def _commit(self, group: list[_Item]) -> None:
         raise NotImplementedError
 
