@@ -54,7 +54,9 @@ PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 def start(argv: list[str], metrics: bool = False) -> tuple[subprocess.Popen[str], str, str]:
     """The server, its gRPC address and (``metrics``: waiting for it) its /metrics URL."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = os.environ.get("BENCH_SERVER_LOG")  # a file for the servers' logs, else none
+    err = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115  # the server's
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     grpc_addr = ""
     while True:
@@ -210,8 +212,9 @@ async def drive(
                 t0 = time.perf_counter()
                 try:
                     await call(raw, metadata=(("authorization", f"Device {secret}"),), timeout=30)
-                except grpc.aio.AioRpcError:
+                except grpc.aio.AioRpcError as exc:
                     errors += 1
+                    _failed(exc)
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -265,8 +268,9 @@ async def paced(
                 await calls[k % len(calls)](
                     raw, metadata=(("authorization", f"Device {secret}"),), timeout=30
                 )
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as exc:
                 errors += 1
+                _failed(exc)
             latencies.append(time.perf_counter() - t0)
 
         start = time.perf_counter()
@@ -281,6 +285,17 @@ async def paced(
     finally:
         for ch in channels:
             await ch.close()
+
+
+#: gRPC status names of the failed calls, counted over the run, and the first details of each
+CODES: dict[str, int] = {}
+DETAILS: dict[str, str] = {}
+
+
+def _failed(exc: grpc.aio.AioRpcError) -> None:
+    name = exc.code().name
+    CODES[name] = CODES.get(name, 0) + 1
+    DETAILS.setdefault(name, str(exc.details()))
 
 
 def line(
@@ -444,6 +459,8 @@ def main() -> None:
         if args.db == "postgres":
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    if CODES:
+        print(f"failed calls by status: {CODES}; first details: {DETAILS}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.stdout.flush()
 
