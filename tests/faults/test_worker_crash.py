@@ -18,9 +18,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fleetpulse.agent.sender import Sender, enroll
 from fleetpulse.sim.simulate import SimDevice, SimulatedFleet
-from tests.faults import check_exactly_once, fast_channel, merge, spooled, stored_sqlite
+from tests.faults import (
+    check_exactly_once,
+    connect,
+    fast_channel,
+    kill_between,
+    merge,
+    spooled,
+    stored_sqlite,
+)
 from tests.procs import cli, start_collector
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -64,17 +71,7 @@ def test_worker_killed_repeatedly_answers_unavailable_and_loses_nothing(tmp_path
     failures: list[tuple[str, float | None]] = []
     errors: list[BaseException] = []
     try:
-        for dev in fleet.devices:
-            got = enroll(collector.grpc, made.stdout.strip(), dev.facts)
-            dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
-            dev.sender = Sender(
-                collector.grpc,
-                dev.device_id,
-                got.device_secret,
-                batch_records=BATCH,
-                deadline=10.0,
-                channel=channel,
-            )
+        connect(fleet, collector.grpc, [made.stdout.strip()], channel, BATCH, deadline=10.0)
         fleet.history(DAYS)
         expected: dict[str, set[tuple[str, int]]] = {}
         for dev in fleet.devices:
@@ -106,23 +103,19 @@ def test_worker_killed_repeatedly_answers_unavailable_and_loses_nothing(tmp_path
         for t in threads:
             t.start()
         pid = _worker_pid(collector.proc.pid)
-        kills = 0
-        deadline = time.monotonic() + 120
-        while kills < KILLS and time.monotonic() < deadline:
+
+        def ready() -> bool:
             with lock:
-                ready = acked_since_kill >= ACKS_BETWEEN_KILLS
-            if not ready:
-                if not any(t.is_alive() for t in threads):
-                    break
-                time.sleep(0.005)
-                continue
+                return acked_since_kill >= ACKS_BETWEEN_KILLS
+
+        def kill() -> None:
+            nonlocal pid, acked_since_kill
             os.kill(pid, signal.SIGKILL)
-            kills += 1
             pid = _worker_pid(collector.proc.pid, not_this=pid)
             with lock:
                 acked_since_kill = 0
-        for t in threads:
-            t.join(timeout=max(1.0, deadline - time.monotonic()))
+
+        kills = kill_between(KILLS, threads, ready, kill)
         assert not errors, errors
         assert not any(t.is_alive() for t in threads), "spools did not drain"
         assert kills == KILLS, f"the fleet drained after {kills} kill(s); make it bigger"

@@ -39,6 +39,7 @@ from fleetpulse.collector import serde
 from fleetpulse.collector.errors import InvalidReport
 from fleetpulse.collector.metrics import AppLabels, ContributorLabels, IngestMetrics
 from fleetpulse.collector.model import Outcome, Report
+from fleetpulse.collector.redact import redact
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
 from fleetpulse.collector.validation import rejected_by_kind, validate
@@ -94,6 +95,14 @@ class _ContributorsAsSent(ContributorLabels):
         return name
 
 
+def worker_metrics() -> IngestMetrics:
+    """The worker's own tallies: app and contributor names uncapped (the serving process
+    caps them when it merges), no series yet."""
+    metrics = IngestMetrics(CollectorRegistry(), _NamesAsSent(), _ContributorsAsSent())
+    metrics.take()  # the series created at zero are the serving process's
+    return metrics
+
+
 def handle(store: Store, metrics: IngestMetrics, group: list[Raw]) -> list[Result]:
     """Decodes, validates and stores one group; counts into ``metrics``. One Result per
     report, in order."""
@@ -137,8 +146,7 @@ def serve(conn: Connection, db: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = open_store(db, Access.WRITE)
-    metrics = IngestMetrics(CollectorRegistry(), _NamesAsSent(), _ContributorsAsSent())
-    metrics.take()  # the series created at zero are the serving process's
+    metrics = worker_metrics()
     try:
         while True:
             try:
@@ -147,7 +155,13 @@ def serve(conn: Connection, db: str) -> None:
                 return
             if group is None:
                 return
-            results = handle(store, metrics, group)
+            try:
+                results = handle(store, metrics, group)
+            except Exception as exc:  # a bug must not cost a restart per group: answer it
+                log.error("ingest worker failed on a group: %s", redact(exc))
+                results = [Failed("internal error in the ingest worker", RESTART_RETRY)] * len(
+                    group
+                )
             conn.send((results, metrics.take()))
     except (BrokenPipeError, ConnectionResetError):
         return
