@@ -29,6 +29,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -42,6 +43,7 @@ from fleetpulse.collector.model import Outcome, Report
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.tally import Labels
 from fleetpulse.collector.validation import rejected_by_kind, validate
 from fleetpulse.collector.writer import GroupQueue, _Item, _set_result, store_group
 
@@ -76,6 +78,8 @@ class Failed:
 
 
 Result = Stored | Rejected | Failed
+#: What the worker's tallies counted for one group (IngestMetrics.take).
+Taken = dict[str, dict[Labels, Any]]
 #: One report as queued for the worker: request bytes, the device's site and OS (metric
 #: labels), and the time it was received (validation's "now", the lag metric's).
 Raw = tuple[bytes, str, str, float]
@@ -174,7 +178,7 @@ class ProcessWriter(GroupQueue):
     process (see the module docstring). ``merge`` receives each group's tallies on the
     event loop, before the group's futures resolve."""
 
-    def __init__(self, db: str, merge: Any, **kwargs: Any) -> None:
+    def __init__(self, db: str, merge: Callable[[Taken], None], **kwargs: Any) -> None:
         self._db = db
         self._merge = merge
         self._ctx = multiprocessing.get_context("spawn")
