@@ -47,7 +47,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/c.db"
-        coll, addr = start(
+        coll, addr, _ = start(
             [
                 str(BIN / "fleetpulse-collector"),
                 "serve",

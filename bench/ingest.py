@@ -3,13 +3,22 @@ grpc.aio no-op server on the same messages.
 
     python -m bench.ingest [--reports 4000] [--records 10] [--devices 200] [--concurrency 32]
                            [--db sqlite|postgres] [--collectors N] [--mix steady|storm]
-                           [--rounds 2] [--paced 0.7]
+                           [--rounds 2] [--paced 0.7] [--ingest-worker thread,process]
+                           [--fleet 300000] [--scrape] [--refresh-seconds 10]
 
 Each round sends ``--reports`` new reports to the no-op server and then to the collector(s),
 so both are measured under the same load on this machine; the table gives each round and
 the median ratio. ``--paced F`` then sends at F times the collector's measured peak
 (open loop: each report starts at its time, however many are in flight) and reports the
 ack latency there (the p99 target is at 70 % of peak).
+
+``--ingest-worker thread,process`` starts a collector (or ``--collectors`` of them) for each
+value on the same database and measures each in every round, right after the no-op server,
+on reports of its own (new seqs), so "before" and "after" compare within one run.
+
+``--fleet N`` first fills the store with N devices (bench.metrics_render's generator: sites,
+OSes, sign-ins, boots, inventory) so that the fleet-state gauges are those of a large
+fleet; ``--scrape`` then scrapes /metrics every 0.5 s while the paced load runs.
 
 Mixes (``--records`` per report):
 - ``steady``: half completed sign-ins, half app usage (the first figures' mix).
@@ -28,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,21 +45,58 @@ from pathlib import Path
 import grpc
 
 from bench.machine import describe
+from bench.metrics_render import fleet, get, populate, series
 from fleetpulse.v1 import telemetry_pb2 as pb
 
 BIN = Path(sys.executable).parent
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start(argv: list[str], metrics: bool = False) -> tuple[subprocess.Popen[str], str, str]:
+    """The server, its gRPC address and (``metrics``: waiting for it) its /metrics URL."""
+    log = os.environ.get("BENCH_SERVER_LOG")  # a file for the servers' logs, else none
+    err = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115  # the server's
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
+    grpc_addr = ""
     while True:
         line = proc.stdout.readline()
         if not line:
             raise SystemExit(f"server did not start: {argv}")
         if m := re.match(r"gRPC\s+(\S+)", line):
-            return proc, m.group(1)
+            grpc_addr = m.group(1)
+            if not metrics:
+                return proc, grpc_addr, ""
+        if m := re.match(r"metrics\s+(\S+)", line):
+            return proc, grpc_addr, m.group(1)
+
+
+class Scraper:
+    """Scrapes /metrics (gzip, as Prometheus does) every ``every`` seconds in a thread
+    while the paced load runs; ``took`` holds each scrape's seconds to the last byte."""
+
+    def __init__(self, urls: list[str], every: float = 0.5) -> None:
+        self.urls = urls
+        self.every = every
+        self.took: list[float] = []
+        self.series = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for url in self.urls:
+                seconds, _, text = get(url, True)
+                self.took.append(seconds)
+                self.series = series(text)
 
 
 STORM = (
@@ -165,8 +212,9 @@ async def drive(
                 t0 = time.perf_counter()
                 try:
                     await call(raw, metadata=(("authorization", f"Device {secret}"),), timeout=30)
-                except grpc.aio.AioRpcError:
+                except grpc.aio.AioRpcError as exc:
                     errors += 1
+                    _failed(exc)
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -220,8 +268,9 @@ async def paced(
                 await calls[k % len(calls)](
                     raw, metadata=(("authorization", f"Device {secret}"),), timeout=30
                 )
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as exc:
                 errors += 1
+                _failed(exc)
             latencies.append(time.perf_counter() - t0)
 
         start = time.perf_counter()
@@ -236,6 +285,17 @@ async def paced(
     finally:
         for ch in channels:
             await ch.close()
+
+
+#: gRPC status names of the failed calls, counted over the run, and the first details of each
+CODES: dict[str, int] = {}
+DETAILS: dict[str, str] = {}
+
+
+def _failed(exc: grpc.aio.AioRpcError) -> None:
+    name = exc.code().name
+    CODES[name] = CODES.get(name, 0) + 1
+    DETAILS.setdefault(name, str(exc.details()))
 
 
 def line(
@@ -273,7 +333,23 @@ def main() -> None:
         default=1,
         help="collector processes on the same database, load spread over them",
     )
+    ap.add_argument(
+        "--ingest-worker",
+        default="process",
+        help="serve --ingest-worker value(s), comma-separated: each is measured in every round",
+    )
+    ap.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        help="first fill the store with this many devices (bench.metrics_render's fleet)",
+    )
+    ap.add_argument(
+        "--scrape", action="store_true", help="scrape /metrics every 0.5 s during --paced"
+    )
+    ap.add_argument("--refresh-seconds", type=float, default=10.0, help="serve's fleet refresh")
     args = ap.parse_args()
+    variants = [v.strip() for v in args.ingest_worker.split(",") if v.strip()]
     print(f"machine: {describe()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
@@ -295,29 +371,42 @@ def main() -> None:
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"CREATE SCHEMA {schema}")
             db = f"{PG}?options=-csearch_path%3D{schema}"
-        noop, noop_addr = start([sys.executable, "-m", "bench.noop_server"])
-        colls = [
-            start(
-                [
-                    str(BIN / "fleetpulse-collector"),
-                    "serve",
-                    "--db",
-                    db,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                    "--device-rate",
-                    "0",
-                ]
-            )
-            for _ in range(args.collectors)
-        ]
-        addrs = [a for _, a in colls]
+        if args.fleet:  # a fleet already enrolled and reporting, for the fleet-state gauges
+            t0 = time.perf_counter()
+            populate(db, fleet(args.fleet, time.time()))
+            print(f"# populated {args.fleet} devices in {time.perf_counter() - t0:.1f} s")
+        noop, noop_addr, _ = start([sys.executable, "-m", "bench.noop_server"])
+        colls = {
+            v: [
+                start(
+                    [
+                        str(BIN / "fleetpulse-collector"),
+                        "serve",
+                        "--db",
+                        db,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--metrics-listen",
+                        "127.0.0.1:0",
+                        "--device-rate",
+                        "0",
+                        "--ingest-worker",
+                        v,
+                        "--refresh-seconds",
+                        str(args.refresh_seconds),
+                    ],
+                    metrics=True,
+                )
+                for _ in range(args.collectors)
+            ]
+            for v in variants
+        }
+        addrs = {v: [a for _, a, _ in procs] for v, procs in colls.items()}
+        urls = {v: [u for _, _, u in procs] for v, procs in colls.items()}
         try:
-            devices = enroll_devices(addrs[0], db, args.devices)
-            ratios = []
-            peaks = []
+            devices = enroll_devices(addrs[variants[0]][0], db, args.devices)
+            ratios: dict[str, list[float]] = {v: [] for v in variants}
+            peaks: dict[str, list[float]] = {v: [] for v in variants}
             sent = 0
             for r in range(args.rounds):
                 msgs = build(devices, args.reports, args.records, args.mix, sent)
@@ -327,35 +416,51 @@ def main() -> None:
                     args.reports,
                     args.records,
                 )
-                real = line(
-                    f"{r + 1}: collector/{args.db} x{args.collectors}",
-                    *asyncio.run(drive(addrs, msgs, args.concurrency)),
-                    args.reports,
-                    args.records,
+                for v in variants:  # new seqs for each: nothing is a duplicate
+                    msgs = build(devices, args.reports, args.records, args.mix, sent)
+                    sent += args.reports
+                    real = line(
+                        f"{r + 1}: collector/{args.db} {v} x{args.collectors}",
+                        *asyncio.run(drive(addrs[v], msgs, args.concurrency)),
+                        args.reports,
+                        args.records,
+                    )
+                    ratios[v].append(real["reports_s"] / base["reports_s"])
+                    peaks[v].append(real["reports_s"])
+            for v in variants:
+                print(
+                    f"ratio collector ({v})/no-op per round: "
+                    f"{', '.join(f'{x:.0%}' for x in ratios[v])}; "
+                    f"median {statistics.median(ratios[v]):.0%}"
                 )
-                sent += args.reports
-                ratios.append(real["reports_s"] / base["reports_s"])
-                peaks.append(real["reports_s"])
-            print(
-                f"ratio collector/no-op per round: {', '.join(f'{x:.0%}' for x in ratios)}; "
-                f"median {statistics.median(ratios):.0%}"
-            )
             if args.paced:
-                rate = args.paced * statistics.median(peaks)
-                msgs = build(devices, args.reports, args.records, args.mix, sent)
-                line(
-                    f"paced {args.paced:.0%} of peak ({rate:.0f}/s)",
-                    *asyncio.run(paced(addrs, msgs, rate)),
-                    args.reports,
-                    args.records,
-                )
+                for v in variants:
+                    rate = args.paced * statistics.median(peaks[v])
+                    msgs = build(devices, args.reports, args.records, args.mix, sent)
+                    sent += args.reports
+                    with Scraper(urls[v] if args.scrape else []) as scrapes:
+                        line(
+                            f"paced {v} {args.paced:.0%} of peak ({rate:.0f}/s)",
+                            *asyncio.run(paced(addrs[v], msgs, rate)),
+                            args.reports,
+                            args.records,
+                        )
+                    if scrapes.took:
+                        q = statistics.quantiles(scrapes.took, n=20, method="inclusive")
+                        print(
+                            f"  /metrics (gzip) during it: {len(scrapes.took)} scrapes of "
+                            f"{scrapes.series} series, p50 {q[9] * 1000:.1f} ms, "
+                            f"p95 {q[18] * 1000:.1f} ms, max {max(scrapes.took) * 1000:.1f} ms"
+                        )
         finally:
-            for p in (noop, *(c for c, _ in colls)):
+            for p in (noop, *(c for procs in colls.values() for c, _, _ in procs)):
                 p.terminate()
                 p.wait(timeout=30)
         if args.db == "postgres":
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    if CODES:
+        print(f"failed calls by status: {CODES}; first details: {DETAILS}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.stdout.flush()
 

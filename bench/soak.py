@@ -111,7 +111,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/soak.db" if args.db == "sqlite" else args.db
-        proc, addr = start(
+        proc, addr, _ = start(
             [
                 str(BIN / "fleetpulse-collector"),
                 "serve",

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import grpc
 
+from fleetpulse.agent.sender import Sender, enroll
 from fleetpulse.agent.spool import Spool
+from fleetpulse.sim.simulate import SimulatedFleet
 from fleetpulse.v1 import telemetry_pb2 as pb
 
 #: Store tables of the four kinds a spooled record can land in.
@@ -99,3 +103,47 @@ def merge(
 ) -> None:
     for table, pairs in more:
         into.setdefault(table, set()).update(pairs)
+
+
+def connect(
+    fleet: SimulatedFleet,
+    target: str,
+    tokens: list[str],
+    channel: grpc.Channel,
+    batch: int,
+    deadline: float,
+) -> None:
+    """Enrolls every device of ``fleet`` (token by device index, round robin) and gives it
+    the agent's real Sender over ``channel``."""
+    for dev in fleet.devices:
+        got = enroll(target, tokens[dev.index % len(tokens)], dev.facts)
+        dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
+        dev.sender = Sender(
+            target,
+            dev.device_id,
+            got.device_secret,
+            batch_records=batch,
+            deadline=deadline,
+            channel=channel,
+        )
+
+
+def kill_between(
+    times: int, threads: list[threading.Thread], ready: Callable[[], bool], kill: Callable[[], None]
+) -> int:
+    """Calls ``kill`` whenever ``ready()`` (e.g. enough acks since the last kill), up to
+    ``times`` times, while ``threads`` (the fleet's senders) run; at most 120 s. Returns the
+    kills done (fewer if the fleet drained first)."""
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < times and time.monotonic() < deadline:
+        if not ready():
+            if not any(t.is_alive() for t in threads):
+                break
+            time.sleep(0.005)
+            continue
+        kill()
+        kills += 1
+    for t in threads:
+        t.join(timeout=max(1.0, deadline - time.monotonic()))
+    return kills

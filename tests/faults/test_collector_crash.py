@@ -18,9 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from fleetpulse.agent.sender import Sender, enroll
 from fleetpulse.sim.simulate import SimDevice, SimulatedFleet
-from tests.faults import check_exactly_once, fast_channel, free_port, merge, spooled, stored_sqlite
+from tests.faults import (
+    check_exactly_once,
+    connect,
+    fast_channel,
+    free_port,
+    kill_between,
+    merge,
+    spooled,
+    stored_sqlite,
+)
 from tests.procs import CollectorProc, cli, start_collector
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -63,17 +71,7 @@ def test_collector_killed_repeatedly_loses_and_duplicates_nothing(tmp_path: Path
     accepted = duplicates = 0
     errors: list[BaseException] = []
     try:
-        for dev in fleet.devices:
-            got = enroll(collector.grpc, tokens[dev.index % 2], dev.facts)
-            dev.device_id, dev.site, dev.key = got.device_id, got.site, got.user_hash_key
-            dev.sender = Sender(
-                collector.grpc,
-                dev.device_id,
-                got.device_secret,
-                batch_records=BATCH,
-                deadline=5.0,
-                channel=channel,
-            )
+        connect(fleet, collector.grpc, tokens, channel, BATCH, deadline=5.0)
         fleet.history(DAYS)
         fleet.live_step(time.time(), start_probability=0.5)  # some sign-ins in progress
 
@@ -111,25 +109,21 @@ def test_collector_killed_repeatedly_loses_and_duplicates_nothing(tmp_path: Path
             t.start()
 
         rng = random.Random(3)
-        kills = 0
-        deadline = time.monotonic() + 120
-        while kills < KILLS and time.monotonic() < deadline:
+
+        def ready() -> bool:
             with lock:
-                ready = acked_since_restart >= ACKS_BETWEEN_KILLS
-            if not ready:
-                if not any(t.is_alive() for t in threads):
-                    break
-                time.sleep(0.005)
-                continue
+                return acked_since_restart >= ACKS_BETWEEN_KILLS
+
+        def kill() -> None:
+            nonlocal collector, acked_since_restart
             time.sleep(rng.uniform(0, 0.02))  # land inside some report's commit or ack
             collector.stop("KILL")
-            kills += 1
             time.sleep(rng.uniform(0.05, 0.3))  # the fleet retries against nothing
             collector = _start(db, port, log)
             with lock:
                 acked_since_restart = 0
-        for t in threads:
-            t.join(timeout=max(1.0, deadline - time.monotonic()))
+
+        kills = kill_between(KILLS, threads, ready, kill)
         assert not errors, errors
         assert not any(t.is_alive() for t in threads), "spools did not drain"
         assert kills == KILLS, f"the fleet drained after {kills} kill(s); make it bigger"

@@ -10,8 +10,8 @@ once.
 
 SQLite: the collector process may not grow any file past a size limit (RLIMIT_FSIZE, with
 SIGXFSZ ignored, so a write past it fails as on a full disk); once its database is full
-every report gets UNAVAILABLE; the limit is then lifted (prlimit on the running process,
-as freeing disk space would) and everything is delivered once.
+every report gets UNAVAILABLE; the limit is then lifted (prlimit on the running process and
+its ingest worker, as freeing disk space would) and everything is delivered once.
 """
 
 from __future__ import annotations
@@ -222,9 +222,9 @@ def test_sqlite_full_disk_gets_unavailable_and_recovers(tmp_path: Path) -> None:
         assert acked_full <= stored_full, f"{len(acked_full - stored_full)} acked, not stored"
         assert len(stored_full) < generated
 
-        psutil.Process(collector.proc.pid).rlimit(  # space is freed
-            psutil.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-        )
+        serving = psutil.Process(collector.proc.pid)
+        for proc in (serving, *serving.children(recursive=True)):  # space is freed, for all
+            proc.rlimit(psutil.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         for t in threads:
             t.join(timeout=60)
         assert not fleet.failures, fleet.failures

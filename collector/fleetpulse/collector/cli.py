@@ -117,6 +117,13 @@ def serve(
             min=1, help="Records waiting for the database before reports get RESOURCE_EXHAUSTED."
         ),
     ] = MAX_QUEUED_RECORDS,
+    ingest_worker: Annotated[
+        str,
+        typer.Option(
+            help="Where reports are decoded, validated and stored: 'process' (an ingest worker"
+            " process of its own, off the gRPC event loop) or 'thread' (a writer thread)."
+        ),
+    ] = "process",
     retain_signins: Annotated[
         str, typer.Option(help="Keep sign-ins (and their contributors) this long, e.g. 400d.")
     ] = "400d",
@@ -128,6 +135,8 @@ def serve(
     """Run the collector until SIGTERM/SIGINT (in-flight reports are committed first)."""
     if not 0.1 <= refresh_seconds <= 3600.0:
         raise ConfigError(f"--refresh-seconds must be 0.1..3600, got {refresh_seconds:g}")
+    if ingest_worker not in ("process", "thread"):
+        raise ConfigError(f"--ingest-worker must be process or thread, got {ingest_worker!r}")
     retention = RetentionPolicy(
         signin=positive_duration(retain_signins, "--retain-signins"),
         boot=positive_duration(retain_boots, "--retain-boots"),
@@ -154,6 +163,7 @@ def serve(
         app_top_n=app_top_n,
         app_allowlist=tuple(a.strip() for a in app_allowlist.split(",") if a.strip()),
         write_queue_records=write_queue_records,
+        ingest_worker=ingest_worker,
         retention=retention,
     )
     asyncio.run(_serve(config))

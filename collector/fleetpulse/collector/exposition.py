@@ -46,7 +46,9 @@ def load_users(path: Path) -> dict[str, bytes]:
 
 
 def metrics_app(registry: CollectorRegistry, extra: Callable[[], Rendered]) -> App:
-    """The registry rendered now, followed by pre-rendered text (the per-device gauges).
+    """The registry rendered now (the ingest tallies, auth and retention metrics), followed
+    by the text pre-rendered at the last fleet-state refresh (fleet-state gauges, per-device
+    gauges).
     With gzip, the live part is compressed fast (level 1) and the pre-compressed part is
     appended as a second gzip member."""
 

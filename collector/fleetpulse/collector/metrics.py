@@ -8,6 +8,7 @@ every instance (aggregate them with max, never sum).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,7 +20,7 @@ from fleetpulse.collector.model import (
     FleetState,
     Incoming,
 )
-from fleetpulse.collector.tally import CounterTally, HistogramTally, collect_all
+from fleetpulse.collector.tally import CounterTally, HistogramTally, Labels, collect_all
 from fleetpulse.contract.phases import PROFILE_TYPES
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
 
@@ -213,6 +214,34 @@ class IngestMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         return collect_all(self._tallies)
+
+    def take(self) -> dict[str, dict[Labels, Any]]:
+        """Every tally's series counted since the last ``take``, by family name, emptied: what
+        an ingest worker process (fleetpulse.collector.worker) counted for one group, with
+        app and contributor names not yet capped (see ``merge``)."""
+        return {t.name: t.take() for t in self._tallies}
+
+    def merge(self, taken: dict[str, dict[Labels, Any]]) -> None:
+        """Adds what another process's IngestMetrics ``take``-s; app, contributor and boot
+        culprit names are capped here, by this process's labels (AppLabels,
+        ContributorLabels)."""
+        for t in self._tallies:
+            series = taken.get(t.name)
+            if not series:
+                continue
+            if t is self.foreground or t is self.launches or t is self.crashes:
+                t.merge(series, lambda labels: (self.apps.label(labels[0]),))
+            elif t is self.contributors:
+                t.merge(
+                    series,
+                    lambda labels: (labels[0], self.contributor_labels.label(*labels[:2])),
+                )
+            elif t is self.culprits:
+                t.merge(
+                    series, lambda labels: (labels[0], self.culprit_labels.label(*labels[:2]))
+                )
+            else:
+                t.merge(series)
 
     def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
         """Counts the records one report stored: one pass, sums per label set."""

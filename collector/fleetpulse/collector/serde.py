@@ -47,6 +47,11 @@ def enroll_from_bytes(raw: bytes) -> pb.EnrollRequest:
     return _parse(pb.EnrollRequest, raw)
 
 
+def parse_report(raw: bytes) -> pb.ReportRequest:
+    """The request decoded by upb (C), or InvalidReport if it is not a ReportRequest."""
+    return _parse(pb.ReportRequest, raw)
+
+
 def report_from_bytes(raw: bytes) -> Report:
     return report_from_proto(_parse(pb.ReportRequest, raw))
 

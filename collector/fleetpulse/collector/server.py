@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -11,7 +12,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 
 from fleetpulse.collector.auth import Authenticator
 from fleetpulse.collector.errors import ConfigError
@@ -41,6 +42,7 @@ from fleetpulse.collector.signin_windows import WINDOWS, window_end
 from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.retention import DEFAULT_POLICY, TABLES, RetentionPolicy
+from fleetpulse.collector.worker import ProcessWriter
 from fleetpulse.collector.writer import MAX_QUEUED_RECORDS, Writer
 from fleetpulse.contract.address import AddressError, is_loopback, split_target
 from fleetpulse.contract.setting_ranges import DEFAULT_REPORT_INTERVAL_SECONDS
@@ -89,6 +91,10 @@ class ServerConfig:
     # Records waiting for the database before reports are refused with RESOURCE_EXHAUSTED
     # and a retry hint (fleetpulse.collector.writer: backpressure).
     write_queue_records: int = MAX_QUEUED_RECORDS
+    # Where reports are decoded, validated and stored: "process", an ingest worker process
+    # of its own (fleetpulse.collector.worker: its own GIL, off the event loop's core), or
+    # "thread", a writer thread of this process (validation on the event loop).
+    ingest_worker: str = "process"
     app_allowlist: tuple[str, ...] = ()
     settings: SiteSettings = field(default_factory=SiteSettings)
     # Connection management (gRPC proposal A9): a connection with no call for this long is
@@ -129,6 +135,15 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
     ]
 
 
+def _prerender(fleet: CollectorRegistry, per_device: Rendered) -> Rendered:
+    """The fleet-state gauges' exposition text, then the per-device gauges'; gzipped as two
+    members (a gzip body may be several members, RFC 1952 2.2)."""
+    text = generate_latest(fleet)
+    return Rendered(
+        text + per_device.text, gzip.compress(text, compresslevel=6) + per_device.gzipped
+    )
+
+
 class Collector:
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
@@ -146,10 +161,14 @@ class Collector:
         culprits.seed(self.store.top_boot_culprits(time.time() - 7 * 86400, config.app_top_n))
         self.metrics = IngestMetrics(self.registry, apps, contributors, culprits)
         self.fleet = FleetStateCollector()
-        self.per_device = Rendered()
-        self.registry.register(self.fleet)
+        # The fleet-state and by-model gauges change only at a refresh: rendered then, off
+        # the event loop, and served pre-rendered with the per-device gauges; ``registry``
+        # (ingest tallies, auth, retention) is rendered at each scrape.
+        self._fleet_registry = CollectorRegistry()
+        self._fleet_registry.register(self.fleet)
+        self.pre_rendered = Rendered()
         self.models = ModelBoardCollector()
-        self.registry.register(self.models)
+        self._fleet_registry.register(self.models)
         self.store.record_retention(config.retention)  # the report warns past it
         self.pruner = Pruner(
             self.store,
@@ -163,7 +182,13 @@ class Collector:
             metrics=AuthMetrics(self.registry),
         )
         self.auth.fleet_key()
-        self.writer = Writer(self.store, max_queued_records=config.write_queue_records)
+        self.writer: Writer | ProcessWriter
+        if config.ingest_worker == "process" and store is None:
+            self.writer = ProcessWriter(
+                config.db, self.metrics.merge, max_queued_records=config.write_queue_records
+            )
+        else:
+            self.writer = Writer(self.store, max_queued_records=config.write_queue_records)
         self.ingestor = Ingestor(
             self.auth,
             self.writer,
@@ -254,13 +279,14 @@ class Collector:
                 self.config.metrics_tls_cert,
                 self.config.metrics_tls_key,
                 load_users(self.config.metrics_auth) if self.config.metrics_auth else None,
-                extra=lambda: self.per_device,
+                extra=lambda: self.pre_rendered,
             )
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve metrics on {self.config.metrics_listen}: {exc}"
             ) from exc
         self.metrics_port = int(self._http.server_port)
+        self.writer.start()  # the ingest worker, once the ports are ours
         await server.start()
         self._server = server
         for name in ("", SERVICE):
@@ -289,7 +315,7 @@ class Collector:
         state, rendered = await asyncio.to_thread(self._snapshot, now)
         self.fleet.update(state)
         self._expired_since = now
-        self.per_device = rendered
+        self.pre_rendered = await asyncio.to_thread(_prerender, self._fleet_registry, rendered)
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
 

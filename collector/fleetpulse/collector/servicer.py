@@ -110,9 +110,8 @@ class TelemetryServicer:
 
     async def Report(self, request: bytes, context: grpc.aio.ServicerContext) -> pb.ReportResponse:
         try:
-            report = serde.report_from_bytes(request)
-            ack = await self._ingestor.report(
-                report, _metadata(context, "authorization"), context.peer()
+            ack = await self._ingestor.report_bytes(
+                request, _metadata(context, "authorization"), context.peer()
             )
         except grpc.aio.AbortError:
             raise

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 Labels = tuple[str, ...]
+Relabel = Callable[[Labels], Labels]
 
 
 class HistogramTally:
@@ -46,6 +47,21 @@ class HistogramTally:
         s = self.series.get(labels) or self.touch(labels)
         s[bisect_left(self.bounds, value)] += 1
         s[-1] += value
+
+    def take(self) -> dict[Labels, list[float]]:
+        """The series observed since the last ``take``, emptied (for a tally kept in another
+        process and merged into this one's, see ``merge``)."""
+        series, self.series = self.series, {}
+        return series
+
+    def merge(self, series: dict[Labels, list[float]], relabel: Relabel | None = None) -> None:
+        """Adds series ``take``n from a tally with the same buckets; ``relabel`` maps each
+        label tuple first."""
+        for labels, counts in series.items():
+            s = self.touch(relabel(labels) if relabel else labels)
+            for i, n in enumerate(counts):
+                if n:
+                    s[i] += n
 
     def collect(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
@@ -74,6 +90,17 @@ class CounterTally:
 
     def touch(self, labels: Labels) -> None:
         self.series.setdefault(labels, 0.0)
+
+    def take(self) -> dict[Labels, float]:
+        """The series counted since the last ``take``, emptied (see HistogramTally.take)."""
+        series, self.series = self.series, {}
+        return series
+
+    def merge(self, series: dict[Labels, float], relabel: Relabel | None = None) -> None:
+        """Adds series ``take``n from another tally; ``relabel`` maps each label tuple first."""
+        for labels, value in series.items():
+            key = relabel(labels) if relabel else labels
+            self.series[key] = self.series.get(key, 0.0) + value
 
     def collect(self) -> CounterMetricFamily:
         family = CounterMetricFamily(self.name, self.doc, labels=self.labelnames)

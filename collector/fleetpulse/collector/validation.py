@@ -301,3 +301,15 @@ def validate(report: Report, now: float) -> None:
         seen.add(inc.seq)
     if problems:
         raise InvalidReport(problems)
+
+
+def rejected_by_kind(report: Report, err: InvalidReport) -> dict[str, int]:
+    """The records ``err`` rejects, counted by kind: those it names, or every record when
+    it names none (a problem of the whole report)."""
+    bad = set(err.seqs)
+    rejected: dict[str, int] = {}
+    for inc in report.records:
+        if inc.seq in bad or not bad:
+            kind = inc.record.kind.value
+            rejected[kind] = rejected.get(kind, 0) + 1
+    return rejected

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fleetpulse.collector.errors import RateLimited, StoreUnavailable
 from fleetpulse.collector.model import Outcome, Report
@@ -28,7 +29,9 @@ from fleetpulse.collector.store.base import Store
 
 log = logging.getLogger("fleetpulse.collector.writer")
 
-_Item = tuple[Report, asyncio.Future[Outcome], asyncio.AbstractEventLoop]
+#: One queued report: its device, its record count, what the committer needs of it, and the
+#: future its caller awaits (resolved on the caller's event loop).
+_Item = tuple[str, int, Any, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 _STOP = None
 
 #: Records queued or being committed before new reports are refused: 100 full reports
@@ -39,17 +42,18 @@ RETRY_MIN = 0.05
 RETRY_MAX = 5.0
 
 
-class Writer:
+class GroupQueue:
+    """The bounded queue and the grouping thread; ``_commit`` stores one group (the
+    in-process store: Writer; an ingest worker process: fleetpulse.collector.worker)."""
+
     def __init__(
         self,
-        store: Store,
         max_group: int = 128,
         clock: Callable[[], float] = time.time,
         linger: float = 0.002,
         max_queued_records: int = MAX_QUEUED_RECORDS,
     ) -> None:
         self._linger = linger
-        self._store = store
         self._max_group = max_group
         self._clock = clock
         self._max_queued = max_queued_records
@@ -65,11 +69,11 @@ class Writer:
         """Records submitted and not yet committed (or failed)."""
         return self._queued
 
-    def submit(self, report: Report) -> asyncio.Future[Outcome]:
-        """Queues ``report`` for the next group commit; its future holds the outcome after
+    def _enqueue(self, device_id: str, records: int, payload: Any) -> asyncio.Future[Any]:
+        """Queues ``payload`` for the next group commit; its future holds the outcome after
         the commit. RateLimited (nothing queued) if the queue is full; a report alone is
         always taken, however large."""
-        n = max(1, len(report.records))
+        n = max(1, records)
         with self._count_lock:
             if self._queued and self._queued + n > self._max_queued:
                 raise RateLimited(
@@ -79,8 +83,8 @@ class Writer:
                 )
             self._queued += n
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.put((report, fut, loop))
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((device_id, n, payload, fut, loop))
         return fut
 
     def _retry_after(self, queued: int) -> float:
@@ -116,10 +120,10 @@ class Writer:
                 group.append(item)
             # The same order in every transaction: two collectors on one database then take
             # device row locks in the same order and cannot deadlock on each other.
-            group.sort(key=lambda item: item[0].device_id)
+            group.sort(key=lambda item: item[0])
             started = time.monotonic()
             self._commit(group)
-            records = sum(max(1, len(r.records)) for r, _, _ in group)
+            records = sum(item[1] for item in group)
             with self._count_lock:
                 self._queued -= records
             took = time.monotonic() - started
@@ -129,41 +133,68 @@ class Writer:
             if stop:
                 return
 
-    def _commit(self, group: list[_Item]) -> None:
-        try:
-            outcomes = self._store.ingest([r for r, _, _ in group], self._clock())
-        except Exception as exc:  # nothing of the group was committed, nothing acked
-            if len(group) > 1 and not self._store.transient(exc):
-                # One report the database cannot take must not fail the others: commit
-                # each on its own (not when the database itself is down or locked).
-                for item in group:
-                    self._commit([item])
-                return
-            err = (
-                exc
-                if isinstance(exc, StoreUnavailable)
-                else StoreUnavailable(
-                    f"the database could not commit: {redact(exc)}".splitlines()[0]
-                )
-            )
-            log.error("store commit failed for %d report(s): %s", len(group), redact(err))
-            for _, fut, loop in group:
-                loop.call_soon_threadsafe(_set_exception, fut, err)
-            return
-        for (_, fut, loop), outcome in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_set_result, fut, outcome)
+    def start(self) -> None:
+        """Starts what committing needs beyond the thread (nothing here)."""
 
-    def close(self) -> None:
+    def _commit(self, group: list[_Item]) -> None:
+        raise NotImplementedError
+
+    def _stop_thread(self) -> None:
         """Commits everything queued so far, then stops the thread."""
         self._queue.put(_STOP)
         self._thread.join(timeout=60)
 
+    def close(self) -> None:
+        """Commits everything queued so far, then stops."""
+        self._stop_thread()
 
-def _set_result(fut: asyncio.Future[Outcome], outcome: Outcome) -> None:
+
+class Writer(GroupQueue):
+    """Group commit in a thread of this process, into ``store``."""
+
+    def __init__(self, store: Store, **kwargs: Any) -> None:
+        self._store = store
+        super().__init__(**kwargs)
+
+    def submit(self, report: Report) -> asyncio.Future[Outcome]:
+        """Queues ``report``; see GroupQueue._enqueue."""
+        return self._enqueue(report.device_id, len(report.records), report)
+
+    def _commit(self, group: list[_Item]) -> None:
+        outcomes = store_group(self._store, [item[2] for item in group], self._clock)
+        for (_, _, _, fut, loop), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                loop.call_soon_threadsafe(_set_exception, fut, outcome)
+            else:
+                loop.call_soon_threadsafe(_set_result, fut, outcome)
+
+
+def store_group(
+    store: Store, reports: list[Report], clock: Callable[[], float]
+) -> list[Outcome | StoreUnavailable]:
+    """Stores ``reports`` in one transaction; per report its Outcome, or StoreUnavailable
+    (redacted) when its transaction failed: nothing of it was committed. A group failing
+    for its data (not for the database) is stored report by report, so that one report
+    the database cannot take does not fail the others."""
+    try:
+        return list(store.ingest(reports, clock()))
+    except Exception as exc:  # nothing of the group was committed, nothing acked
+        if len(reports) > 1 and not store.transient(exc):
+            return [out for r in reports for out in store_group(store, [r], clock)]
+        err = (
+            exc
+            if isinstance(exc, StoreUnavailable)
+            else StoreUnavailable(f"the database could not commit: {redact(exc)}".splitlines()[0])
+        )
+        log.error("store commit failed for %d report(s): %s", len(reports), redact(err))
+        return [err] * len(reports)
+
+
+def _set_result(fut: asyncio.Future[Any], outcome: Any) -> None:
     if not fut.done():
         fut.set_result(outcome)
 
 
-def _set_exception(fut: asyncio.Future[Outcome], err: Exception) -> None:
+def _set_exception(fut: asyncio.Future[Any], err: Exception) -> None:
     if not fut.done():
         fut.set_exception(err)

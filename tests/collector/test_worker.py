@@ -1,0 +1,85 @@
+"""The ingest worker's group handling (worker.handle, in this process) and the serving
+process's merge of its tallies: results per report, metrics counted once, names capped by
+the serving process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from fleetpulse.collector.auth import digest
+from fleetpulse.collector.metrics import AppLabels, ContributorLabels, IngestMetrics
+from fleetpulse.collector.store.base import open_store
+from fleetpulse.collector.worker import Rejected, Stored, handle, worker_metrics
+from fleetpulse.contract.records import AppUsageRecord, BootRecord, Culprit, DeviceFacts, Record
+from fleetpulse.contract.serde import record_to_bytes, report_request
+
+NOW = 1_800_000_000.0
+
+
+def _raw(records: list[tuple[int, Record]]) -> bytes:
+    spooled = [(seq, record_to_bytes(r, NOW - 30)) for seq, r in records]
+    return report_request("d1", DeviceFacts("h", "linux", "", ""), spooled, NOW).SerializeToString()
+
+
+def _app(name: str, launches: int = 1) -> AppUsageRecord:
+    return AppUsageRecord(NOW - 600, 300.0, name, launches, 10.0, 5.0)
+
+
+def test_a_group_gives_one_result_per_report_and_counts_once(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    store.create_token("t", digest("fpt_x"), "north", NOW, None, None)
+    store.enroll(digest("fpt_x"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)
+    worker = worker_metrics()
+    good = _raw([(1, _app("Word")), (2, _app("Excel", 3))])
+    bad = _raw([(3, _app("Teams")), (4, AppUsageRecord(NOW - 600, 300.0, ""))])  # no app name
+    group = [(raw, "north", "linux", NOW) for raw in (good, bad, b"\xff\xff", good)]
+    try:
+        results = handle(store, worker, group)
+    finally:
+        store.close()
+
+    assert results[0] == Stored(accepted=2, duplicates=0)
+    assert isinstance(results[1], Rejected)
+    assert [seq for seq, _ in results[1].problems] == [4]
+    assert "app is empty" in results[1].problems[0][1]
+    assert results[2] == Rejected(
+        [(0, "request is not a valid fleetpulse.v1.ReportRequest message")]
+    )
+    assert results[3] == Stored(accepted=0, duplicates=2)  # the same report again: its round 2
+
+    serving = IngestMetrics(CollectorRegistry(), AppLabels(top_n=1))
+    serving.merge(worker.take())
+    records = serving.records.series
+    assert records[("app_usage", "accepted")] == 2
+    assert records[("app_usage", "duplicate")] == 2
+    assert records[("app_usage", "rejected")] == 1  # the named record only
+    # names are capped by the serving process: one admitted, the rest "other"
+    assert serving.launches.series == {("word",): 1.0, ("other",): 3.0}
+    assert worker.take()["fleetpulse_ingest_records"] == {}  # taken: counted once
+
+
+def test_boot_culprit_names_from_the_worker_are_capped_by_the_serving_process(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    store.create_token("t", digest("fpt_x"), "north", NOW, None, None)
+    store.enroll(digest("fpt_x"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)
+    worker = worker_metrics()
+    culprits = tuple(Culprit(f"Driver{i}", "driver", 2.0 + i) for i in range(3))
+    boot = BootRecord("b1", NOW - 900, 60.0, culprits=culprits)
+    try:
+        results = handle(store, worker, [(_raw([(1, boot)]), "north", "windows", NOW)])
+    finally:
+        store.close()
+
+    assert results == [Stored(accepted=1, duplicates=0)]
+    serving = IngestMetrics(
+        CollectorRegistry(), AppLabels(), ContributorLabels(), ContributorLabels(top_n=1)
+    )
+    serving.merge(worker.take())
+    # the first name seen is admitted, the other two pooled; no second is lost
+    assert serving.culprits.series == {("driver", "Driver0"): 2.0, ("driver", "other"): 7.0}
