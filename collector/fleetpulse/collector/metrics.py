@@ -237,9 +237,7 @@ class IngestMetrics(Collector):
                     lambda labels: (labels[0], self.contributor_labels.label(*labels[:2])),
                 )
             elif t is self.culprits:
-                t.merge(
-                    series, lambda labels: (labels[0], self.culprit_labels.label(*labels[:2]))
-                )
+                t.merge(series, lambda labels: (labels[0], self.culprit_labels.label(*labels[:2])))
             else:
                 t.merge(series)
 
