@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from fleetpulse.collector.model import BootTotal, Hardware, Incoming, Report, SigninDuration
 from fleetpulse.collector.model_board import ModelBoardCollector, compute
@@ -94,10 +95,21 @@ def test_a_collectors_refresh_computes_them_from_its_store(tmp_path: Path) -> No
     collector = Collector(ServerConfig(db=db), store)
     try:
         asyncio.run(collector.refresh())
-        r = collector.registry
-        assert sample(r, "fleetpulse_model_devices", "unknown", "Latitude 5440") == 1
-        assert sample(r, "fleetpulse_model_devices_hdd", "unknown", "Latitude 5440") == 1
-        q = sample(r, "fleetpulse_model_login_seconds", "unknown", "Latitude 5440", quantile="0.5")
+        # the by-model gauges change only at a refresh: rendered then, served with the page
+        page = collector.pre_rendered.text.decode()
+        served = {
+            (
+                s.name,
+                s.labels.get("manufacturer"),
+                s.labels.get("model"),
+                s.labels.get("quantile"),
+            ): s.value
+            for family in text_string_to_metric_families(page)
+            for s in family.samples
+        }
+        assert served[("fleetpulse_model_devices", "unknown", "Latitude 5440", None)] == 1
+        assert served[("fleetpulse_model_devices_hdd", "unknown", "Latitude 5440", None)] == 1
+        q = served[("fleetpulse_model_login_seconds", "unknown", "Latitude 5440", "0.5")]
         assert q == 42.0
     finally:
         store.close()
