@@ -256,3 +256,23 @@ def test_with_an_inbox_the_services_own_probe_is_not_used(tmp_path: Path) -> Non
         apps.sample_foreground(5.0)
         clock.now = T0 + 60
         assert foreground(apps.flush()) == {"outlook.exe": expected}
+
+
+def test_a_folder_filled_with_made_up_names_yields_a_bounded_number_of_records(
+    tmp_path: Path,
+) -> None:
+    # Any signed-in user can write here (the helper runs as the user): 40 files of 512
+    # distinct names each would otherwise become 20,480 app records in one interval.
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    for i in range(40):
+        names = {f"fake{i}-{j}.exe": 0.001 for j in range(handover.MAX_APPS)}
+        handover.write(folder, ForegroundSlice("2", T0 + i, T0 + i + 60, names))
+    handover.write(folder, ForegroundSlice("3", T0, T0 + 60, {"outlook.exe": 30.0}))
+    clock = Clock(T0)
+    apps, env = source(clock, folder)
+    clock.now = T0 + 300
+    got = foreground(apps.flush())
+    assert len(got) <= handover.MAX_APPS + 1  # the helpers' names, and outlook.exe it runs
+    assert got["outlook.exe"] == 30.0  # a name already in use is still credited
+    assert env.problems.counts == {handover.SOURCE: 1}  # the overflow, counted once
