@@ -276,3 +276,22 @@ def test_a_folder_filled_with_made_up_names_yields_a_bounded_number_of_records(
     assert len(got) <= handover.MAX_APPS + 1  # the helpers' names, and outlook.exe it runs
     assert got["outlook.exe"] == 30.0  # a name already in use is still credited
     assert env.problems.counts == {handover.SOURCE: 1}  # the overflow, counted once
+
+
+def test_files_that_are_not_hand_overs_cannot_hide_the_real_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Names the inbox ignores (and never deletes: they are not its own) must not use up
+    # the files read per take, or any user could stop foreground time for every session
+    # by leaving that many of them in the shared folder.
+    monkeypatch.setattr(handover, "MAX_FILES_PER_TAKE", 10)
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    for i in range(1000):
+        (folder / (f".hide{i}" if i % 2 else f"hide-{i}.txt")).write_bytes(b"")
+    (folder / "2-1.json").write_bytes(doc(**{"code.exe": 10}))
+    problems = Problems()
+    [piece] = Inbox(folder).take(T0 + 3600, problems)
+    assert piece.seconds == {"code.exe": 10.0}
+    assert problems.total == 0
+    assert len(os.listdir(folder)) == 1000  # the others are left alone
