@@ -394,6 +394,22 @@ def test_since_and_until_take_dates_and_durations() -> None:
         since_until("7d", "14d", NOW)
 
 
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("9999999d", None),
+        ("28d", "9999-12-31"),
+        ("999999999999d", None),
+        ("28d", "0001-01-01"),
+        ("9999-12-01", "9999-12-30"),
+    ],
+)
+def test_points_no_calendar_holds_are_one_line_errors(since: str, until: str | None) -> None:
+    # Python's dates end at years 1 and 9999: beyond them a traceback came out.
+    with pytest.raises(ConfigError, match=r"out of range|empty or reversed"):
+        since_until(since, until, NOW)
+
+
 def test_a_site_whose_waits_are_all_unknown_has_unknown_staff_hours(
     db_url: str, tmp_path: Path
 ) -> None:
