@@ -19,8 +19,7 @@ def _cell(value: str) -> str:
     overrides) becomes U+FFFD."""
     for c in "\\|<>":
         value = value.replace(c, "\\" + c)
-    value = "".join(c if c.isprintable() or c.isspace() else "\ufffd" for c in value)
-    return " ".join(value.split())
+    return t.printable(value)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
