@@ -86,6 +86,9 @@ def test_recorded_files_are_taken_once_and_damaged_ones_counted_and_deleted(
         (doc(**{"x" * 129: 1}), "bare executable"),
         (doc(**{f"a{i}.exe": 0 for i in range(handover.MAX_APPS + 1)}), "apps"),
         (doc(**{"a.exe": 40, "b.exe": 40}), "of foreground in a 60.0s span"),
+        # integers no float holds: OverflowError out of the service loop before
+        (doc(end=10**400), "start/end"),
+        (doc(**{"a.exe": 10**400}), "non-negative"),
     ],
 )
 def test_damaged_contents_are_refused_with_a_reason(data: bytes, reason: str) -> None:
@@ -295,3 +298,16 @@ def test_files_that_are_not_hand_overs_cannot_hide_the_real_ones(
     assert piece.seconds == {"code.exe": 10.0}
     assert problems.total == 0
     assert len(os.listdir(folder)) == 1000  # the others are left alone
+
+
+def test_a_file_no_float_can_hold_is_damaged_not_fatal(tmp_path: Path) -> None:
+    # One such file, left by any user, stopped the service at every start.
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    (folder / "2-1.json").write_bytes(doc(**{"a.exe": 10**400}))
+    clock = Clock(T0)
+    apps, env = source(clock, folder)
+    clock.now = T0 + 300
+    assert foreground(apps.flush()) == {"outlook.exe": None}
+    assert env.problems.counts == {handover.SOURCE: 1}
+    assert os.listdir(folder) == []
