@@ -86,6 +86,9 @@ def test_recorded_files_are_taken_once_and_damaged_ones_counted_and_deleted(
         (doc(**{"x" * 129: 1}), "bare executable"),
         (doc(**{f"a{i}.exe": 0 for i in range(handover.MAX_APPS + 1)}), "apps"),
         (doc(**{"a.exe": 40, "b.exe": 40}), "of foreground in a 60.0s span"),
+        # integers no float holds: OverflowError out of the service loop before
+        (doc(end=10**400), "start/end"),
+        (doc(**{"a.exe": 10**400}), "non-negative"),
     ],
 )
 def test_damaged_contents_are_refused_with_a_reason(data: bytes, reason: str) -> None:
@@ -256,3 +259,55 @@ def test_with_an_inbox_the_services_own_probe_is_not_used(tmp_path: Path) -> Non
         apps.sample_foreground(5.0)
         clock.now = T0 + 60
         assert foreground(apps.flush()) == {"outlook.exe": expected}
+
+
+def test_a_folder_filled_with_made_up_names_yields_a_bounded_number_of_records(
+    tmp_path: Path,
+) -> None:
+    # Any signed-in user can write here (the helper runs as the user): 40 files of 512
+    # distinct names each would otherwise become 20,480 app records in one interval.
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    for i in range(40):
+        names = {f"fake{i}-{j}.exe": 0.001 for j in range(handover.MAX_APPS)}
+        handover.write(folder, ForegroundSlice("2", T0 + i, T0 + i + 60, names))
+    handover.write(folder, ForegroundSlice("3", T0, T0 + 60, {"outlook.exe": 30.0}))
+    clock = Clock(T0)
+    apps, env = source(clock, folder)
+    clock.now = T0 + 300
+    got = foreground(apps.flush())
+    assert len(got) <= handover.MAX_APPS + 1  # the helpers' names, and outlook.exe it runs
+    assert got["outlook.exe"] == 30.0  # a name already in use is still credited
+    assert env.problems.counts == {handover.SOURCE: 1}  # the overflow, counted once
+
+
+def test_files_that_are_not_hand_overs_cannot_hide_the_real_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Names the inbox ignores (and never deletes: they are not its own) must not use up
+    # the files read per take, or any user could stop foreground time for every session
+    # by leaving that many of them in the shared folder.
+    monkeypatch.setattr(handover, "MAX_FILES_PER_TAKE", 10)
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    for i in range(1000):
+        (folder / (f".hide{i}" if i % 2 else f"hide-{i}.txt")).write_bytes(b"")
+    (folder / "2-1.json").write_bytes(doc(**{"code.exe": 10}))
+    problems = Problems()
+    [piece] = Inbox(folder).take(T0 + 3600, problems)
+    assert piece.seconds == {"code.exe": 10.0}
+    assert problems.total == 0
+    assert len(os.listdir(folder)) == 1000  # the others are left alone
+
+
+def test_a_file_no_float_can_hold_is_damaged_not_fatal(tmp_path: Path) -> None:
+    # One such file, left by any user, stopped the service at every start.
+    folder = tmp_path / "foreground"
+    folder.mkdir()
+    (folder / "2-1.json").write_bytes(doc(**{"a.exe": 10**400}))
+    clock = Clock(T0)
+    apps, env = source(clock, folder)
+    clock.now = T0 + 300
+    assert foreground(apps.flush()) == {"outlook.exe": None}
+    assert env.problems.counts == {handover.SOURCE: 1}
+    assert os.listdir(folder) == []

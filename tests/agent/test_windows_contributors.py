@@ -82,6 +82,20 @@ def test_file_name_drops_folders_and_arguments(command: str, name: str) -> None:
     assert wc.file_name(command) == name
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        # unquoted, no known extension, a space inside the path: the first word is a folder
+        # of the path (here a profile folder named after its user), not the program
+        "C:\\Users\\bob smith\\tools\\start.jar",
+        "C:\\Users\\alice.smith\\",  # a folder, not a program
+        "\\\\corp\\home$\\alice.smith\\",
+    ],
+)
+def test_a_command_that_names_no_program_gives_no_name(command: str) -> None:
+    assert wc.file_name(command) == ""
+
+
 def test_extension_names_come_from_the_table_and_unknown_ones_are_guids() -> None:
     assert wc.extension_name("{5794dafd-be60-433f-88a2-1a31939ac01f}") == "Drive Maps"
     assert wc.extension_name("{11111111-2222-3333-4444-555555555555}") == (

@@ -392,3 +392,41 @@ def test_since_and_until_take_dates_and_durations() -> None:
     )
     with pytest.raises(ConfigError, match="the period is empty or reversed"):
         since_until("7d", "14d", NOW)
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("9999999d", None),
+        ("28d", "9999-12-31"),
+        ("999999999999d", None),
+        ("28d", "0001-01-01"),
+        ("9999-12-01", "9999-12-30"),
+    ],
+)
+def test_points_no_calendar_holds_are_one_line_errors(since: str, until: str | None) -> None:
+    # Python's dates end at years 1 and 9999: beyond them a traceback came out.
+    with pytest.raises(ConfigError, match=r"out of range|empty or reversed"):
+        since_until(since, until, NOW)
+
+
+def test_a_site_whose_waits_are_all_unknown_has_unknown_staff_hours(
+    db_url: str, tmp_path: Path
+) -> None:
+    # A device that reported only boots of unknown duration (a Linux machine without
+    # systemd-analyze data, say) waited an unknown time: not 0 hours a week.
+    s = open_store(db_url)
+    s.migrate()
+    s.create_token("t", digest("fpt_u"), "east", BEFORE_START - 9 * DAY, None, None)
+    s.enroll(digest("fpt_u"), "u1", digest("x"), "host-u1", "linux", "12", "0.1.0", "hw", "mid",
+             BEFORE_START - 8 * DAY)  # fmt: skip
+    facts = DeviceFacts("host-u1", "linux", "12", "0.1.0")
+    for seq, start in enumerate((BEFORE_START, AFTER_START), 1):
+        boot = BootRecord(f"b{seq}", start + HOUR, None, (), BootType.COLD, None, ())
+        s.ingest([Report("u1", facts, [Incoming(seq, start, boot)], start)], start)
+    s.close()
+    data = json.loads(run(db_url, tmp_path, "json", "--compare", BEFORE, AFTER))
+    east = next(x for x in data["comparison"]["scopes"] if x["site"] == "east")
+    assert (east["before_devices"], east["after_devices"]) == (1, 1)
+    hours = east["figures"]["hours_per_device_week"]
+    assert (hours["before"], hours["after"], hours["difference"]) == (None, None, None)

@@ -130,6 +130,15 @@ def test_markdown_lists_long_sign_ins_and_says_unknown() -> None:
     assert "| idle-tablet | north | id-idle |" in md and "none stored" in md
 
 
+def test_markdown_passes_no_control_character_of_agent_text_to_a_terminal() -> None:
+    # The Markdown goes to stdout by default: an escape sequence in a hostname (or a
+    # model name) would recolour, retitle or rewrite the reader's terminal.
+    host = "pc-\x1b]0;owned\x07\x1b[2J\u202egpj.exe\x00"
+    md = render(make([entry(host, 300, 1900.0)], NO_INVENTORY), "md")
+    assert not [c for c in md if not c.isprintable() and c != "\n"]
+    assert "pc-\ufffd]0;owned\ufffd\ufffd[2J\ufffdgpj.exe\ufffd" in md
+
+
 def test_json_has_every_figure_and_nulls_for_unknowns() -> None:
     data = json.loads(render(make(ENTRIES, NO_INVENTORY), "json"))
     assert data["devices"]["expected"] is None and data["devices"]["coverage"] is None

@@ -124,6 +124,9 @@ def test_markdown_and_html_name_the_barely_used_devices_and_the_unknown(report: 
     assert "| host-tablet | north | 4 | 8 min 00 s | 2 min 00 s | tablet |" in section
     assert "host-mixed" not in section  # unknown is not barely used
     assert "under 15 min 00 s per week" in section
+    # "new" has 10 min in its half week in use: the rule must say per week *in use*, or its
+    # "per week" (20 min) reads as more than its total.
+    assert "per week of the period the device was in use for" in section
     page = render(report, "html")
     assert '<table id="barely-used">' in page
     assert "<td>host-tablet</td>" in page and "<td>host-mixed</td>" not in page

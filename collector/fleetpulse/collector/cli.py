@@ -19,6 +19,7 @@ from fleetpulse.collector.durations import positive_duration
 from fleetpulse.collector.errors import CollectorError, ConfigError
 from fleetpulse.collector.model import DeviceRow
 from fleetpulse.collector.report import ReportOptions, write_report
+from fleetpulse.collector.report.text import printable
 from fleetpulse.collector.server import Collector, ServerConfig
 from fleetpulse.collector.settings import parse_setting
 from fleetpulse.collector.store.base import open_store
@@ -350,7 +351,8 @@ def devices(
 
 
 def _print_devices(rows: list[DeviceRow]) -> None:
-    """The devices table; each column as wide as its longest value (nothing is cut)."""
+    """The devices table; each column as wide as its longest value (nothing is cut; agent
+    text on one line, its control characters shown as U+FFFD)."""
 
     def secs(v: float | None) -> str:
         return "unknown" if v is None else f"{v:.0f}s"
@@ -359,9 +361,9 @@ def _print_devices(rows: list[DeviceRow]) -> None:
     table = [
         (
             r.device_id,
-            r.hostname,
-            r.site,
-            r.os,
+            printable(r.hostname),  # agents name themselves
+            printable(r.site),
+            printable(r.os),
             str(r.signins),
             secs(r.p95_login_seconds),
             secs(r.last_boot_seconds),

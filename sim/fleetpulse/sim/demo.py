@@ -56,7 +56,12 @@ def _local_agent(target: str, token: str, state_dir: Path, stop: threading.Event
 def summary(collector: Collector, started: float) -> str:
     now = time.time()
     state = collector.fleet.state
-    rows = collector.store.signins_between(now - 28 * 86400, now + 86400)
+    # the report's SLA sign-ins: first-login and after-update ones out
+    rows = [
+        r
+        for r in collector.store.signins_between(now - 28 * 86400, now)
+        if not r.first_login and not r.after_update
+    ]
     totals = sorted(r.total_seconds for r in rows if r.total_seconds is not None)
     devices = sum(state.devices.values())
     reporting = sum(n for k, n in state.devices.items() if k[3] == "reporting")
@@ -72,8 +77,11 @@ def summary(collector: Collector, started: float) -> str:
     else:
         lines.append("sign-ins (28d): none yet")
     live = sum(state.in_progress.values())
-    longest = max(state.longest_in_progress.values(), default=0.0)
-    lines.append(f"in progress now: {live} (longest {longest:.0f}s)")
+    longest = max(state.longest_in_progress.values(), default=None)
+    lines.append(
+        f"in progress now: {live}"
+        + ("" if not live or longest is None else f" (longest {longest:.0f}s)")
+    )
     by_site: dict[str, list[float]] = {}
     for r in rows:
         if r.total_seconds is not None:

@@ -81,6 +81,14 @@ def shell_starts(infos: Iterable[Mapping[str, object]]) -> list[ShellStart]:
     return out
 
 
+def _finite(value: float) -> bool:
+    """A finite number a float holds (a 400-digit integer is not: OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def parse_ready_marker(data: bytes, problems: Problems) -> ReadyMarker | None:
     """The ``session-ready`` marker: JSON ``{"at": unix seconds, "session_id": str | null}``."""
     try:
@@ -93,7 +101,7 @@ def parse_ready_marker(data: bytes, problems: Problems) -> ReadyMarker | None:
     if (
         not isinstance(at, int | float)
         or isinstance(at, bool)
-        or not math.isfinite(at)
+        or not _finite(at)
         or at <= 0
         or not (session_id is None or isinstance(session_id, str))
     ):

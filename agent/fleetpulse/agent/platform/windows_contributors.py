@@ -112,18 +112,29 @@ _PROGRAM = re.compile(
 def file_name(command: str | None) -> str:
     """The file name of a command line's program, without folders or arguments:
     ``"C:\\Program Files\\Teams\\Teams.exe" --system`` → ``Teams.exe``,
-    ``\\\\corp\\netlogon\\map.cmd /all`` → ``map.cmd``; ``""`` when there is none."""
+    ``\\\\corp\\netlogon\\map.cmd /all`` → ``map.cmd``; ``""`` when there is none: a
+    folder (a trailing separator), or an unquoted path without a known extension that goes
+    on after a space (its first word ends in a folder, say a user's profile folder)."""
     text = (command or "").strip()
     if text.startswith('"'):
         program = text[1:].split('"', 1)[0]
     elif m := _PROGRAM.match(text):
         program = m.group(1)
     else:
-        program = text.split(None, 1)[0] if text else ""
-    name = program.replace("/", "\\").rstrip("\\").rsplit("\\", 1)[-1].strip()
+        words = text.split(None, 2)
+        program = words[0] if words else ""
+        if len(words) > 1 and _is_path(program) and _is_path(words[1]):
+            return ""
+    if program.endswith(("\\", "/")):
+        return ""
+    name = program.replace("/", "\\").rsplit("\\", 1)[-1].strip()
     if not name or not name.isprintable():
         return ""
     return name[:MAX_NAME]
+
+
+def _is_path(word: str) -> bool:
+    return "\\" in word or "/" in word
 
 
 def extension_name(guid: str | None) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fleetpulse.agent import platform
 from fleetpulse.agent.errors import AgentError
 from fleetpulse.agent.platform.env import Env
+from fleetpulse.agent.sources import handover
 from fleetpulse.agent.sources.handover import Inbox
 from fleetpulse.contract.records import AppUsageRecord
 
@@ -127,13 +128,31 @@ class AppSource:
         """Credits the helper's slices ended since the interval began; a slice begun
         before it (at most one flush earlier) counts whole here, as its file did not exist
         at the last flush. Slices ended before the interval (the service was stopped) are
-        dropped: no record covers their time."""
+        dropped: no record covers their time.
+
+        Any signed-in user can write to the folder, so the files add at most
+        ``handover.MAX_APPS`` names to the interval (names it already has are credited
+        whatever their number); the seconds of further names are dropped and counted once
+        as a parse problem of source ``foreground_helper``."""
+        added = 0
+        overflow = 0
         for piece in inbox.take(now, self._env.problems):
             if piece.end <= self._interval_start:
                 continue
             self._foreground_known = True
             for app, seconds in piece.seconds.items():
+                if app not in self._usage:
+                    if added >= handover.MAX_APPS:
+                        overflow += 1
+                        continue
+                    added += 1
                 self._usage.setdefault(app, _Usage()).foreground += seconds
+        if overflow:
+            self._env.problems.skip(
+                handover.SOURCE,
+                f"{overflow} entries dropped: the helper files named more than"
+                f" {handover.MAX_APPS} new executables in one interval",
+            )
 
     def flush(self) -> list[AppUsageRecord]:
         """Closes the interval and returns one record per executable used in it."""

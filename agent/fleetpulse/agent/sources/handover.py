@@ -153,7 +153,13 @@ def parse(data: bytes) -> ForegroundSlice:
 
 
 def _number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number a float holds (an integer of 400 digits does not)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class Inbox:
@@ -168,13 +174,14 @@ class Inbox:
         deleted. A missing folder is no slices (no helper ran)."""
         try:
             with os.scandir(self.folder) as found:
-                entries = list(islice(found, MAX_FILES_PER_TAKE))
+                # Only candidates count towards the cap: the entries ignored here (a
+                # helper's temporary file or lock, anything not ours) are never deleted,
+                # so counting them would let any user hide every real file.
+                entries = list(islice(filter(_candidate, found), MAX_FILES_PER_TAKE))
         except OSError:
             return []
         out = []
         for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".json"):
-                continue  # a helper's temporary file, or its lock
             try:
                 piece = self._read(entry, now)
             except ValueError as exc:
@@ -213,6 +220,11 @@ class Inbox:
         problems.skip(SOURCE, f"{name}: {reason}")
         if not _remove(path):
             self._stuck.add(name)
+
+
+def _candidate(entry: os.DirEntry[str]) -> bool:
+    """A name the helper may have written: not hidden (its temporary files and locks), .json."""
+    return not entry.name.startswith(".") and entry.name.endswith(".json")
 
 
 def _remove(path: str) -> bool:

@@ -29,12 +29,13 @@ Floats = NDArray[numpy.float64]
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One period's values, in memory for the bootstrap: the known durations of the SLA
-    sign-ins and the hours each reporting device waited (sign-ins and boots), by site."""
+    sign-ins and the hours each reporting device waited (sign-ins and boots), by site:
+    None for a device none of whose records has a known duration (its wait is unknown)."""
 
     since: float
     until: float
     durations: dict[str, Floats]  # site -> seconds
-    device_hours: dict[str, dict[str, float]]  # site -> device id -> hours waited
+    device_hours: dict[str, dict[str, float | None]]  # site -> device id -> hours waited
     devices: frozenset[str]  # device ids with a sign-in or a boot in the period
 
     @property
@@ -47,29 +48,41 @@ class Sample:
         parts = list(self.durations.values())
         return numpy.concatenate(parts) if parts else numpy.zeros(0)
 
-    def scope_device_hours(self, scope: str) -> Floats:
-        """Hours waited per device-week, one value per reporting device of the scope."""
+    def _scope_hours(self, scope: str) -> list[float | None]:
         sites = list(self.device_hours) if scope == FLEET else [scope]
-        hours = [h for s in sites for h in self.device_hours.get(s, {}).values()]
+        return [h for s in sites for h in self.device_hours.get(s, {}).values()]
+
+    def scope_devices(self, scope: str) -> int:
+        """Devices of the scope with a sign-in or a boot in the period."""
+        return len(self._scope_hours(scope))
+
+    def scope_device_hours(self, scope: str) -> Floats:
+        """Hours waited per device-week, one value per reporting device of the scope whose
+        wait is known (at least one record of known duration)."""
+        hours = [h for h in self._scope_hours(scope) if h is not None]
         return numpy.asarray(hours, dtype=numpy.float64) / self.weeks
 
 
 def sample(store: Store, since: float, until: float, include_flagged: bool) -> Sample:
     """Reads one period's sign-ins and boots from the store (by event time)."""
     by_site: dict[str, list[float]] = {}
-    hours: dict[str, dict[str, float]] = {}
+    hours: dict[str, dict[str, float | None]] = {}
     site_of: dict[str, str] = {}
+
+    def wait(site: str, device: str, seconds: float | None) -> None:
+        mine = hours.setdefault(site, {})
+        known = mine.get(device)
+        mine[device] = known if seconds is None else (known or 0.0) + seconds / 3600
+
     for r in store.signins_between(since, until):
         site_of[r.device_id] = r.site
-        mine = hours.setdefault(r.site, {})
-        mine[r.device_id] = mine.get(r.device_id, 0.0) + (r.total_seconds or 0.0) / 3600
+        wait(r.site, r.device_id, r.total_seconds)
         flagged = bool(r.first_login) or bool(r.after_update)
         if r.total_seconds is not None and (include_flagged or not flagged):
             by_site.setdefault(r.site, []).append(r.total_seconds)
     for b in store.boot_details_between(since, until):
         site_of[b.device_id] = b.site
-        mine = hours.setdefault(b.site, {})
-        mine[b.device_id] = mine.get(b.device_id, 0.0) + (b.total_seconds or 0.0) / 3600
+        wait(b.site, b.device_id, b.total_seconds)
     return Sample(
         since=since,
         until=until,
@@ -207,7 +220,7 @@ def _scope(scope: str, a: Sample, b: Sample, slo: float) -> ScopeComparison:
             METHOD_DEVICES,
         ),
     ]
-    return ScopeComparison(scope, n1, n2, len(hb), len(ha), estimates)
+    return ScopeComparison(scope, n1, n2, a.scope_devices(scope), b.scope_devices(scope), estimates)
 
 
 def _summary(report: SlaReport, s: Sample) -> PeriodSummary:

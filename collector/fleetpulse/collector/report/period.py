@@ -24,11 +24,23 @@ from fleetpulse.collector.errors import ConfigError
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?$")
 DURATION = re.compile(r"^\d+(\.\d+)?[smhdw]?$")
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+OUT_OF_RANGE = "years 2 to 9998"
 GRAMMAR = "DATE, DATE'T'HH:MM[:SS] (UTC), a duration before now such as 28d, or now"
 
 
 def parse_point(text: str, now: float, end: bool, what: str) -> float:
-    """Unix seconds of a point; a bare date as an ``end`` is the end of that day."""
+    """Unix seconds of a point; a bare date as an ``end`` is the end of that day. A point
+    outside years 2 to 9998 (UTC) is a ConfigError: the report's weeks reach a week beyond
+    the period, and Python's calendar ends at years 1 and 9999."""
+    point = _point(text, now, end, what)
+    if not EARLIEST <= point <= LATEST:
+        raise ConfigError(f"{what}: {text!r} is out of range ({OUT_OF_RANGE})")
+    return point
+
+
+def _point(text: str, now: float, end: bool, what: str) -> float:
     value = text.strip()
     if value == "now":
         return now
@@ -40,6 +52,8 @@ def parse_point(text: str, now: float, end: bool, what: str) -> float:
             return datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC).timestamp()
     except ValueError:
         raise ConfigError(f"{what}: no such date or time: {text!r}") from None
+    except OverflowError:
+        raise ConfigError(f"{what}: {text!r} is out of range ({OUT_OF_RANGE})") from None
     if DURATION.match(value):
         return now - parse_duration(value)
     raise ConfigError(f"{what} must be {GRAMMAR}, got {text!r}")

@@ -13,10 +13,13 @@ from fleetpulse.collector.report.figures import PERCENTILE_METHOD, PERCENTILES, 
 
 
 def _cell(value: str) -> str:
-    """Agent-supplied text stays text when the Markdown is rendered (no HTML, no columns)."""
+    """Agent-supplied text stays text when the Markdown is rendered (no HTML, no columns)
+    and when it is printed to a terminal: whitespace runs become one space, every other
+    character ``str.isprintable`` refuses (escape sequences, NUL, bidirectional
+    overrides) becomes U+FFFD."""
     for c in "\\|<>":
         value = value.replace(c, "\\" + c)
-    return " ".join(value.split())
+    return t.printable(value)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

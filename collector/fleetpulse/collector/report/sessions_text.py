@@ -16,10 +16,12 @@ def rule(s: SessionFigures) -> str:
     """How the verdict is reached, in one paragraph."""
     return (
         f"A session lasts from sign-in to sign-out or disconnect. Devices whose sessions"
-        f" total under {t.seconds(s.line_seconds_per_week)} per week of the period are barely"
-        " used; sessions are taken by sign-in time, each counted whole. A session without a"
-        " known end (still signed in, its end not seen, or an agent that sends no session"
-        " ends) is not counted: a device below the line with such a session is unknown."
+        f" total under {t.seconds(s.line_seconds_per_week)} per week of the period the device"
+        " was in use for (from its enrolment or its first sign-in in the period, whichever is"
+        " earlier) are barely used; sessions are taken by sign-in time, each counted whole."
+        " A session without a known end (still signed in, its end not seen, or an agent that"
+        " sends no session ends) is not counted: a device below the line with such a session"
+        " is unknown."
     )
 
 

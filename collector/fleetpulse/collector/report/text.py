@@ -23,6 +23,14 @@ PHASE_WORDS = {  # fleetpulse.contract.phases names -> what the person was waiti
 CP_METHOD = "exact Clopper-Pearson (1934) binomial interval"
 
 
+def printable(value: str) -> str:
+    """``value`` on one line, safe to print to a terminal: whitespace runs become one space,
+    every other character ``str.isprintable`` refuses (escape sequences, NUL,
+    bidirectional overrides) becomes U+FFFD."""
+    value = "".join(c if c.isprintable() or c.isspace() else "\ufffd" for c in value)
+    return " ".join(value.split())
+
+
 def when(t: float) -> str:
     """A UTC time to the second: 2026-11-20 08:03:12."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
