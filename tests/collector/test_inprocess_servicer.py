@@ -193,3 +193,12 @@ def test_a_database_that_cannot_commit_is_unavailable_with_retry_after_ms(p: Par
     assert err.code() == grpc.StatusCode.UNAVAILABLE
     assert trailer(err, "retry-after-ms") == "5000"
     assert err.details().startswith("the database could not commit")
+
+
+def test_a_hostname_cannot_forge_a_log_line(p: Parts, caplog: pytest.LogCaptureFixture) -> None:
+    forged = replace(FACTS, hostname="pc-1\nERROR fleetpulse forged line")
+    with caplog.at_level("INFO", logger="fleetpulse"):
+        [answer] = against(p, enroll(facts=forged))
+    assert isinstance(answer, pb.EnrollResponse)
+    [line] = [r.getMessage() for r in caplog.records if "enrolled" in r.getMessage()]
+    assert "\n" not in line and "'pc-1\\nERROR fleetpulse forged line'" in line

@@ -10,9 +10,15 @@ from dataclasses import replace
 import numpy
 import pytest
 
-from fleetpulse.collector.model import Hardware, Incoming, Report
+from fleetpulse.collector.model import BootTotal, Hardware, Incoming, Report
 from fleetpulse.collector.report import ReportOptions, make_report, render
-from fleetpulse.collector.report.models import MIN_SIGNINS, ModelSection, by_model
+from fleetpulse.collector.report.models import (
+    MIN_SIGNINS,
+    ModelSection,
+    by_model,
+    is_virtual,
+    model_table,
+)
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.contract.records import BootRecord, DeviceFacts, SigninRecord, SigninState
 
@@ -185,3 +191,34 @@ def test_an_empty_period_says_so(store: Store) -> None:
     report = make_report(store, NOW + 200 * DAY, ReportOptions(since="1d"))
     assert report.models is not None and report.models.models == []
     assert "No sign-in or boot in the period." in render(report, "md")
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "model"),
+    [
+        ("QEMU", "Standard PC (Q35 + ICH9, 2009)"),
+        ("VMware, Inc.", "VMware7,1"),
+        ("Microsoft Corporation", "Virtual Machine"),
+        ("innotek GmbH", "VirtualBox"),
+        ("Xen", "HVM domU"),
+        ("Amazon EC2", "t3.medium"),
+    ],
+)
+def test_a_virtual_machine_is_listed_never_ranked(manufacturer: str, model: str) -> None:
+    hardware = {
+        "vm": Hardware(manufacturer, model, None, None),
+        "pc": Hardware("HP", "EliteBook 840 G3", None, "ssd"),
+    }
+    slow = [BootTotal("vm", 0.0, 3000.0) for _ in range(MIN_SIGNINS)]  # slowest of all
+    fast = [BootTotal("pc", 0.0, 30.0) for _ in range(MIN_SIGNINS)]
+    section = by_model(hardware, [*slow, *fast], [])
+    assert [(m.model, m.ranked, m.virtual) for m in section.models] == [
+        ("EliteBook 840 G3", True, False),
+        (model, False, True),
+    ]
+    assert [row[0] for row in model_table(section)[1]] == ["1", "VM"]
+
+
+def test_a_surface_is_not_a_virtual_machine() -> None:
+    assert not is_virtual("Microsoft Corporation", "Surface Pro 7")
+    assert not is_virtual("Dell Inc.", "Latitude 5440")

@@ -99,7 +99,8 @@ class TelemetryServicer:
         except Exception as err:  # every failure becomes a precise status, never UNKNOWN
             await _abort(context, err)
             raise
-        log.info("enrolled %s (%s) at site %s", dev.device_id, f.hostname[:64], dev.site)
+        # %r: the hostname is the agent's word; a newline in it must not forge a log line
+        log.info("enrolled %s (%r) at site %s", dev.device_id, f.hostname[:64], dev.site)
         return pb.EnrollResponse(
             device_id=dev.device_id,
             device_secret=dev.secret,

@@ -8,8 +8,10 @@ unless --include-flagged, as in the rest of the report) and every boot, by event
 its devices; ``devices`` are those with a sign-in or a boot in the period.
 
 Ordering: models with at least MIN_SIGNINS sign-ins of known duration are ranked, slowest
-sign-in p95 first (ties: slower boot p95, then more devices); models with fewer are listed
-after them, unranked, most devices first; the unknown row comes last.
+sign-in p95 first (ties: slower boot p95, then more devices); models with fewer, and virtual
+machines (no hardware to replace: their SMBIOS strings name the hypervisor, see
+``is_virtual``), are listed after them, unranked, most devices first; the unknown row comes
+last.
 """
 
 from __future__ import annotations
@@ -30,9 +32,37 @@ UNKNOWN = "unknown"
 ORDERING = (
     f"Models with at least {MIN_SIGNINS} sign-ins of known duration are ranked, slowest"
     " sign-in p95 first (ties: slower boot p95, then more devices): replace from the top."
-    f" Models with fewer sign-ins are listed after them, unranked (too few to rank on);"
-    " devices whose model is unknown come last."
+    f" Models with fewer sign-ins (too few to rank on) and virtual machines (rank 'VM':"
+    " no hardware to replace) are listed after them, unranked; devices whose model is"
+    " unknown come last."
 )
+
+#: What hypervisors write into the SMBIOS System Information strings of their guests
+#: (manufacturer, product name), casefolded substrings: QEMU/KVM ("QEMU", "Standard PC
+#: (Q35 + ICH9, 2009)", "KVM"), VMware ("VMware, Inc.", "VMware Virtual Platform",
+#: "VMware7,1"), Hyper-V and Azure ("Microsoft Corporation", "Virtual Machine"),
+#: VirtualBox ("innotek GmbH", "VirtualBox"), Xen ("Xen", "HVM domU"), Parallels
+#: ("Parallels Virtual Platform"), and the clouds ("Amazon EC2", "Google Compute Engine").
+VIRTUAL_MARKERS = (
+    "qemu",
+    "kvm",
+    "vmware",
+    "virtual machine",
+    "virtualbox",
+    "innotek",
+    "xen",
+    "hvm domu",
+    "parallels",
+    "amazon ec2",
+    "google compute engine",
+    "bochs",
+)
+
+
+def is_virtual(manufacturer: str | None, model: str | None) -> bool:
+    """Whether a (manufacturer, model) pair names a virtual machine (VIRTUAL_MARKERS)."""
+    words = f"{manufacturer or ''} {model or ''}".casefold()
+    return any(marker in words for marker in VIRTUAL_MARKERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +83,8 @@ class ModelFigures:
     boot_p95: float | None
     devices_hdd: int  # of ``devices``, those whose system disk is a spinning disk
     devices_disk_known: int  # of ``devices``, those whose system disk is known
-    ranked: bool  # at least MIN_SIGNINS sign-ins of known duration
+    ranked: bool  # at least MIN_SIGNINS sign-ins of known duration, and not virtual
+    virtual: bool = False  # a virtual machine (is_virtual): listed, never ranked
 
     @property
     def label(self) -> str:
@@ -115,6 +146,7 @@ def _figures(
     known = sorted(t for t in signins if t is not None)
     boot_known = sorted(t for t in boots if t is not None)
     disks = [hardware[d].system_disk for d in devices if d in hardware]
+    virtual = is_virtual(*key)
     return ModelFigures(
         manufacturer=key[0],
         model=key[1],
@@ -129,7 +161,8 @@ def _figures(
         boot_p95=percentile(boot_known, 95),
         devices_hdd=sum(1 for d in disks if d == "hdd"),
         devices_disk_known=sum(1 for d in disks if d is not None),
-        ranked=key[1] is not None and len(known) >= MIN_SIGNINS,
+        ranked=key[1] is not None and not virtual and len(known) >= MIN_SIGNINS,
+        virtual=virtual,
     )
 
 
@@ -181,7 +214,7 @@ def model_table(section: ModelSection) -> tuple[list[str], list[list[str]]]:
         rank += m.ranked
         rows.append(
             [
-                str(rank) if m.ranked else "–",
+                str(rank) if m.ranked else "VM" if m.virtual else "–",
                 m.label,
                 str(m.devices),
                 str(m.signins),
@@ -212,6 +245,7 @@ def model_dicts(section: ModelSection) -> list[dict[str, object]]:
             "manufacturer": m.manufacturer,
             "model": m.model,
             "ranked": m.ranked,
+            "virtual": m.virtual,
             "devices": m.devices,
             "signins": m.signins,
             "signins_known_duration": m.signins_known,
