@@ -243,3 +243,13 @@ def test_per_site_axis_shows_a_narrow_difference_and_the_target() -> None:
     assert "axis starts at 92%, not 0" in chart and ">target 95%<" in chart
     wide = svg.shares("Within the SLO per site", ["a", "b"], [0.40, 0.99], 0.95)
     assert "axis starts" not in wide and ">0%<" in wide
+
+
+def test_counts_read_the_same_everywhere_with_thousands_separated() -> None:
+    many = [entry(f"pc-{i}", 100 + i, 40.0) for i in range(1200)]
+    report = make(many, Coverage(1500, 2000, 1400, 100))
+    md = render(report, "md")
+    assert "of 1,200 sign-ins on 1,400 of 2,000 expected devices" in text.verdict(report)
+    assert "- Sign-ins: 1,200 (1,200 with a known duration, 0 unknown)" in md
+    assert "1200" not in md.replace("-", "")  # no count left without its separator
+    assert "1,400 / 2,000" in render(report, "html")

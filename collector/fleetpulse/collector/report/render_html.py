@@ -227,21 +227,21 @@ def _models(report: SlaReport) -> list[str]:
 def render_html(report: SlaReport) -> str:
     f, c = report.fleet, report.coverage
     cards = [
-        (str(f.signins), "sign-ins (SLA)"),
+        (t.count(f.signins), "sign-ins (SLA)"),
         (t.share_against(f.share_within_slo, report.target), f"within {t.slo(report)}"),
-        (str(f.long), "took ≥ 30 min"),
+        (t.count(f.long), "took ≥ 30 min"),
         *((t.seconds(f.percentiles[p]), f"p{p}") for p in PERCENTILES),
         (
-            f"{c.reporting_expected} / {c.expected}"
+            f"{c.reporting_expected:,} / {c.expected:,}"
             if c.expected is not None
-            else str(c.reporting),
+            else t.count(c.reporting),
             "devices reporting / expected"
             if c.expected is not None
             else "devices reporting (expected: unknown)",
         ),
-        (str(f.unknown), "unknown duration"),
+        (t.count(f.unknown), "unknown duration"),
         (
-            str(report.flagged.either),
+            t.count(report.flagged.either),
             "flagged " + ("(included)" if report.flagged.included else "(excluded)"),
         ),
     ]
@@ -310,10 +310,10 @@ def render_html(report: SlaReport) -> str:
                 [
                     t.week_label(w),
                     t.day(w.start),
-                    str(w.durations.signins),
+                    t.count(w.durations.signins),
                     t.seconds(w.durations.percentiles[95]),
                     t.share(w.durations.share_within_slo),
-                    str(w.durations.long),
+                    t.count(w.durations.long),
                     t.hours(w.signin_wait_seconds / 3600),
                     t.hours(w.boot_wait_seconds / 3600),
                     t.hours(w.wait_hours),

@@ -96,9 +96,9 @@ def render_md(report: SlaReport) -> str:
         "",
         "## Figures",
         "",
-        f"- Sign-ins: {f.signins} ({f.known} with a known duration, {f.unknown} unknown)",
-        f"- Within the SLO: {f.within_slo} ({t.share(f.share_within_slo)})",
-        f"- Took ≥ 30 min: {f.long}",
+        f"- Sign-ins: {f.signins:,} ({f.known:,} with a known duration, {f.unknown:,} unknown)",
+        f"- Within the SLO: {f.within_slo:,} ({t.share(f.share_within_slo)})",
+        f"- Took ≥ 30 min: {f.long:,}",
         "- Percentiles of the sign-in duration (exact, from the stored events): "
         + ", ".join(f"p{p} {t.seconds(f.percentiles[p])}" for p in PERCENTILES),
         f"- Percentile method: {PERCENTILE_METHOD}.",
@@ -132,10 +132,10 @@ def render_md(report: SlaReport) -> str:
             [
                 t.week_label(w),
                 t.day(w.start),
-                str(w.durations.signins),
+                t.count(w.durations.signins),
                 t.seconds(w.durations.percentiles[95]),
                 t.share(w.durations.share_within_slo),
-                str(w.durations.long),
+                t.count(w.durations.long),
             ]
             for w in report.weeks
         ],
@@ -156,8 +156,8 @@ def render_md(report: SlaReport) -> str:
                 t.hours(w.signin_wait_seconds / 3600),
                 t.hours(w.boot_wait_seconds / 3600),
                 t.hours(w.wait_hours),
-                str(w.signins_unknown),
-                str(w.boots_unknown),
+                t.count(w.signins_unknown),
+                t.count(w.boots_unknown),
             ]
             for w in report.weeks
         ],

@@ -67,7 +67,8 @@ def share_against(v: float | None, target: float) -> str:
 
 
 def count(v: int | None) -> str:
-    return UNKNOWN if v is None else str(v)
+    """A count as people read it: thousands separated ("3,978"), unknown as such."""
+    return UNKNOWN if v is None else f"{v:,}"
 
 
 def hours(v: float) -> str:
@@ -81,8 +82,8 @@ def slo(report: SlaReport) -> str:
 def devices_phrase(report: SlaReport) -> str:
     c = report.coverage
     if c.expected is None:
-        return f"{c.reporting} reporting devices (expected: unknown, no inventory imported)"
-    return f"{c.reporting_expected} of {c.expected} expected devices"
+        return f"{c.reporting:,} reporting devices (expected: unknown, no inventory imported)"
+    return f"{c.reporting_expected:,} of {c.expected:,} expected devices"
 
 
 def verdict(report: SlaReport) -> str:
@@ -91,15 +92,15 @@ def verdict(report: SlaReport) -> str:
     if f.known == 0:
         sentence = f"No sign-in with a known duration on {devices_phrase(report)} in the period."
         if f.unknown:
-            sentence += f" {f.unknown} sign-in(s) have an unknown duration."
+            sentence += f" {f.unknown:,} sign-in(s) have an unknown duration."
         return sentence
     got = share_against(f.share_within_slo, report.target)
     sentence = (
-        f"{got} of {f.known} sign-ins on {devices_phrase(report)}"
-        f" met the {slo(report)} target; {f.long} took ≥ 30 min."
+        f"{got} of {f.known:,} sign-ins on {devices_phrase(report)}"
+        f" met the {slo(report)} target; {f.long:,} took ≥ 30 min."
     )
     if f.unknown:
-        sentence += f" {f.unknown} more sign-in(s) have an unknown duration and are not counted."
+        sentence += f" {f.unknown:,} more sign-in(s) have an unknown duration and are not counted."
     return sentence
 
 
@@ -170,11 +171,13 @@ def coverage_meaning(report: SlaReport) -> str:
     c = report.coverage
     if c.expected is None or c.reporting_expected is None:
         return (
-            f"Coverage unknown (no inventory imported): this speaks for the {c.reporting}"
+            f"Coverage unknown (no inventory imported): this speaks for the {c.reporting:,}"
             " device(s) that reported, not for devices that never did."
         )
     missing = c.expected - c.reporting_expected
-    head = f"{c.reporting_expected} of {c.expected} expected devices reported ({share(c.share)})"
+    head = (
+        f"{c.reporting_expected:,} of {c.expected:,} expected devices reported ({share(c.share)})"
+    )
     if c.share is not None and c.share < LOW_COVERAGE:
         return (
             f"{head}: coverage is low. The {missing} silent device(s) are not measured and"
@@ -216,10 +219,10 @@ def period(report: SlaReport) -> str:
 def coverage(report: SlaReport) -> str:
     c = report.coverage
     if c.expected is None:
-        return f"{c.reporting} devices reporting; expected: unknown (no inventory imported)."
+        return f"{c.reporting:,} devices reporting; expected: unknown (no inventory imported)."
     return (
-        f"{c.reporting} devices reporting; {c.reporting_expected} of {c.expected} expected"
-        f" devices ({share(c.share)}); {c.reporting_not_in_inventory} reporting device(s)"
+        f"{c.reporting:,} devices reporting; {c.reporting_expected:,} of {c.expected:,} expected"
+        f" devices ({share(c.share)}); {c.reporting_not_in_inventory:,} reporting device(s)"
         " not in the inventory."
     )
 
@@ -283,8 +286,8 @@ def culprit_table(report: SlaReport) -> Table:
             [
                 c.name,
                 CULPRIT_KIND_WORDS.get(c.kind, c.kind),
-                str(c.boots),
-                str(c.devices),
+                count(c.boots),
+                count(c.devices),
                 seconds(c.total_seconds),
                 seconds(c.median_seconds),
             ]
@@ -298,9 +301,9 @@ def boots_summary(report: SlaReport) -> str:
     if b is None:
         return "Boots were not read."
     return (
-        f"{b.boots:,} boot(s) in the period, {b.unknown} of unknown duration (not counted);"
+        f"{b.boots:,} boot(s) in the period, {b.unknown:,} of unknown duration (not counted);"
         f" p50 {seconds(b.p50)}, p95 {seconds(b.p95)}. The OS named a culprit for"
-        f" {b.with_culprits} of them (Windows Diagnostics-Performance events 101-110;"
+        f" {b.with_culprits:,} of them (Windows Diagnostics-Performance events 101-110;"
         " Linux boots name none)."
     )
 
@@ -321,14 +324,14 @@ def site_table(report: SlaReport) -> Table:
         [
             [
                 s.site,
-                str(s.devices_reporting),
+                count(s.devices_reporting),
                 count(s.devices_expected),
-                str(s.durations.signins),
-                str(s.durations.unknown),
+                count(s.durations.signins),
+                count(s.durations.unknown),
                 seconds(s.durations.percentiles[50]),
                 seconds(s.durations.percentiles[95]),
                 share(s.durations.share_within_slo),
-                str(s.durations.long),
+                count(s.durations.long),
             ]
             for s in report.sites
         ],
