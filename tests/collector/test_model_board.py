@@ -94,7 +94,10 @@ def test_a_collectors_refresh_computes_them_from_its_store(tmp_path: Path) -> No
     collector = Collector(ServerConfig(db=db), store)
     try:
         asyncio.run(collector.refresh())
-        r = collector.registry
+        # the by-model gauges are rendered at refresh with the fleet state, not at scrape
+        r = CollectorRegistry()
+        r.register(collector.models)
+        assert b"fleetpulse_model_devices{" in collector.pre_rendered.text
         assert sample(r, "fleetpulse_model_devices", "unknown", "Latitude 5440") == 1
         assert sample(r, "fleetpulse_model_devices_hdd", "unknown", "Latitude 5440") == 1
         q = sample(r, "fleetpulse_model_login_seconds", "unknown", "Latitude 5440", quantile="0.5")
