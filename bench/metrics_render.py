@@ -6,12 +6,15 @@ and per-device mode, plus the fleet-state refresh query that feeds the gauges.
                                    [--profile DIR]
 
 The store is populated directly (this measures rendering, not ingest): devices over 20 sites,
-three OSes and three agent versions, mostly reporting, some stale or silent, two sign-ins and
-one boot for most devices, a few sign-ins in progress and an inventory. Then
+three OSes and three agent versions, mostly reporting, some stale or silent, 60 hardware models
+(a few devices unknown), two sign-ins and one boot for most devices (the latest sign-in with two
+contributors), a 30-minute sign-in that ended in the last hour for 1 % of them, a few sign-ins
+in progress and an inventory. Then
 ``fleetpulse-collector serve --refresh-seconds 5`` runs on it (it serves /metrics only after
 its first fleet-state refresh), and /metrics is fetched ``--gets`` times as Prometheus does
 (with ``Accept-Encoding: gzip``) and as plain text. The refresh query is timed separately by
-calling ``store.fleet_state`` in this process.
+calling ``store.fleet_state`` in this process, and so is what the collector adds at every sixth
+refresh (the event-time window figures and the by-model figures, server.WINDOW_EVERY_REFRESHES).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ from prometheus_client import CollectorRegistry, disable_created_metrics, genera
 from bench.machine import describe
 from fleetpulse.collector.metrics import FleetStateCollector, IngestMetrics
 from fleetpulse.collector.model import FleetState
+from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
+from fleetpulse.collector.model_board import compute as compute_models
+from fleetpulse.collector.signin_windows import WINDOWS, window_end
+from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import open_store
 from fleetpulse.collector.store.schema import LATEST_BACKFILL
 
@@ -49,7 +56,8 @@ VERSIONS = ("0.1.0", "0.0.9", "0.0.8")
 
 DEVICE_COLS = (
     "device_id, secret_hash, site, hostname, os, os_version, agent_version,"
-    " hardware_id, machine_id, token_id, enrolled_at, last_seen, revoked_at"
+    " hardware_id, machine_id, token_id, enrolled_at, last_seen, revoked_at,"
+    " manufacturer, model, memory_bytes, system_disk"
 )
 SIGNIN_COLS = (
     "device_id, seq, boot_id, session_id, user_hash, started_at, total_seconds,"
@@ -61,12 +69,15 @@ BOOT_COLS = (
     " culprits, received_at"
 )
 LIVE_COLS = "device_id, boot_id, session_id, started_at, elapsed_seconds, updated_at, last_seq"
+CONTRIBUTOR_COLS = "device_id, seq, ordinal, kind, name, seconds"
+MAKERS = ("LENOVO", "HP", "Dell Inc.", "Apple Inc.")
 
 
 def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]:
-    """Rows for the devices, signins, boots, signins_in_progress and inventory tables."""
+    """Rows for the devices, signins, signin_contributors, boots, signins_in_progress and
+    inventory tables."""
     rng = random.Random(seed)
-    devices, signins, boots, live, inventory = [], [], [], [], []
+    devices, signins, contributors, boots, live, inventory = [], [], [], [], [], []
     for i in range(n):
         dev = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         site = SITES[i % len(SITES)]
@@ -95,6 +106,7 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
                 now - 40 * 86400,
                 seen,
                 None,
+                *hardware(rng),
             )
         )
         inventory.append((host, site))
@@ -121,6 +133,14 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
                     start + total,
                 )
             )
+        contributors.append((dev, 21, 0, "app", "OneDrive.exe", total * 0.3))
+        contributors.append((dev, 21, 1, "service", "gpsvc", total * 0.1))
+        if rng.random() < 0.01:  # a 30-minute sign-in that ended within the last hour
+            total = rng.uniform(1800, 5400)
+            start = now - rng.uniform(0, 3000) - total
+            signins.append(
+                (dev, 31, "b3", "s3", "h", start, total, total, 0.0, "{}", 0, 0, start + total)
+            )
         boot = rng.lognormvariate(3.8, 0.45)
         boots.append(
             (
@@ -143,6 +163,7 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
     return {
         "devices": devices,
         "signins": signins,
+        "signin_contributors": contributors,
         "boots": boots,
         "signins_in_progress": live,
         "inventory": inventory,
@@ -152,10 +173,24 @@ def fleet(n: int, now: float, seed: int = 7) -> dict[str, list[tuple[Any, ...]]]
 COLS = {
     "devices": DEVICE_COLS,
     "signins": SIGNIN_COLS,
+    "signin_contributors": CONTRIBUTOR_COLS,
     "boots": BOOT_COLS,
     "signins_in_progress": LIVE_COLS,
     "inventory": "hostname, site",
 }
+
+
+def hardware(rng: random.Random) -> tuple[Any, ...]:
+    """A device's manufacturer, model, memory and system disk: 60 models, a few unknown."""
+    if rng.random() < 0.03:
+        return (None, None, None, None)
+    k = min(59, int(rng.expovariate(0.08)))
+    return (
+        MAKERS[k % len(MAKERS)],
+        f"Model {k:02d}",
+        rng.choice((8, 16, 32)) * 2**30,
+        "hdd" if rng.random() < 0.05 else "ssd",
+    )
 
 
 def populate(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -245,6 +280,34 @@ def time_refresh(url: str, per_device: bool, repeat: int = 3) -> tuple[float, Fl
     finally:
         store.close()
     return statistics.median(took), state
+
+
+def time_sixth(url: str, sites: set[str], repeat: int = 3) -> tuple[float, float, float]:
+    """Median seconds of what the collector adds at every sixth refresh (as
+    ``CollectorServer._snapshot`` does): the event-time window figures (with the read of the
+    28 days' sign-ins they share with the by-model figures), and the by-model figures split
+    into the store's reads (hardware, boots) and the computation."""
+    store = open_store(url)
+    windows, reads, models = [], [], []
+    try:
+        for _ in range(repeat):
+            until = window_end(time.time())
+            t0 = time.perf_counter()
+            rows = store.signin_totals(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
+            compute_windows(rows, until, sites)
+            t1 = time.perf_counter()
+            since = until - MODEL_WINDOW_SECONDS
+            hardware = store.device_hardware()
+            boots = store.boots_between(since, until)
+            t2 = time.perf_counter()
+            compute_models(hardware, (r for r in rows if r.started_at >= since), boots)
+            t3 = time.perf_counter()
+            windows.append(t1 - t0)
+            reads.append(t2 - t1)
+            models.append(t3 - t2)
+    finally:
+        store.close()
+    return statistics.median(windows), statistics.median(reads), statistics.median(models)
 
 
 def breakdown(
@@ -362,6 +425,8 @@ def main() -> None:
                     per_device = mode == "per-device"
                     load = os.getloadavg()[0]  # other work on the machine skews the figures
                     refresh, state = time_refresh(db, per_device)
+                    windows, model_reads, models = time_sixth(db, {k[0] for k in state.devices})
+                    long_ended = sum(state.long_ended_last_hour.values())
                     proc, url = start(db, per_device)
                     try:
                         get(url, True)  # warm up
@@ -408,6 +473,14 @@ def main() -> None:
                             f" gzip level 1 {parts[2] * 1000:.1f} ms",
                             flush=True,
                         )
+                    print(
+                        f"#   every sixth refresh adds: window figures {windows * 1000:.0f} ms,"
+                        f" by-model figures {(model_reads + models) * 1000:.0f} ms (store reads"
+                        f" {model_reads * 1000:.0f} ms, computation {models * 1000:.0f} ms);"
+                        f" 30-minute sign-ins ended in the last hour:"
+                        f" {long_ended}",
+                        flush=True,
+                    )
                     print(f"#   load average {load:.2f} before, {after:.2f} after", flush=True)
             finally:
                 if args.db == "postgres":

@@ -283,8 +283,10 @@ class WaitingSignin(NamedTuple):
 
 
 class SigninTotal(NamedTuple):
-    """A stored complete sign-in by event time, lean: for the boards' window figures."""
+    """A stored complete sign-in by event time, lean: for the boards' window figures and
+    by-model figures (one read serves both)."""
 
+    device_id: str
     site: str
     started_at: float
     total_seconds: float | None  # None: unknown duration

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from fleetpulse.collector.model import BootTotal, Hardware, SigninDuration
+from fleetpulse.collector.model import BootTotal, Hardware, SigninDuration, SigninTotal
 from fleetpulse.collector.report.models import UNKNOWN, ModelFigures, ModelSection, by_model
 
 MODEL_LABEL_MAX = 20  # models named in the by-model series; the rest are "other"
@@ -31,7 +31,7 @@ def _clean(value: str) -> bool:
 
 def compute(
     hardware: dict[str, Hardware],
-    signins: Iterable[SigninDuration],
+    signins: Iterable[SigninDuration | SigninTotal],
     boots: Iterable[BootTotal],
     top_n: int = MODEL_LABEL_MAX,
 ) -> ModelSection:

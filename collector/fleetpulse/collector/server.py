@@ -340,14 +340,17 @@ class Collector:
         )
         if self._windows is None or self._refreshes >= WINDOW_EVERY_REFRESHES:
             until = window_end(now)
-            rows = self.store.signin_totals(until - max(WINDOWS.values()), until)
+            # one read of the 28 days' sign-ins serves both (the windows' longest is the
+            # by-model window)
+            since = until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values())
+            rows = self.store.signin_totals(since, until)
             sites = {key[0] for key in state.devices}
             self._windows, self._refreshes = compute_windows(rows, until, sites), 0
             since = until - MODEL_WINDOW_SECONDS
             self.models.update(
                 compute_models(
                     self.store.device_hardware(),
-                    self.store.signin_durations(since, until),
+                    (r for r in rows if r.started_at >= since),
                     self.store.boots_between(since, until),
                 )
             )

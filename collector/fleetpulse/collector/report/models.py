@@ -176,14 +176,18 @@ def by_model(
     hardware: dict[str, Hardware], signins: Iterable[Timed], boots: Iterable[Timed]
 ) -> ModelSection:
     """The section from the period's SLA sign-ins and boots and each device's hardware."""
-    devices: dict[Key, set[str]] = {}
-    times: dict[Key, tuple[list[float | None], list[float | None]]] = {}
+    # per model: its devices, sign-in durations, boot durations (one pass, no allocation
+    # per event: at 300,000 devices there are millions)
+    per_model: dict[Key, tuple[set[str], tuple[list[float | None], list[float | None]]]] = {}
     for events, slot in ((signins, 0), (boots, 1)):
         for e in events:
             key = _key(hardware.get(e.device_id))
-            devices.setdefault(key, set()).add(e.device_id)
-            times.setdefault(key, ([], []))[slot].append(e.total_seconds)
-    models = [_figures(k, devices[k], *times[k], hardware) for k in devices]
+            entry = per_model.get(key)
+            if entry is None:
+                entry = per_model[key] = (set(), ([], []))
+            entry[0].add(e.device_id)
+            entry[1][slot].append(e.total_seconds)
+    models = [_figures(k, devs, *times, hardware) for k, (devs, times) in per_model.items()]
     return ModelSection(sorted(models, key=_order))
 
 

@@ -2,6 +2,11 @@
 
 import re
 
+#: A sign-in of this many seconds or more is a long one (the fleet gauge
+#: fleetpulse_logins_long_ended_last_hour): the predicate of migration 9's partial index,
+#: which a query uses only if it states the same term (``total_seconds >= 1800``) literally.
+LONG_SIGNIN_SECONDS = 1800
+
 #: Sets each device's latest sign-in (start, total) and boot (time, total) from the stored
 #: rows: how schema 5 fills the columns that ingest keeps from then on.
 LATEST_BACKFILL = (
@@ -194,6 +199,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE devices ADD COLUMN model TEXT;
     ALTER TABLE devices ADD COLUMN memory_bytes BIGINT;
     ALTER TABLE devices ADD COLUMN system_disk TEXT;
+    """,
+    # 9: long sign-ins by their end time (start + total; NULL total = not indexed): the
+    # refresh's count of those that ended in the last hour reads only them, not every
+    # sign-in of the last 25 hours; a partial index, so ingest writes it for long ones only
+    f"""
+    CREATE INDEX signins_long_by_end ON signins ((started_at + total_seconds))
+        WHERE total_seconds >= {LONG_SIGNIN_SECONDS};
     """,
 ]
 
