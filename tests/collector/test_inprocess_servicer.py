@@ -202,3 +202,23 @@ def test_a_hostname_cannot_forge_a_log_line(p: Parts, caplog: pytest.LogCaptureF
     assert isinstance(answer, pb.EnrollResponse)
     [line] = [r.getMessage() for r in caplog.records if "enrolled" in r.getMessage()]
     assert "\n" not in line and "'pc-1\\nERROR fleetpulse forged line'" in line
+
+
+def test_a_wait_under_a_millisecond_is_never_sent_as_zero(tmp_path: Path) -> None:
+    # the second report comes 0.9996 s after the first at 1 token/s: 0.4 ms short
+    times = iter([NOW, NOW + 0.9996])
+    p = parts(tmp_path, limiter=RateLimiter(rate=1, burst=1, clock=lambda: next(times)))
+    try:
+        dev = p.enroll()
+        ok, limited = against(
+            p,
+            send(dev.device_id, dev.secret, [(1, signin("a"))]),
+            send(dev.device_id, dev.secret, [(2, signin("b"))]),
+        )
+        assert isinstance(ok, pb.ReportResponse) and ok.accepted == 1
+        err = failed(limited)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert trailer(err, "retry-after-ms") == "1"  # rounded up, never "retry now"
+        assert "retry in 0.1 s" in err.details()
+    finally:
+        p.close()

@@ -57,7 +57,7 @@ class RateLimiter:
             raise RateLimited(
                 f"device {device_id} is over its report rate ({self.rate:g}/s, burst "
                 f"{self.burst:g}; this report of {records} records costs {cost:g}, one per "
-                f"{RECORDS_PER_TOKEN} records); retry in {wait:.1f} s",
+                f"{RECORDS_PER_TOKEN} records); retry in {math.ceil(wait * 10) / 10:.1f} s",
                 retry_after=wait,
             )
         self._buckets[device_id] = (tokens - cost, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 import grpc
@@ -52,7 +53,9 @@ async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
     elif isinstance(err, WrongSite):
         code = grpc.StatusCode.FAILED_PRECONDITION
     elif isinstance(err, RateLimited | StoreUnavailable):
-        context.set_trailing_metadata((("retry-after-ms", str(int(err.retry_after * 1000))),))
+        # rounded up, at least 1 ms: a wait of 0.4 ms is not "retry now" (0)
+        wait_ms = max(1, math.ceil(err.retry_after * 1000))
+        context.set_trailing_metadata((("retry-after-ms", str(wait_ms)),))
         code = (
             grpc.StatusCode.RESOURCE_EXHAUSTED
             if isinstance(err, RateLimited)
