@@ -1,0 +1,135 @@
+"""The figures of every sixth fleet-state refresh, and the process that computes them.
+
+The event-time window figures (fleetpulse_login_window_*, signin_windows) and the by-model
+figures (fleetpulse_model_*, model_board) come from one read of the last 28 days' sign-ins
+(and the boots and hardware of that window): seconds of Python at a large fleet (7 s + 7 s on
+SQLite, 4 s + 5 s on PostgreSQL at 300,000 devices, docs/benchmarks.md). Run in a thread of
+the serving process, that computation holds the GIL against gRPC's event loop; FigureProcess
+runs it in a child process of its own (its own GIL) that opens its own read-only store from
+the database URL, and answers the small result (Figures, pickled).
+
+Failures: a computation that raises in the child raises the same error in the caller; a child
+that dies (killed, out of memory) breaks its pool: the caller gets BrokenProcessPool, and
+the next computation starts a new child. The caller keeps its previous figures meanwhile
+(server.Collector).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Set
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from fleetpulse.collector.model import SigninWindows
+from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
+from fleetpulse.collector.model_board import compute as compute_models
+from fleetpulse.collector.report.models import ModelSection
+from fleetpulse.collector.signin_windows import WINDOWS, window_end
+from fleetpulse.collector.signin_windows import compute as compute_windows
+from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.database import Access
+
+log = logging.getLogger("fleetpulse.collector.figures")
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The window figures (ending at window_end(now)) and the by-model figures (the
+    model board's window ending there)."""
+
+    windows: SigninWindows
+    models: ModelSection
+
+
+def compute(store: Store, now: float, sites: Set[str]) -> Figures:
+    """Both figures at ``now`` (Unix seconds) from ``store``; ``sites`` are the sites with
+    devices (each has window figures, zero sign-ins when it had none). Store errors
+    propagate (StoreUnavailable, ...)."""
+    until = window_end(now)
+    # one read of the 28 days' sign-ins serves both (the windows' longest is the by-model
+    # window)
+    rows = store.signin_totals(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
+    windows = compute_windows(rows, until, sites)
+    since = until - MODEL_WINDOW_SECONDS
+    models = compute_models(
+        store.device_hardware(),
+        (r for r in rows if r.started_at >= since),
+        store.boots_between(since, until),
+    )
+    return Figures(windows, models)
+
+
+_store: Store | None = None  # the child's read-only store (opened by _open)
+
+
+def _open(db: str) -> None:
+    """The child's initializer. Signals meant for the serving process (Ctrl-C to the
+    process group, SIGTERM) are left to it: it stops the child at its own stop."""
+    global _store
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _store = open_store(db, Access.READ)
+
+
+def _compute_in_child(now: float, sites: frozenset[str]) -> Figures:
+    assert _store is not None, "initializer not run"
+    return compute(_store, now, sites)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+class FigureProcess:
+    """One child process (spawned, ProcessPoolExecutor with max_workers=1) computing
+    Figures from the store at ``db`` (a URL as for open_store), opened read-only."""
+
+    def __init__(self, db: str) -> None:
+        self._db = db
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=get_context("spawn"),
+                initializer=_open,
+                initargs=(self._db,),
+            )
+        return self._pool
+
+    async def start(self) -> int:
+        """Starts the child (a new interpreter: about a second) and answers its process
+        id. Errors as for ``compute``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor(), _pid)
+
+    async def compute(self, now: float, sites: Set[str]) -> Figures:
+        """``compute(store, now, sites)`` run in the child. Raises what the child raised, or
+        BrokenProcessPool when the child died (the next call starts a new one)."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        try:
+            return await loop.run_in_executor(pool, _compute_in_child, now, frozenset(sites))
+        except BaseException:
+            if pool._broken:  # the child died: its pool takes no more work
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        """Stops the child without waiting for a computation under way (it only reads)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        children = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in children:
+            child.kill()
+            child.join(timeout=5)
