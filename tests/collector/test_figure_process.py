@@ -1,12 +1,14 @@
 """The every-sixth-refresh figures computed in a child process of their own: the same
 figures as in the serving process, and a child that dies costs one refresh's figures (the
-previous ones are kept, logged), never the serving; the next refresh starts a new child."""
+previous ones are kept, logged), never the serving; the next refresh starts a new child. The
+child ends with the serving process, stopped or killed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from fleetpulse.collector.model import Incoming, Report
 from fleetpulse.collector.server import WINDOW_EVERY_REFRESHES, Collector, ServerConfig
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
+from tests.procs import start_collector
 
 MODEL = {"manufacturer": "unknown", "model": "Latitude 5440"}
 
@@ -112,3 +115,22 @@ def test_a_killed_child_keeps_the_previous_figures_and_the_next_refresh_restarts
     finally:
         figures.close()
         store.close()
+
+
+def figure_pid(log: Path) -> int:
+    (pid,) = re.findall(r"figure process started \(pid (\d+)\)", log.read_text())
+    return int(pid)
+
+
+@pytest.mark.parametrize("sig", ["TERM", "KILL"])
+def test_the_child_ends_with_the_serving_process(tmp_path: Path, sig: str) -> None:
+    """``serve`` stopped (SIGTERM) stops its figure process; killed (kill -9, no stop
+    run), the child sees its parent gone and ends too: nothing is left behind."""
+    log = tmp_path / "collector.log"
+    collector = start_collector(f"sqlite:///{tmp_path / 'c.db'}", log=log)
+    try:
+        child = figure_pid(log)
+        os.kill(child, 0)  # running
+    finally:
+        collector.stop(sig)
+    assert dead(child), f"figure process {child} outlived the collector ({sig})"

@@ -11,19 +11,23 @@ the database URL, and answers the small result (Figures, pickled).
 Failures: a computation that raises in the child raises the same error in the caller; a child
 that dies (killed, out of memory) breaks its pool: the caller gets BrokenProcessPool, and
 the next computation starts a new child. The caller keeps its previous figures meanwhile
-(server.Collector).
+(server.Collector). A serving process that ends without stopping it (kill -9) ends it too:
+the child watches its parent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Set
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 
 from fleetpulse.collector.model import SigninWindows
 from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
@@ -35,6 +39,9 @@ from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
 
 log = logging.getLogger("fleetpulse.collector.figures")
+
+#: Added to the child's nice value (nice(2): 0 to 19, higher runs later).
+NICENESS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +81,23 @@ def _open(db: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the lowest CPU priority of the collector's processes: where the cores are busy, the
+    # scheduler runs the serving process and the ingest worker first (nice(2)); the figures
+    # can wait
+    os.nice(NICENESS)
     _store = open_store(db, Access.READ)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """Ends the child when the serving process is gone (kill -9 included): the pool's queue
+    never reports it (the child holds both ends of it), the parent's sentinel does (the
+    spawn pipe's end, readable at the parent's exit: multiprocessing.parent_process)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not a spawned child (compute called in the serving process)
+        return
+    wait([parent.sentinel])
+    os._exit(0)
 
 
 def _compute_in_child(now: float, sites: frozenset[str]) -> Figures:
