@@ -131,7 +131,12 @@ class FigureProcess:
         """Starts the child (a new interpreter: about a second) and answers its process
         id. Errors as for ``compute``."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor(), _pid)
+        pool = self._executor()
+        try:
+            return await loop.run_in_executor(pool, _pid)
+        except BaseException:
+            self._forget_if_broken(pool)
+            raise
 
     async def compute(self, now: float, sites: Set[str]) -> Figures:
         """``compute(store, now, sites)`` run in the child. Raises what the child raised, or
@@ -141,10 +146,13 @@ class FigureProcess:
         try:
             return await loop.run_in_executor(pool, _compute_in_child, now, frozenset(sites))
         except BaseException:
-            if pool._broken:  # the child died: its pool takes no more work
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._forget_if_broken(pool)
             raise
+
+    def _forget_if_broken(self, pool: ProcessPoolExecutor) -> None:
+        if pool._broken:  # the child died: its pool takes no more work
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stops the child without waiting for a computation under way (it only reads)."""

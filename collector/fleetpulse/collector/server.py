@@ -301,8 +301,12 @@ class Collector:
         self.metrics_port = int(self._http.server_port)
         self.writer.start()  # the ingest worker, once the ports are ours
         if self.figure_process is not None:
-            pid = await self.figure_process.start()
-            log.info("figure process started (pid %s)", pid)
+            try:
+                pid = await self.figure_process.start()
+            except Exception as exc:  # serving does not need it: the next sixth refresh retries
+                log.error("figure process did not start: %s", redact(exc))
+            else:
+                log.info("figure process started (pid %s)", pid)
         await server.start()
         self._server = server
         for name in ("", SERVICE):
