@@ -284,9 +284,10 @@ def time_refresh(url: str, per_device: bool, repeat: int = 3) -> tuple[float, Fl
 
 def time_sixth(url: str, sites: set[str], repeat: int = 3) -> tuple[float, float, float]:
     """Median seconds of what the collector adds at every sixth refresh (as
-    ``CollectorServer._snapshot`` does): the event-time window figures (with the read of the
-    28 days' sign-ins they share with the by-model figures), and the by-model figures split
-    into the store's reads (hardware, boots) and the computation."""
+    ``fleetpulse.collector.figures.compute`` does, in the collector's figure process): the
+    event-time window figures (with the read of the 28 days' sign-ins they share with the
+    by-model figures), and the by-model figures split into the store's reads (hardware,
+    boots) and the computation."""
     store = open_store(url)
     windows, reads, models = [], [], []
     try:

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, disable_created_metrics, genera
 from fleetpulse.collector.auth import Authenticator
 from fleetpulse.collector.errors import ConfigError
 from fleetpulse.collector.exposition import load_users, serve_metrics
+from fleetpulse.collector.figures import FigureProcess
+from fleetpulse.collector.figures import compute as compute_figures
 from fleetpulse.collector.ingest import Ingestor
 from fleetpulse.collector.metrics import (
     AppLabels,
@@ -27,9 +29,7 @@ from fleetpulse.collector.metrics import (
     RetentionMetrics,
 )
 from fleetpulse.collector.model import FleetState, InProgressExpiry, SigninWindows
-from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
 from fleetpulse.collector.model_board import ModelBoardCollector
-from fleetpulse.collector.model_board import compute as compute_models
 from fleetpulse.collector.per_device import Rendered
 from fleetpulse.collector.per_device import render as render_per_device
 from fleetpulse.collector.ports import check_free
@@ -38,8 +38,6 @@ from fleetpulse.collector.ratelimit import FailureLimiter, RateLimiter
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.servicer import TelemetryServicer, add_to_server
 from fleetpulse.collector.settings import SiteSettings
-from fleetpulse.collector.signin_windows import WINDOWS, window_end
-from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.retention import DEFAULT_POLICY, TABLES, RetentionPolicy
 from fleetpulse.collector.worker import ProcessWriter
@@ -65,7 +63,8 @@ MAX_PING_STRIKES = 2
 
 # The event-time window figures and the by-model figures read up to 28 days of sign-ins
 # (and boots): they are recomputed every WINDOW_EVERY_REFRESHES-th fleet-state refresh
-# (every minute with the default 10 s).
+# (every minute with the default 10 s), in a child process of their own
+# (fleetpulse.collector.figures) when the collector opened its store from the URL.
 WINDOW_EVERY_REFRESHES = 6
 
 
@@ -145,7 +144,18 @@ def _prerender(fleet: CollectorRegistry, per_device: Rendered) -> Rendered:
 
 
 class Collector:
-    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+    """The collector of ``config``. With ``store`` given (tests), everything runs in this
+    process: the writer is a thread and the every-sixth-refresh figures are computed in a
+    thread, unless ``figure_process`` is given; without it (``serve``), the figures are
+    computed in a child process (figures.FigureProcess) and reports stored by the ingest
+    worker of ``config.ingest_worker``."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store | None = None,
+        figure_process: FigureProcess | None = None,
+    ) -> None:
         self.config = config
         self._check_transport()
         self.store = store or open_store(config.db)
@@ -205,6 +215,9 @@ class Collector:
         self._expired_since: float | None = None  # the last fleet-state snapshot's time
         self._windows: SigninWindows | None = None  # the last window figures ...
         self._refreshes = 0  # ... and the refreshes since they were computed
+        if figure_process is None and store is None:
+            figure_process = FigureProcess(config.db)
+        self.figure_process = figure_process
 
     def _check_transport(self) -> None:
         c = self.config
@@ -287,6 +300,13 @@ class Collector:
             ) from exc
         self.metrics_port = int(self._http.server_port)
         self.writer.start()  # the ingest worker, once the ports are ours
+        if self.figure_process is not None:
+            try:
+                pid = await self.figure_process.start()
+            except Exception as exc:  # serving does not need it: the next sixth refresh retries
+                log.error("figure process did not start: %s", redact(exc))
+            else:
+                log.info("figure process started (pid %s)", pid)
         await server.start()
         self._server = server
         for name in ("", SERVICE):
@@ -312,12 +332,46 @@ class Collector:
         rows = await asyncio.to_thread(self.store.site_settings)
         self.config.settings.load(rows, self._base_settings)
         now = time.time()
-        state, rendered = await asyncio.to_thread(self._snapshot, now)
+        state = await asyncio.to_thread(
+            self.store.fleet_state,
+            now,
+            self.config.per_device_metrics,
+            self.in_progress_expiry(),
+            self._expired_since,
+        )
+        if self._windows is None or self._refreshes >= WINDOW_EVERY_REFRESHES:
+            await self._update_figures(now, {key[0] for key in state.devices})
+        self._refreshes += 1
+        state = replace(state, windows=self._windows)
         self.fleet.update(state)
         self._expired_since = now
-        self.pre_rendered = await asyncio.to_thread(_prerender, self._fleet_registry, rendered)
+        self.pre_rendered = await asyncio.to_thread(self._render, state)
         for site, os, _version, _state in state.devices:
             self.metrics.prime(site, os)
+
+    async def _update_figures(self, now: float, sites: set[str]) -> None:
+        """The window and by-model figures at ``now``. The first (at start, before gRPC
+        serves) is computed in a thread; later ones in the figure process when there is
+        one. A failing or dead child is logged and the previous figures kept: the next
+        refresh tries again (in a new child when it died)."""
+        if self.figure_process is None or self._windows is None:
+            figures = await asyncio.to_thread(compute_figures, self.store, now, sites)
+        else:
+            try:
+                figures = await self.figure_process.compute(now, sites)
+            except Exception as exc:
+                log.error(
+                    "window and by-model figures failed (%s: %s); keeping the previous ones",
+                    type(exc).__name__,
+                    redact(exc),
+                )
+                return
+        self._windows, self._refreshes = figures.windows, 0
+        self.models.update(figures.models)
+
+    def _render(self, state: FleetState) -> Rendered:
+        per_device = render_per_device(state) if self.config.per_device_metrics else Rendered()
+        return _prerender(self._fleet_registry, per_device)
 
     def in_progress_expiry(self) -> InProgressExpiry:
         """Report intervals as agents are told them: the central setting per site, else
@@ -332,31 +386,6 @@ class Collector:
                 if v.report_interval_seconds
             },
         )
-
-    def _snapshot(self, now: float) -> tuple[FleetState, Rendered]:
-        per_device = self.config.per_device_metrics
-        state = self.store.fleet_state(
-            now, per_device, self.in_progress_expiry(), self._expired_since
-        )
-        if self._windows is None or self._refreshes >= WINDOW_EVERY_REFRESHES:
-            until = window_end(now)
-            # one read of the 28 days' sign-ins serves both (the windows' longest is the
-            # by-model window)
-            since = until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values())
-            rows = self.store.signin_totals(since, until)
-            sites = {key[0] for key in state.devices}
-            self._windows, self._refreshes = compute_windows(rows, until, sites), 0
-            since = until - MODEL_WINDOW_SECONDS
-            self.models.update(
-                compute_models(
-                    self.store.device_hardware(),
-                    (r for r in rows if r.started_at >= since),
-                    self.store.boots_between(since, until),
-                )
-            )
-        self._refreshes += 1
-        state = replace(state, windows=self._windows)
-        return state, (render_per_device(state) if per_device else Rendered())
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -379,6 +408,8 @@ class Collector:
             await self._health.enter_graceful_shutdown()
             await self._server.stop(grace)
         await asyncio.to_thread(self.writer.close)
+        if self.figure_process is not None:
+            await asyncio.to_thread(self.figure_process.close)
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
