@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.ingest import BIN, start
+from bench.collector import BIN, serve_argv
+from bench.ingest import start
 from bench.machine import describe
 from fleetpulse.agent.config import AgentConfig, Credentials
 from fleetpulse.agent.platform.env import Env
@@ -47,18 +48,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/c.db"
-        coll, addr, _ = start(
-            [
-                str(BIN / "fleetpulse-collector"),
-                "serve",
-                "--db",
-                db,
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ]
-        )
+        coll, addr, _ = start(serve_argv(db))
         try:
             token = subprocess.run(
                 [

@@ -40,15 +40,14 @@ import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import grpc
 
+from bench.collector import BIN, serve_argv
 from bench.machine import describe
 from bench.metrics_render import fleet, get, populate, series
 from fleetpulse.v1 import telemetry_pb2 as pb
 
-BIN = Path(sys.executable).parent
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -379,22 +378,15 @@ def main() -> None:
         colls = {
             v: [
                 start(
-                    [
-                        str(BIN / "fleetpulse-collector"),
-                        "serve",
-                        "--db",
+                    serve_argv(
                         db,
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--metrics-listen",
-                        "127.0.0.1:0",
                         "--device-rate",
                         "0",
                         "--ingest-worker",
                         v,
                         "--refresh-seconds",
                         str(args.refresh_seconds),
-                    ],
+                    ),
                     metrics=True,
                 )
                 for _ in range(args.collectors)

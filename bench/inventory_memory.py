@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from bench.collector import BIN
 
 
 def write_inventory(path: Path, rows: int, sites: int = 40) -> int:

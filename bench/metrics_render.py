@@ -38,6 +38,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 
+from bench.collector import serve_argv
 from bench.machine import describe
 from fleetpulse.collector.metrics import FleetStateCollector, IngestMetrics
 from fleetpulse.collector.model import FleetState
@@ -48,7 +49,6 @@ from fleetpulse.collector.signin_windows import compute as compute_windows
 from fleetpulse.collector.store.base import open_store
 from fleetpulse.collector.store.schema import LATEST_BACKFILL
 
-BIN = Path(sys.executable).parent
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 SITES = [f"site{i:02d}" for i in range(20)]
 OSES = (("windows", 0.8), ("linux", 0.15), ("macos", 0.05))
@@ -226,18 +226,7 @@ def populate(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
 
 
 def start(db: str, per_device: bool, timeout: float = 600) -> tuple[subprocess.Popen[str], str]:
-    argv = [
-        str(BIN / "fleetpulse-collector"),
-        "serve",
-        "--db",
-        db,
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--refresh-seconds",
-        "5",
-    ]
+    argv = serve_argv(db, "--refresh-seconds", "5")
     if per_device:
         argv.append("--per-device-metrics")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -27,16 +27,15 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 
+from bench.collector import BIN, serve_argv
 from bench.ingest import start
 from bench.machine import describe
 from fleetpulse.sim.simulate import SimulatedFleet
 from fleetpulse.v1 import telemetry_pb2 as pb
 
-BIN = Path(sys.executable).parent
 MiB = 2**20
 
 
@@ -111,20 +110,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/soak.db" if args.db == "sqlite" else args.db
-        proc, addr, _ = start(
-            [
-                str(BIN / "fleetpulse-collector"),
-                "serve",
-                "--db",
-                db,
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--device-rate",
-                "0",
-            ]
-        )
+        proc, addr, _ = start(serve_argv(db, "--device-rate", "0"))
         collector = psutil.Process(proc.pid)
         me = psutil.Process(os.getpid())
         rss = {"collector": Rss("collector"), "load": Rss("load")}
