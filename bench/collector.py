@@ -9,11 +9,12 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def serve_argv(db: str, *options: str) -> list[str]:
-    """``fleetpulse-collector serve`` of this environment on ``db``, both ports picked by
-    the system (read back from its start-up lines), with ``options`` after."""
+def serve_argv(db: str, *options: str, bin_dir: Path = BIN) -> list[str]:
+    """``fleetpulse-collector serve`` of the environment whose scripts are in ``bin_dir``
+    (default: this one) on ``db``, both ports picked by the system (read back from its
+    start-up lines), with ``options`` after."""
     return [
-        str(BIN / "fleetpulse-collector"),
+        str(bin_dir / "fleetpulse-collector"),
         "serve",
         "--db",
         db,

@@ -5,6 +5,7 @@ grpc.aio no-op server on the same messages.
                            [--db sqlite|postgres] [--collectors N] [--mix steady|storm]
                            [--rounds 2] [--paced 0.7] [--ingest-worker thread,process]
                            [--fleet 300000] [--scrape] [--refresh-seconds 10]
+                           [--baseline OTHER_VENV/bin]
 
 Each round sends ``--reports`` new reports to the no-op server and then to the collector(s),
 so both are measured under the same load on this machine; the table gives each round and
@@ -15,6 +16,10 @@ ack latency there (the p99 target is at 70 % of peak).
 ``--ingest-worker thread,process`` starts a collector (or ``--collectors`` of them) for each
 value on the same database and measures each in every round, right after the no-op server,
 on reports of its own (new seqs), so "before" and "after" compare within one run.
+``--baseline DIR`` adds, for each of those values, the same collector from another
+environment (``DIR/fleetpulse-collector``: e.g. a checkout of the previous commit with its own
+virtual environment), named ``VALUE@baseline``, measured in the same rounds: a code change
+compared before/after in one run. Both must accept the same database schema.
 
 ``--fleet N`` first fills the store with N devices (bench.metrics_render's generator: sites,
 OSes, sign-ins, boots, inventory) so that the fleet-state gauges are those of a large
@@ -40,6 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 
@@ -347,8 +353,21 @@ def main() -> None:
         "--scrape", action="store_true", help="scrape /metrics every 0.5 s during --paced"
     )
     ap.add_argument("--refresh-seconds", type=float, default=10.0, help="serve's fleet refresh")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another environment's scripts folder: its collector is measured too (VALUE@baseline)",
+    )
     args = ap.parse_args()
-    variants = [v.strip() for v in args.ingest_worker.split(",") if v.strip()]
+    workers = [v.strip() for v in args.ingest_worker.split(",") if v.strip()]
+    if args.baseline and not (args.baseline / "fleetpulse-collector").exists():
+        raise SystemExit(f"--baseline: no fleetpulse-collector in {args.baseline}")
+    # variant name -> (--ingest-worker value, scripts folder); baseline first in each round
+    variants_bin = {
+        **({f"{w}@baseline": (w, args.baseline) for w in workers} if args.baseline else {}),
+        **{w: (w, BIN) for w in workers},
+    }
+    variants = list(variants_bin)
     print(f"machine: {describe()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
@@ -383,9 +402,10 @@ def main() -> None:
                         "--device-rate",
                         "0",
                         "--ingest-worker",
-                        v,
+                        variants_bin[v][0],
                         "--refresh-seconds",
                         str(args.refresh_seconds),
+                        bin_dir=variants_bin[v][1],
                     ),
                     metrics=True,
                 )
