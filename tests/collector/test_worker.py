@@ -4,14 +4,20 @@ the serving process."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from multiprocessing import Pipe, get_context
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+from fleetpulse.collector import worker
 from fleetpulse.collector.auth import digest
 from fleetpulse.collector.metrics import AppLabels, ContributorLabels, IngestMetrics
 from fleetpulse.collector.store.base import open_store
-from fleetpulse.collector.worker import Rejected, Stored, handle, worker_metrics
+from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.worker import Failed, Rejected, Stored, handle, serve, worker_metrics
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, Culprit, DeviceFacts, Record
 from fleetpulse.contract.serde import record_to_bytes, report_request
 
@@ -83,3 +89,79 @@ def test_boot_culprit_names_from_the_worker_are_capped_by_the_serving_process(
     serving.merge(worker.take())
     # the first name seen is admitted, the other two pooled; no second is lost
     assert serving.culprits.series == {("driver", "Driver0"): 2.0, ("driver", "other"): 7.0}
+
+
+def _enrolled_store(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    store.migrate()
+    store.create_token("t", digest("fpt_x"), "north", NOW, None, None)
+    store.enroll(digest("fpt_x"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)
+    store.close()
+    return url
+
+
+def test_groups_sent_back_to_back_are_answered_in_order_each_after_its_commit(
+    tmp_path: Path,
+) -> None:
+    """The worker's main thread prepares group n+1 while its store thread stores group n:
+    three groups sent without waiting come back in the order sent, each answer only once
+    its records are readable by another connection (committed)."""
+    url = _enrolled_store(tmp_path / "s.db")
+    ctx = get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(theirs, url))  # the worker process as serve starts it
+    proc.start()
+    groups = [
+        [(_raw([(1, _app("Word"))]), "north", "linux", NOW)],
+        [(b"\xff", "north", "linux", NOW), (_raw([(2, _app("Excel"))]), "north", "linux", NOW)],
+        [(_raw([(3, _app("Teams")), (1, _app("Word"))]), "north", "linux", NOW)],
+    ]
+    for group in groups:
+        mine.send(group)
+    reader = sqlite3.connect(tmp_path / "s.db")
+    try:
+        answers = []
+        for stored_after in (1, 2, 3):
+            results, _ = mine.recv()
+            answers.append(results)
+            # acknowledged means committed: another connection reads the rows already
+            (count,) = reader.execute("SELECT COUNT(*) FROM app_usage").fetchone()
+            assert count == stored_after
+        mine.send(None)
+        proc.join(timeout=30)
+    finally:
+        reader.close()
+    assert proc.exitcode == 0
+    assert answers[0] == [Stored(accepted=1, duplicates=0)]
+    assert isinstance(answers[1][0], Rejected) and answers[1][1] == Stored(1, 0)
+    assert answers[2] == [Stored(accepted=1, duplicates=1)]  # seq 1 is group 1's record
+
+
+def test_a_group_that_fails_in_preparation_is_answered_in_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while preparing a group (not a bad report: those are Rejected) answers that
+    group as an internal error, after the group before it and before the one after."""
+    url = _enrolled_store(tmp_path / "s.db")
+    real = worker.prepare
+
+    def prepare(group: list[worker.Raw]) -> worker.Prepared:
+        if group[0][1] == "boom":
+            raise RuntimeError("a bug")
+        return real(group)
+
+    monkeypatch.setattr(worker, "prepare", prepare)
+    mine, theirs = Pipe()
+    store = open_store(url, Access.WRITE)
+    thread = threading.Thread(target=worker.run, args=(theirs, store))  # serve's loop
+    thread.start()
+    for site, seq in (("north", 1), ("boom", 2), ("north", 3)):
+        mine.send([(_raw([(seq, _app("Word"))]), site, "linux", NOW)])
+    answers = [mine.recv()[0] for _ in range(3)]
+    mine.send(None)
+    thread.join(timeout=30)
+    store.close()
+    assert answers[0] == [Stored(1, 0)]
+    assert isinstance(answers[1][0], Failed) and "internal error" in answers[1][0].message
+    assert answers[2] == [Stored(1, 0)]

@@ -23,9 +23,11 @@ the keys) or did not (the resend is stored), so nothing is lost or doubled.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
+import queue
 import signal
 import threading
 import time
@@ -45,13 +47,16 @@ from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
 from fleetpulse.collector.tally import Labels
 from fleetpulse.collector.validation import rejected_by_kind, validate
-from fleetpulse.collector.writer import GroupQueue, _Item, _set_result, store_group
+from fleetpulse.collector.writer import GroupQueue, _Item, answer, store_group
 
 log = logging.getLogger("fleetpulse.collector.worker")
 
 #: Seconds an agent is told to wait after the worker died under its report (a restart takes
 #: about a second: a new interpreter imports the collector and opens the database).
 RESTART_RETRY = 1.0
+#: Groups sent to the worker and not yet answered, at most: one being stored, the next
+#: waiting in the pipe.
+IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +114,54 @@ def worker_metrics() -> IngestMetrics:
     return metrics
 
 
-def handle(store: Store, metrics: IngestMetrics, group: list[Raw]) -> list[Result]:
-    """Decodes, validates and stores one group; counts into ``metrics``. One Result per
-    report, in order."""
-    results: list[Result | None] = [None] * len(group)
-    valid: list[tuple[int, Report]] = []
+@dataclass(slots=True)
+class Prepared:
+    """A group decoded and validated (``prepare``), ready to be stored: the valid reports
+    with their places in the group, the refusals by place, and the records refused per
+    kind (counted when the group is stored, by the thread that owns the tallies)."""
+
+    group: list[Raw]
+    valid: list[tuple[int, Report]]
+    refused: dict[int, Result]
+    rejected: list[dict[str, int]]
+
+
+def prepare(group: list[Raw]) -> Prepared:
+    """Decodes and validates every report of ``group`` (no store, no tallies)."""
+    out = Prepared(group, [], {}, [])
     for i, (raw, _, _, now) in enumerate(group):
         try:
             report = serde.report_from_bytes(raw)
         except InvalidReport as err:
-            results[i] = Rejected(err.problems)
+            out.refused[i] = Rejected(err.problems)
             continue
         try:
             validate(report, now)
         except InvalidReport as err:
-            metrics.rejected(rejected_by_kind(report, err))
-            results[i] = Rejected(err.problems)
+            out.rejected.append(rejected_by_kind(report, err))
+            out.refused[i] = Rejected(err.problems)
             continue
-        valid.append((i, report))
-    if valid:
-        outcomes = store_group(store, [r for _, r in valid], time.time)
-        for (i, _), outcome in zip(valid, outcomes, strict=True):
-            results[i] = _result(metrics, outcome, group[i])
+        out.valid.append((i, report))
+    return out
+
+
+def store_prepared(store: Store, metrics: IngestMetrics, prepared: Prepared) -> list[Result]:
+    """Stores the valid reports of a prepared group in one transaction and counts the group
+    into ``metrics``. One Result per report of the group, in order."""
+    for by_kind in prepared.rejected:
+        metrics.rejected(by_kind)
+    results: list[Result | None] = [prepared.refused.get(i) for i in range(len(prepared.group))]
+    if prepared.valid:
+        outcomes = store_group(store, [r for _, r in prepared.valid], time.time)
+        for (i, _), outcome in zip(prepared.valid, outcomes, strict=True):
+            results[i] = _result(metrics, outcome, prepared.group[i])
     return [r if r is not None else Failed("internal error", RESTART_RETRY) for r in results]
+
+
+def handle(store: Store, metrics: IngestMetrics, group: list[Raw]) -> list[Result]:
+    """Decodes, validates and stores one group; counts into ``metrics``. One Result per
+    report, in order."""
+    return store_prepared(store, metrics, prepare(group))
 
 
 def _result(metrics: IngestMetrics, outcome: Outcome | Exception, raw: Raw) -> Result:
@@ -147,46 +177,105 @@ def _result(metrics: IngestMetrics, outcome: Outcome | Exception, raw: Raw) -> R
 def serve(conn: Connection, db: str) -> None:
     """The worker process's main: groups in, (results, tallies) out, until the pipe closes
     or None arrives. Signals meant for the serving process (Ctrl-C to the process group,
-    SIGTERM) are left to it: it stops the worker when it has committed what it holds."""
+    SIGTERM) are left to it: it stops the worker when it has committed what it holds.
+
+    Two threads overlap consecutive groups: this one receives and prepares (decodes,
+    validates) group n+1 while the store thread stores group n, whose statements and
+    ``COMMIT`` (the fsync, or PostgreSQL's answer) run without the GIL. Answers leave in
+    the order the groups came; each after its group's commit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = open_store(db, Access.WRITE)
-    metrics = worker_metrics()
+    try:
+        run(conn, store)
+    finally:
+        store.close()
+
+
+def run(conn: Connection, store: Store) -> None:
+    """The worker's loop over ``conn`` into ``store`` (see ``serve``), until the pipe closes
+    or None arrives; every group received is answered before it returns."""
+    ready: queue.Queue[Prepared | list[Raw] | None] = queue.Queue(maxsize=1)
+    storing = threading.Thread(
+        target=_store_loop, args=(conn, store, ready), name="fleetpulse-ingest-store"
+    )
+    storing.start()
     try:
         while True:
             try:
                 group = conn.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 return
             if group is None:
                 return
             try:
-                results = handle(store, metrics, group)
+                ready.put(prepare(group))
             except Exception as exc:  # a bug must not cost a restart per group: answer it
                 log.error("ingest worker failed on a group: %s", redact(exc))
-                results = [Failed("internal error in the ingest worker", RESTART_RETRY)] * len(
-                    group
-                )
-            conn.send((results, metrics.take()))
-    except (BrokenPipeError, ConnectionResetError):
-        return
+                ready.put(group)
     finally:
-        store.close()
+        ready.put(None)
+        storing.join()
+
+
+def _store_loop(
+    conn: Connection, store: Store, ready: queue.Queue[Prepared | list[Raw] | None]
+) -> None:
+    """The store thread: stores each prepared group, answers it; a bare group (its
+    preparation failed) is answered as an internal error. Ends at None; keeps taking
+    groups after the pipe broke, so that ``serve`` is never blocked on ``ready``."""
+    metrics = worker_metrics()
+    gone = False  # the serving process is gone: take what comes, store nothing more
+    while (item := ready.get()) is not None:
+        if gone:
+            continue
+        if isinstance(item, Prepared):
+            try:
+                results = store_prepared(store, metrics, item)
+            except Exception as exc:  # as in serve: answer, do not restart
+                log.error("ingest worker failed on a group: %s", redact(exc))
+                results = _internal_error(len(item.group))
+        else:
+            results = _internal_error(len(item))
+        try:
+            conn.send((results, metrics.take()))
+        except OSError:  # broken pipe; serve ends at the pipe's EOF and sends None
+            gone = True
+
+
+def _internal_error(n: int) -> list[Result]:
+    return [Failed("internal error in the ingest worker", RESTART_RETRY)] * n
 
 
 class ProcessWriter(GroupQueue):
     """The bounded group queue of the serving process, committing through a worker
     process (see the module docstring). ``merge`` receives each group's tallies on the
-    event loop, before the group's futures resolve."""
+    event loop, before the group's futures resolve.
 
-    def __init__(self, db: str, merge: Callable[[Taken], None], **kwargs: Any) -> None:
+    Pipelined: the grouping thread sends a group as soon as it is formed, with up to
+    ``in_flight`` groups sent and not yet answered, so the worker finds its next group
+    waiting in the pipe when it finishes one (no idle hand-off between groups); a receiver
+    thread reads the answers, in the order the worker handles the groups (sent order), and
+    resolves them. A group's reports are acknowledged only from the worker's answer for that
+    group, sent after its commit."""
+
+    def __init__(
+        self, db: str, merge: Callable[[Taken], None], in_flight: int = IN_FLIGHT, **kwargs: Any
+    ) -> None:
         self._db = db
         self._merge = merge
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: Any = None
         self._conn: Connection | None = None
+        self._receiver: threading.Thread | None = None
         self._starting = threading.Lock()  # start() (event loop) and the first group
+        # groups sent to the current worker and not answered, oldest first, with the time
+        # each was sent; ``_dead``: its receiver saw the pipe break (a new worker is needed)
+        self._sent: collections.deque[tuple[list[_Item], float]] = collections.deque()
+        self._dead = False
+        self._state = threading.Condition()
+        self._slots = threading.BoundedSemaphore(in_flight)
         super().__init__(**kwargs)
 
     @property
@@ -208,7 +297,11 @@ class ProcessWriter(GroupQueue):
         )
         proc.start()
         theirs.close()
-        self._proc, self._conn = proc, mine
+        self._proc, self._conn, self._dead = proc, mine, False
+        self._receiver = threading.Thread(
+            target=self._receive, args=(mine,), name="fleetpulse-ingest-answers", daemon=True
+        )
+        self._receiver.start()
         log.info("ingest worker started (pid %s)", proc.pid)
 
     def submit(
@@ -218,50 +311,92 @@ class ProcessWriter(GroupQueue):
         return self._enqueue(device_id, records, (raw, site, os, now))
 
     def _commit(self, group: list[_Item]) -> None:
-        if self._proc is None:
-            self.start()
-        elif not self._proc.is_alive():  # it died between groups: nothing of ours was with it
-            self._restart(EOFError("exited while idle"))
-        assert self._conn is not None
-        try:
-            self._conn.send([item[2] for item in group])
-            results, taken = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self._restart(exc)
-            failed = Failed(
-                "the collector's ingest worker stopped; nothing of this report is"
-                " acknowledged, send it again",
-                RESTART_RETRY,
-            )
-            for _, _, _, fut, loop in group:
-                loop.call_soon_threadsafe(_set_result, fut, failed)
-            return
-        loop = group[0][4]
-        loop.call_soon_threadsafe(self._merge, taken)
-        for (_, _, _, fut, loop), result in zip(group, results, strict=True):
-            loop.call_soon_threadsafe(_set_result, fut, result)
+        """Sends ``group`` to the worker once fewer than ``in_flight`` groups are with it;
+        the receiver answers it. A worker found dead (its receiver saw the pipe break, or
+        it exited between groups) is replaced first: nothing unanswered was with it."""
+        self._slots.acquire()
+        with self._starting:
+            if self._proc is None:
+                self._start()
+            with self._state:
+                dead = self._dead or not self._proc.is_alive()
+                if dead:  # wait until the old receiver has failed what the worker held
+                    self._state.wait_for(lambda: not self._sent)
+            if dead:
+                self._restart("exited" if self._proc.exitcode is not None else "pipe broken")
+            conn = self._conn
+            assert conn is not None
+            with self._state:
+                self._sent.append((group, time.monotonic()))
+        # a broken pipe: the receiver sees EOF and fails every group sent
+        with contextlib.suppress(OSError):
+            conn.send([item[2] for item in group])
 
-    def _restart(self, exc: BaseException) -> None:
+    def _receive(self, conn: Connection) -> None:
+        """The receiver thread of one worker: answers each group in sent order; when the
+        pipe breaks (the worker died), answers every group sent to it UNAVAILABLE."""
+        while True:
+            try:
+                results, taken = conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._state:
+                group, started = self._sent.popleft()
+                self._state.notify_all()
+            group[0][4].call_soon_threadsafe(self._merge, taken)
+            answer(group, results)
+            self._done(group, started)
+            self._slots.release()
+        failed = Failed(
+            "the collector's ingest worker stopped; nothing of this report is"
+            " acknowledged, send it again",
+            RESTART_RETRY,
+        )
+        with self._state:
+            lost = list(self._sent)
+            self._sent.clear()
+            self._dead = True
+            self._state.notify_all()
+        for group, started in lost:
+            answer(group, [failed] * len(group))
+            self._done(group, started)
+            self._slots.release()
+
+    def _restart(self, why: str) -> None:
+        """Replaces a dead worker: its receiver has answered everything sent to it."""
         proc = self._proc
         proc.join(timeout=5)
+        if proc.is_alive():  # the pipe broke under a live worker: it cannot be trusted
+            proc.kill()
+            proc.join(timeout=5)
         log.error(
             "ingest worker (pid %s) stopped (%s, exit code %s); starting another",
             proc.pid,
-            type(exc).__name__,
+            why,
             proc.exitcode,
         )
+        self._close_pipe()
+        self._start()
+
+    def _close_pipe(self) -> None:
+        """Waits for the receiver (it ends at the pipe's EOF: the worker has exited), then
+        closes the serving process's end (never under a thread reading it)."""
+        if self._receiver is not None:
+            self._receiver.join(timeout=10)
         if self._conn is not None:
             self._conn.close()
-        self._start()
 
     def close(self) -> None:
         """Commits everything queued so far, then stops the worker."""
         self._stop_thread()
+        with self._state:  # every group sent is answered (or failed) before the pipe closes
+            self._state.wait_for(lambda: not self._sent, timeout=60)
         if self._conn is not None:
             with contextlib.suppress(OSError):  # the worker is gone already
                 self._conn.send(None)
-            self._conn.close()
         if self._proc is not None:
             self._proc.join(timeout=30)
             if self._proc.is_alive():
                 self._proc.kill()
+                self._proc.join(timeout=5)
+        self._close_pipe()

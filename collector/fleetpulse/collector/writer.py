@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fleetpulse.collector.errors import RateLimited, StoreUnavailable
@@ -121,22 +121,27 @@ class GroupQueue:
             # The same order in every transaction: two collectors on one database then take
             # device row locks in the same order and cannot deadlock on each other.
             group.sort(key=lambda item: item[0])
-            started = time.monotonic()
             self._commit(group)
-            records = sum(item[1] for item in group)
-            with self._count_lock:
-                self._queued -= records
-            took = time.monotonic() - started
-            if took > 0:
-                rate = records / took
-                self._rate = rate if self._rate <= 0 else 0.8 * self._rate + 0.2 * rate
             if stop:
                 return
+
+    def _done(self, group: list[_Item], started: float) -> None:
+        """Accounts for a group committed (or failed) since ``started`` (time.monotonic):
+        its records leave the queue's count and the commit rate is updated."""
+        records = sum(item[1] for item in group)
+        with self._count_lock:
+            self._queued -= records
+        took = time.monotonic() - started
+        if took > 0:
+            rate = records / took
+            self._rate = rate if self._rate <= 0 else 0.8 * self._rate + 0.2 * rate
 
     def start(self) -> None:
         """Starts what committing needs beyond the thread (nothing here)."""
 
     def _commit(self, group: list[_Item]) -> None:
+        """Stores ``group`` (sorted by device) or hands it on; calls ``_done`` once the
+        group's futures are answered. Runs in the grouping thread."""
         raise NotImplementedError
 
     def _stop_thread(self) -> None:
@@ -161,12 +166,10 @@ class Writer(GroupQueue):
         return self._enqueue(report.device_id, len(report.records), report)
 
     def _commit(self, group: list[_Item]) -> None:
+        started = time.monotonic()
         outcomes = store_group(self._store, [item[2] for item in group], self._clock)
-        for (_, _, _, fut, loop), outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                loop.call_soon_threadsafe(_set_exception, fut, outcome)
-            else:
-                loop.call_soon_threadsafe(_set_result, fut, outcome)
+        answer(group, outcomes)
+        self._done(group, started)
 
 
 def store_group(
@@ -190,11 +193,22 @@ def store_group(
         return [err] * len(reports)
 
 
-def _set_result(fut: asyncio.Future[Any], outcome: Any) -> None:
-    if not fut.done():
-        fut.set_result(outcome)
+def answer(group: list[_Item], outcomes: Sequence[Any]) -> None:
+    """Resolves each item's future with its outcome (an Exception is raised to its caller),
+    from any thread: one ``call_soon_threadsafe`` per event loop of the group (one wake-up
+    of the loop, not one per report)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for (_, _, _, fut, loop), outcome in zip(group, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((fut, outcome))
+    for loop, answers in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, answers)
 
 
-def _set_exception(fut: asyncio.Future[Any], err: Exception) -> None:
-    if not fut.done():
-        fut.set_exception(err)
+def _resolve(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, outcome in answers:
+        if fut.done():  # the caller went away (cancelled)
+            continue
+        if isinstance(outcome, Exception):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
