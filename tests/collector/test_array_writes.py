@@ -46,9 +46,9 @@ def test_one_statement_per_call_with_the_same_text_for_any_row_count(pg_store: S
     writes = ArrayWrites()
     with pg_store.db.write() as conn:  # type: ignore[attr-defined]
         rec = Recording(conn)
-        one = writes.insert(rec, "app_usage", APP_USAGE, [_app(1, None, 60)], new=True)  # type: ignore[arg-type]
+        one = writes.insert(rec, "app_usage", APP_USAGE, [_app(1, None, 60)], new=True)()  # type: ignore[arg-type]
         many = [_app(seq, 20.5 if seq % 2 else None, 60.25) for seq in range(1, 41)]
-        got = writes.insert(rec, "app_usage", APP_USAGE, many, new=True)  # type: ignore[arg-type]
+        got = writes.insert(rec, "app_usage", APP_USAGE, many, new=True)()  # type: ignore[arg-type]
     assert one == {("dev-1", 1)}
     assert got == {("dev-1", seq) for seq in range(2, 41)}  # seq 1 was held already
     assert len(rec.statements) == 2 and rec.statements[0] == rec.statements[1]

@@ -14,12 +14,19 @@ int and float (psycopg docs, "Lists adaptation"); NULLs stay NULL.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from fleetpulse.collector.store.database import Connection, Params, Row
 from fleetpulse.collector.store.schema import column_types
-from fleetpulse.collector.store.writes import STORED, kept, on_conflict_keep_latest
+from fleetpulse.collector.store.writes import (
+    STORED,
+    Stored,
+    kept,
+    on_conflict_keep_latest,
+    ready,
+)
 
 #: Python type of each declared column type (booleans are stored as INTEGER 0/1).
 _PYTHON: dict[str, Callable[[Any], object]] = {
@@ -61,19 +68,25 @@ def _match(left: str, right: str, cols: Sequence[str]) -> str:
 
 
 class ArrayWrites:
-    """``Writes`` (store/writes.py) with one ``unnest`` statement per call."""
+    """``Writes`` (store/writes.py) with one ``unnest`` statement per call, in pipeline
+    mode inside ``batch`` (psycopg docs, "Pipeline mode support": statements are sent
+    without waiting, results read when a cursor is fetched)."""
+
+    def batch(self, conn: Connection) -> AbstractContextManager[object]:
+        pipeline: AbstractContextManager[object] = cast(Any, conn).pipeline()
+        return pipeline
 
     def insert(
         self, conn: Connection, table: str, cols: Sequence[str], rows: Sequence[Params], new: bool
-    ) -> set[tuple[str, int]]:
+    ) -> Stored:
         if not rows:
-            return set()
+            return ready(set())
         sql = (
             f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest(table, cols)}"
             " ON CONFLICT DO NOTHING" + (f" {STORED}" if new else "")
         )
         cur = conn.execute(sql, arrays(table, cols, rows))
-        return kept(cur.fetchall()) if new else set()
+        return (lambda: kept(cur.fetchall())) if new else ready(set())
 
     def update(
         self,
@@ -110,14 +123,15 @@ class ArrayWrites:
         changes: Sequence[str],
         rows: Sequence[Params],
         unless: str | None = None,
-    ) -> set[tuple[str, int]]:
+    ) -> Stored:
         if not rows:
-            return set()
+            return ready(set())
         sql = f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM {unnest(table, cols)}"
         if unless is not None:
             sql += f" WHERE NOT EXISTS (SELECT 1 FROM {unless} AS x WHERE {_match('x', 'u', key)})"
         sql += on_conflict_keep_latest(table, key, changes)
-        return kept(conn.execute(sql, arrays(table, cols, rows)).fetchall())
+        cur = conn.execute(sql, arrays(table, cols, rows))
+        return lambda: kept(cur.fetchall())
 
     def select(
         self, conn: Connection, table: str, cols: Sequence[str], key: str, values: Sequence[str]

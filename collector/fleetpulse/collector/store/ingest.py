@@ -20,7 +20,7 @@ from fleetpulse.collector.store.array_writes import ArrayWrites
 from fleetpulse.collector.store.contributors import contributor_rows
 from fleetpulse.collector.store.database import Connection, Database, Params
 from fleetpulse.collector.store.row_writes import RowWrites
-from fleetpulse.collector.store.writes import Writes
+from fleetpulse.collector.store.writes import Stored, Writes
 from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
@@ -145,7 +145,7 @@ class Ingest:
         chunk of rows on SQLite) with exactly the result of storing its reports one by
         one."""
         outcomes = [Outcome() for _ in reports]
-        with self._db.write() as conn:
+        with self._db.write() as conn, self._w.batch(conn):
             for members in _layers([r.device_id for r in reports]):
                 self._ingest_round(conn, [(reports[i], outcomes[i]) for i in members], now)
         return outcomes
@@ -199,19 +199,26 @@ class Ingest:
                     health.append((dev, inc, outcome))
                 elif isinstance(r, SigninEndRecord):
                     ends.append(self._signin_end_row(dev, inc, now))
-        new = w.insert(conn, "boots", _BOOTS, boots, new=True)
-        if signins:
-            stored = w.insert(conn, "signins", _SIGNINS, signins, new=True)
-            new |= stored
-            rows = contributor_rows(completed, stored)
-            w.insert(conn, "signin_contributors", _CONTRIBUTORS, rows, new=False)
-            w.delete(conn, "signins_in_progress", _SIGNIN_KEY, finished)
+        # Issued in this order, results read only when needed (see Writes.batch); the
+        # server runs them in this order, so in-progress rows of sign-ins completed here are
+        # gone and those sign-ins stored before the in-progress upserts look for them.
+        new_boots = w.insert(conn, "boots", _BOOTS, boots, new=True)
+        new_signins = w.insert(conn, "signins", _SIGNINS, signins, new=True)
+        w.delete(conn, "signins_in_progress", _SIGNIN_KEY, finished)
+        later = [
+            w.insert(conn, "app_usage", APP_USAGE, apps, new=True),
+            *self._upsert_live(conn, live, now),
+            # session ends: once per (device_id, seq) and per (device_id, boot_id, session_id)
+            w.insert(conn, "signin_ends", _ENDS, ends, new=True),
+        ]
+        stored = new_signins()
+        rows = contributor_rows(completed, stored)
+        w.insert(conn, "signin_contributors", _CONTRIBUTORS, rows, new=False)
+        new = stored | new_boots()
         self._keep_latest(conn, new, signins, boots)
-        new |= w.insert(conn, "app_usage", APP_USAGE, apps, new=True)
-        new |= self._upsert_live(conn, live, now)
-        # session ends: once per (device_id, seq) and per (device_id, boot_id, session_id)
-        new |= w.insert(conn, "signin_ends", _ENDS, ends, new=True)
         new |= self._upsert_health(conn, health, now)
+        for result in later:
+            new |= result()
         for report, outcome in round_:
             dev = report.device_id
             for inc in report.records:
@@ -250,12 +257,11 @@ class Ingest:
 
     def _upsert_live(
         self, conn: Connection, live: list[tuple[str, Incoming]], now: float
-    ) -> set[tuple[str, int]]:
+    ) -> list[Stored]:
         """Keeps the latest of each sign-in in progress (guarded by ``last_seq``), unless
-        that sign-in is already complete; returns the (device_id, seq) that changed a row.
-        Updates of one sign-in in one report go in successive statements, in order (one
-        statement cannot change a row twice), so the outcome is that of one by one."""
-        changed: set[tuple[str, int]] = set()
+        that sign-in is already complete; the results are the (device_id, seq) that changed
+        a row. Updates of one sign-in in one report go in successive statements, in order
+        (one statement cannot change a row twice), so the outcome is that of one by one."""
         rows: list[Params] = []
         for dev, inc in live:
             r = inc.record
@@ -263,8 +269,8 @@ class Ingest:
             rows.append(
                 (dev, r.boot_id, r.session_id, r.started_at, r.elapsed_seconds, now, inc.seq)
             )
-        for layer in _layers([row[:3] for row in rows]):
-            changed |= self._w.keep_latest(
+        return [
+            self._w.keep_latest(
                 conn,
                 "signins_in_progress",
                 _LIVE,
@@ -273,7 +279,8 @@ class Ingest:
                 [rows[i] for i in layer],
                 unless="signins",
             )
-        return changed
+            for layer in _layers([row[:3] for row in rows])
+        ]
 
     def _upsert_health(
         self, conn: Connection, health: list[tuple[str, Incoming, Outcome]], now: float
@@ -319,7 +326,7 @@ class Ingest:
                 )
             kept |= self._w.keep_latest(
                 conn, "device_health", _HEALTH, ("device_id",), _HEALTH[1:], rows
-            )
+            )()
         return kept
 
     @staticmethod

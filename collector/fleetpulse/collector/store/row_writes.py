@@ -5,9 +5,16 @@ statement in C, so many small statements cost little there."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from fleetpulse.collector.store.database import Connection, Database, Params, Row
-from fleetpulse.collector.store.writes import STORED, kept, on_conflict_keep_latest
+from fleetpulse.collector.store.writes import (
+    STORED,
+    Stored,
+    kept,
+    on_conflict_keep_latest,
+    ready,
+)
 
 #: Rows per multi-row INSERT, keys per IN list (far below SQLite's 32,766 parameters).
 _CHUNK = 300
@@ -23,9 +30,12 @@ class RowWrites:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def batch(self, conn: Connection) -> AbstractContextManager[object]:
+        return nullcontext()  # each statement runs when issued
+
     def insert(
         self, conn: Connection, table: str, cols: Sequence[str], rows: Sequence[Params], new: bool
-    ) -> set[tuple[str, int]]:
+    ) -> Stored:
         stored: set[tuple[str, int]] = set()
         row_sql = "(" + ",".join("?" * len(cols)) + ")"
         tail = " ON CONFLICT DO NOTHING" + (f" {STORED}" if new else "")
@@ -35,7 +45,7 @@ class RowWrites:
             cur = self._db.x(conn, sql, [v for row in chunk for v in row])
             if new:
                 stored |= kept(cur.fetchall())
-        return stored
+        return ready(stored)
 
     def update(
         self,
@@ -71,7 +81,7 @@ class RowWrites:
         changes: Sequence[str],
         rows: Sequence[Params],
         unless: str | None = None,
-    ) -> set[tuple[str, int]]:
+    ) -> Stored:
         marks = ", ".join("?" * len(cols))
         sql = f"INSERT INTO {table} ({', '.join(cols)}) "
         at = [list(cols).index(k) for k in key]
@@ -85,7 +95,7 @@ class RowWrites:
         found: list[Row] = []
         for row in rows:  # RETURNING needs one execute per row (executemany drops rows)
             found += self._db.x(conn, sql, row).fetchall()
-        return kept(found)
+        return ready(kept(found))
 
     def select(
         self, conn: Connection, table: str, cols: Sequence[str], key: str, values: Sequence[str]
