@@ -6,7 +6,7 @@ RETURNING``, so exactly the rows this transaction inserted come back, even with 
 collectors writing to one database. Sign-ins in progress and device health are kept as the
 latest per key (an upsert guarded by ``last_seq``). Each kind of a round is written with the
 store's ``Writes`` (store/writes.py): one statement per row or chunk on SQLite, one array
-statement on PostgreSQL.
+statement on PostgreSQL, where a group's statements share one pipeline.
 """
 
 from __future__ import annotations
@@ -141,9 +141,10 @@ class Ingest:
         The group is stored in rounds, each holding at most one report per device (a
         device's first report of the group, then its second...): every statement's keys
         start with ``device_id``, so the reports of one round cannot touch each other's
-        rows and each round is stored with one statement per kind (PostgreSQL; per row or
-        chunk of rows on SQLite) with exactly the result of storing its reports one by
-        one."""
+        rows and each round is stored with one statement per kind (PostgreSQL, all in one
+        pipeline; per row or chunk of rows on SQLite) with exactly the result of storing
+        its reports one by one. Raises the driver's error (nothing committed) or
+        StoreUnavailable (store/database.py)."""
         outcomes = [Outcome() for _ in reports]
         with self._db.write() as conn, self._w.batch(conn):
             for members in _layers([r.device_id for r in reports]):
