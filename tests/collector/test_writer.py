@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from fleetpulse.collector.auth import digest
 from fleetpulse.collector.errors import StoreUnavailable
@@ -15,8 +14,10 @@ from fleetpulse.contract.records import DeviceFacts, SigninRecord, SigninState
 NOW = 1_800_000_000.0
 
 
-def test_a_poison_report_fails_alone(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+def test_a_poison_report_fails_alone(db_url: str) -> None:
+    # PostgreSQL: the group's statements run in one pipeline; the out-of-range seq must
+    # still come out as the server's data error (not PipelineAborted, which is transient)
+    store = open_store(db_url)
     store.migrate()
     store.create_token("t", digest("fpt_x"), "north", NOW, None, None)
     store.enroll(digest("fpt_x"), "d1", digest("s"), "h", "linux", "", "", "", "", NOW)

@@ -2,8 +2,8 @@
 
 One row per contributor of a stored complete sign-in, keyed by the sign-in's
 ``(device_id, seq)`` and the contributor's ``ordinal`` (its place in the record). Rows are
-written in the ingest transaction, only for sign-ins that transaction inserted, so a
-re-sent or duplicate sign-in never adds rows twice.
+written in the ingest transaction (store/ingest.py), only for sign-ins that transaction
+inserted, so a re-sent or duplicate sign-in never adds rows twice.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetpulse.collector.model import Incoming
-from fleetpulse.collector.store.database import Connection, Database
+from fleetpulse.collector.store.database import Database
 from fleetpulse.contract.records import SigninRecord
 
-#: Rows per INSERT statement (6 parameters each; far below every driver's limit).
-_CHUNK = 300
 #: The sign-ins the SLA figures count by default: neither a first login nor after an update.
 _UNFLAGGED = " AND COALESCE(s.first_login, 0) = 0 AND COALESCE(s.after_update, 0) = 0"
 
@@ -77,25 +75,6 @@ class Contributors:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    def insert(
-        self,
-        conn: Connection,
-        signins: Sequence[tuple[str, Incoming]],
-        inserted: set[tuple[str, int]],
-    ) -> None:
-        """Writes the contributors of the newly inserted sign-ins (``inserted``: their
-        ``(device_id, seq)``), in ``conn``'s transaction."""
-        rows = contributor_rows(signins, inserted)
-        for i in range(0, len(rows), _CHUNK):
-            chunk = rows[i : i + _CHUNK]
-            values = ",".join(["(?,?,?,?,?,?)"] * len(chunk))
-            self._db.x(
-                conn,
-                "INSERT INTO signin_contributors (device_id, seq, ordinal, kind, name, seconds)"
-                f" VALUES {values} ON CONFLICT DO NOTHING",
-                [v for row in chunk for v in row],
-            )
 
     def contributors_between(self, since: float, until: float) -> list[ContributorRow]:
         """Contributors of the sign-ins stored with ``since <= started_at < until``,

@@ -1,7 +1,8 @@
 """One database, two connections: the plumbing every part of the store shares.
 
 A ``Dialect`` says how SQLite and PostgreSQL differ (how to connect, begin a write, read and
-set the schema version, which driver errors mean "unavailable", when a connection is lost).
+set the schema version, which driver errors mean "unavailable", when a connection is lost,
+whether a statement takes arrays).
 ``Database`` holds a write connection and a read connection, each behind its own lock, and
 gives the parts of the store three things: ``write()`` (one transaction), ``read()`` (a
 query on the read connection, its transaction ended so the next read sees new commits) and
@@ -64,6 +65,10 @@ class Dialect(Protocol):
 
     placeholder: str
     where: str
+    #: True if a list goes to the server as one array parameter that a statement can
+    #: ``unnest`` (PostgreSQL): ingest then stores a round's rows of one kind with one
+    #: statement (store/array_writes.py) instead of one per row (store/row_writes.py).
+    arrays: bool
 
     def connect(self) -> Connection:
         """A new connection; ConfigError (one line, redacted) if the database cannot be

@@ -24,6 +24,7 @@ class PostgresDialect:
     server refuses any write, DDL included."""
 
     placeholder = "%s"
+    arrays = True
 
     def __init__(self, url: str, access: Access = Access.CREATE) -> None:
         self.url = url

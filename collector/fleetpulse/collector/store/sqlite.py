@@ -22,6 +22,7 @@ class SqliteDialect:
     typo in the path nor a read creates a file."""
 
     placeholder = "?"
+    arrays = False
 
     def __init__(self, path: str, access: Access = Access.CREATE) -> None:
         if path == ":memory:":
