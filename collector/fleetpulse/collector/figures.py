@@ -31,12 +31,13 @@ from multiprocessing.connection import wait
 
 from fleetpulse.collector.model import SigninWindows
 from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
-from fleetpulse.collector.model_board import compute as compute_models
+from fleetpulse.collector.model_board import from_columns as compute_models
 from fleetpulse.collector.report.models import ModelSection
 from fleetpulse.collector.signin_windows import WINDOWS, window_end
-from fleetpulse.collector.signin_windows import compute as compute_windows
+from fleetpulse.collector.signin_windows import from_columns as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.store.figure_reads import FigureRows
 
 log = logging.getLogger("fleetpulse.collector.figures")
 
@@ -58,17 +59,31 @@ def compute(store: Store, now: float, sites: Set[str]) -> Figures:
     devices (each has window figures, zero sign-ins when it had none). Store errors
     propagate (StoreUnavailable, ...)."""
     until = window_end(now)
-    # one read of the 28 days' sign-ins serves both (the windows' longest is the by-model
-    # window)
-    rows = store.signin_totals(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
-    windows = compute_windows(rows, until, sites)
-    since = until - MODEL_WINDOW_SECONDS
-    models = compute_models(
-        store.device_hardware(),
-        (r for r in rows if r.started_at >= since),
-        store.boots_between(since, until),
+    # one read of the 28 days serves both (the windows' longest is the by-model window)
+    rows = store.figure_rows(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
+    return figures_of(rows, until, sites)
+
+
+def figures_of(rows: FigureRows, until: float, sites: Set[str]) -> Figures:
+    """Both figures at ``until`` (a whole second, window_end) from what the store read."""
+    return Figures(window_figures(rows, until, sites), model_figures(rows, until))
+
+
+def window_figures(rows: FigureRows, until: float, sites: Set[str]) -> SigninWindows:
+    """The window figures at ``until`` from what the store read."""
+    devices, signins = rows.devices, rows.signins
+    return compute_windows(
+        devices.site[signins.device], signins.at, signins.total, devices.sites, until, sites
     )
-    return Figures(windows, models)
+
+
+def model_figures(rows: FigureRows, until: float) -> ModelSection:
+    """The by-model figures of the model board's window ending at ``until``."""
+    since = until - MODEL_WINDOW_SECONDS
+    signins, boots = rows.signins, rows.boots
+    return compute_models(
+        rows.devices, signins.where(signins.at >= since), boots.where(boots.at >= since)
+    )
 
 
 _store: Store | None = None  # the child's read-only store (opened by _open)
