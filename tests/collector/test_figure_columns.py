@@ -16,6 +16,7 @@ from fleetpulse.collector.model_board import compute as models
 from fleetpulse.collector.report.models import by_model
 from fleetpulse.collector.signin_windows import SLO_SECONDS, WINDOWS
 from fleetpulse.collector.signin_windows import compute as windows
+from fleetpulse.collector.store.figure_reads import UNKNOWN_MODEL, DeviceCodes
 
 UNTIL = 1_700_000_000.0
 DAY = 86400.0
@@ -146,3 +147,21 @@ def test_models_equal_in_every_ordering_figure_keep_the_order_their_events_came_
     got = models(hardware, [], boots)
     assert [m.model for m in got.models] == ["M1", "HP M1"]
     assert got == reference_models(hardware, [], boots, 20)
+
+
+def test_events_of_devices_without_a_row_are_dropped_or_get_a_row_less_device() -> None:
+    codes = DeviceCodes([("d0", "north", "HP", "M1", "hdd"), ("d1", "south", "HP", None, None)])
+    signins = codes.events([("d0", 1.0, 30.0), ("ghost", 2.0, 40.0), ("d1", 3.0, None)], False)
+    assert signins.device.tolist() == [0, 1]
+    assert signins.at.tolist() == [1.0, 3.0]
+    assert signins.total[0] == 30.0 and math.isnan(signins.total[1])
+    boots = codes.events([("ghost", 4.0, 50.0), ("d0", 5.0, 60.0), ("ghost", 6.0, None)], True)
+    assert boots.device.tolist() == [2, 0, 2]  # one row-less device for both boots
+    devices = codes.devices()
+    assert devices.ids == ["d0", "d1", "ghost"]
+    assert [devices.sites[c] for c in devices.site] == ["north", "south", ""]
+    unknown = UNKNOWN_MODEL
+    assert [devices.models[c] for c in devices.model] == [("HP", "M1"), unknown, unknown]
+    assert devices.hdd.tolist() == [True, False, False]
+    assert devices.disk_known.tolist() == [True, False, False]
+    assert devices.has_row.tolist() == [True, True, False]

@@ -1,12 +1,15 @@
 """The figures of every sixth fleet-state refresh, and the process that computes them.
 
 The event-time window figures (fleetpulse_login_window_*, signin_windows) and the by-model
-figures (fleetpulse_model_*, model_board) come from one read of the last 28 days' sign-ins
-(and the boots and hardware of that window): seconds of Python at a large fleet (7 s + 7 s on
-SQLite, 4 s + 5 s on PostgreSQL at 300,000 devices, docs/benchmarks.md). Run in a thread of
-the serving process, that computation holds the GIL against gRPC's event loop; FigureProcess
-runs it in a child process of its own (its own GIL) that opens its own read-only store from
-the database URL, and answers the small result (Figures, pickled).
+figures (fleetpulse_model_*, model_board) come from one read of the last 28 days' SLA
+sign-ins, boots and devices as numpy columns (store/figure_reads.py), computed over whole
+arrays (grouped.py). At 300,000 devices (~573,000 sign-ins, ~285,000 boots) that is 2-4 s on
+SQLite and ~2 s on PostgreSQL, nearly all of it the read; the computation is ~0.4 s (it was
+~4 s of per-row Python, 8-9 s in all: docs/benchmarks.md, "The every-sixth-refresh figures
+over numpy columns"). Run in a thread of the serving process, the work holds the GIL against
+gRPC's event loop; FigureProcess runs it in a child process of its own (its own GIL) that
+opens its own read-only store from the database URL, and answers the small result (Figures,
+pickled).
 
 Failures: a computation that raises in the child raises the same error in the caller; a child
 that dies (killed, out of memory) breaks its pool: the caller gets BrokenProcessPool, and
