@@ -164,4 +164,3 @@ def test_events_of_devices_without_a_row_are_dropped_or_get_a_row_less_device() 
     assert [devices.models[c] for c in devices.model] == [("HP", "M1"), unknown, unknown]
     assert devices.hdd.tolist() == [True, False, False]
     assert devices.disk_known.tolist() == [True, False, False]
-    assert devices.has_row.tolist() == [True, True, False]

@@ -43,7 +43,7 @@ def from_columns(
 ) -> ModelSection:
     """The window's figures per model, at most ``top_n`` named models (most devices first,
     then by name) plus "other" and "unknown", from the window's SLA sign-ins and boots as
-    columns (their devices codes of ``devices``)."""
+    columns (their devices as codes of ``devices``)."""
     active = np.zeros(len(devices.ids), dtype=np.bool_)
     active[signins.device] = True
     active[boots.device] = True

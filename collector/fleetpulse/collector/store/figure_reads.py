@@ -24,7 +24,7 @@ Mask = npt.NDArray[np.bool_]
 #: is unknown (whatever the manufacturer)
 ModelKey = tuple[str | None, str | None]
 #: A device's row as read: device_id, site, manufacturer, model, system_disk
-DeviceRow = tuple[str, str, str | None, str | None, str | None]
+DeviceFigureRow = tuple[str, str, str | None, str | None, str | None]
 UNKNOWN_MODEL: ModelKey = (None, None)
 
 
@@ -32,8 +32,8 @@ UNKNOWN_MODEL: ModelKey = (None, None)
 class Devices:
     """Devices as columns, device code = position. ``sites`` and ``models`` name the codes
     in ``site`` and ``model``; ``hdd`` and ``disk_known`` say whether the system disk is an
-    HDD and whether it is known. A device without a stored row (``has_row`` False: an event
-    whose device was not read) has site "", model UNKNOWN_MODEL and no known disk."""
+    HDD and whether it is known. A device without a stored row (an event whose device was
+    not read) has site "", model UNKNOWN_MODEL and no known disk."""
 
     ids: list[str]
     site: Codes
@@ -42,7 +42,6 @@ class Devices:
     models: list[ModelKey]
     hdd: Mask
     disk_known: Mask
-    has_row: Mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +72,10 @@ class DeviceCodes:
     id (a dictionary look-up per event, in C: ``map``); an event whose device has no row is
     dropped, or gets a row-less device."""
 
-    def __init__(self, rows: Iterable[DeviceRow]) -> None:
+    def __init__(self, rows: Iterable[DeviceFigureRow]) -> None:
         rows = list(rows)
         self.ids: list[str] = [r[0] for r in rows]
         self.index = {dev: i for i, dev in enumerate(self.ids)}
-        self._rows = len(rows)
         sites = [r[1] for r in rows]
         self._sites = {site: i for i, site in enumerate(dict.fromkeys(sites))}
         self._site = list(map(self._sites.__getitem__, sites))
@@ -118,8 +116,6 @@ class DeviceCodes:
 
     def devices(self) -> Devices:
         """The devices so far, row-less ones included."""
-        has_row = np.zeros(len(self.ids), dtype=np.bool_)
-        has_row[: self._rows] = True
         return Devices(
             ids=list(self.ids),
             site=np.array(self._site, dtype=np.intp).reshape(-1),
@@ -128,7 +124,6 @@ class DeviceCodes:
             models=list(self._models),
             hdd=np.array([d == "hdd" for d in self._disk], dtype=np.bool_).reshape(-1),
             disk_known=np.array([d is not None for d in self._disk], dtype=np.bool_).reshape(-1),
-            has_row=has_row,
         )
 
 
