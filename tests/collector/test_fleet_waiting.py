@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from fleetpulse.collector.figures import window_figures
 from fleetpulse.collector.metrics import FleetStateCollector
 from fleetpulse.collector.model import (
     IN_PROGRESS_NAMED_MAX,
@@ -16,7 +17,7 @@ from fleetpulse.collector.model import (
     InProgressExpiry,
 )
 from fleetpulse.collector.report.data import build_report
-from fleetpulse.collector.signin_windows import WINDOWS, compute
+from fleetpulse.collector.signin_windows import WINDOWS
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.contract.records import SigninRecord, SigninState
 from tests.collector.test_store import NOW, enrolled, report
@@ -121,7 +122,7 @@ def test_window_figures_equal_the_reports(store: Store) -> None:
         NOW,
     )
     until = NOW
-    got = compute(store.signin_totals(until - 28 * DAY, until), until, {"idle"})
+    got = window_figures(store.figure_rows(until - 28 * DAY, until), until, {"idle"})
     for name, seconds in WINDOWS.items():
         r = build_report(store, until, seconds)
         f = got.fleet[name]

@@ -1,12 +1,15 @@
 """The figures of every sixth fleet-state refresh, and the process that computes them.
 
 The event-time window figures (fleetpulse_login_window_*, signin_windows) and the by-model
-figures (fleetpulse_model_*, model_board) come from one read of the last 28 days' sign-ins
-(and the boots and hardware of that window): seconds of Python at a large fleet (7 s + 7 s on
-SQLite, 4 s + 5 s on PostgreSQL at 300,000 devices, docs/benchmarks.md). Run in a thread of
-the serving process, that computation holds the GIL against gRPC's event loop; FigureProcess
-runs it in a child process of its own (its own GIL) that opens its own read-only store from
-the database URL, and answers the small result (Figures, pickled).
+figures (fleetpulse_model_*, model_board) come from one read of the last 28 days' SLA
+sign-ins, boots and devices as numpy columns (store/figure_reads.py), computed over whole
+arrays (grouped.py). At 300,000 devices (~573,000 sign-ins, ~285,000 boots) that is 2-4 s on
+SQLite and ~2 s on PostgreSQL, nearly all of it the read; the computation is ~0.4 s (it was
+~4 s of per-row Python, 8-9 s in all: docs/benchmarks.md, "The every-sixth-refresh figures
+over numpy columns"). Run in a thread of the serving process, the work holds the GIL against
+gRPC's event loop; FigureProcess runs it in a child process of its own (its own GIL) that
+opens its own read-only store from the database URL, and answers the small result (Figures,
+pickled).
 
 Failures: a computation that raises in the child raises the same error in the caller; a child
 that dies (killed, out of memory) breaks its pool: the caller gets BrokenProcessPool, and
@@ -31,12 +34,13 @@ from multiprocessing.connection import wait
 
 from fleetpulse.collector.model import SigninWindows
 from fleetpulse.collector.model_board import WINDOW_SECONDS as MODEL_WINDOW_SECONDS
-from fleetpulse.collector.model_board import compute as compute_models
+from fleetpulse.collector.model_board import from_columns as compute_models
 from fleetpulse.collector.report.models import ModelSection
 from fleetpulse.collector.signin_windows import WINDOWS, window_end
-from fleetpulse.collector.signin_windows import compute as compute_windows
+from fleetpulse.collector.signin_windows import from_columns as compute_windows
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.store.figure_reads import FigureRows
 
 log = logging.getLogger("fleetpulse.collector.figures")
 
@@ -58,17 +62,31 @@ def compute(store: Store, now: float, sites: Set[str]) -> Figures:
     devices (each has window figures, zero sign-ins when it had none). Store errors
     propagate (StoreUnavailable, ...)."""
     until = window_end(now)
-    # one read of the 28 days' sign-ins serves both (the windows' longest is the by-model
-    # window)
-    rows = store.signin_totals(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
-    windows = compute_windows(rows, until, sites)
-    since = until - MODEL_WINDOW_SECONDS
-    models = compute_models(
-        store.device_hardware(),
-        (r for r in rows if r.started_at >= since),
-        store.boots_between(since, until),
+    # one read of the 28 days serves both (the windows' longest is the by-model window)
+    rows = store.figure_rows(until - max(MODEL_WINDOW_SECONDS, *WINDOWS.values()), until)
+    return figures_of(rows, until, sites)
+
+
+def figures_of(rows: FigureRows, until: float, sites: Set[str]) -> Figures:
+    """Both figures at ``until`` (a whole second, window_end) from what the store read."""
+    return Figures(window_figures(rows, until, sites), model_figures(rows, until))
+
+
+def window_figures(rows: FigureRows, until: float, sites: Set[str]) -> SigninWindows:
+    """The window figures at ``until`` from what the store read."""
+    devices, signins = rows.devices, rows.signins
+    return compute_windows(
+        devices.site[signins.device], signins.at, signins.total, devices.sites, until, sites
     )
-    return Figures(windows, models)
+
+
+def model_figures(rows: FigureRows, until: float) -> ModelSection:
+    """The by-model figures of the model board's window ending at ``until``."""
+    since = until - MODEL_WINDOW_SECONDS
+    signins, boots = rows.signins, rows.boots
+    return compute_models(
+        rows.devices, signins.where(signins.at >= since), boots.where(boots.at >= since)
+    )
 
 
 _store: Store | None = None  # the child's read-only store (opened by _open)

@@ -283,8 +283,9 @@ class WaitingSignin(NamedTuple):
 
 
 class SigninTotal(NamedTuple):
-    """A stored complete sign-in by event time, lean: for the boards' window figures and
-    by-model figures (one read serves both)."""
+    """A complete sign-in by event time, lean: the row form of the boards' window figures
+    and by-model figures (signin_windows.compute, model_board.compute; the collector reads
+    them as columns, store/figure_reads.py)."""
 
     device_id: str
     site: str

@@ -13,20 +13,86 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from fleetpulse.collector.grouped import Grouped
 from fleetpulse.collector.model import BootTotal, Hardware, SigninDuration, SigninTotal
-from fleetpulse.collector.report.models import UNKNOWN, ModelFigures, ModelSection, by_model
+from fleetpulse.collector.report.models import (
+    UNKNOWN,
+    ModelFigures,
+    ModelSection,
+    model_figures,
+    section,
+)
+from fleetpulse.collector.store.figure_reads import Codes, DeviceCodes, Devices, Events, ModelKey
 
 MODEL_LABEL_MAX = 20  # models named in the by-model series; the rest are "other"
 WINDOW_SECONDS = 28 * 86400.0  # the SLO's window, as the report's default period
 OTHER = "other"
-_POOLED = Hardware(OTHER, OTHER)
+_POOLED: ModelKey = (OTHER, OTHER)
 
 
 def _clean(value: str) -> bool:
     return 0 < len(value) <= 64 and value.isprintable() and '"' not in value and "\\" not in value
+
+
+def from_columns(
+    devices: Devices, signins: Events, boots: Events, top_n: int = MODEL_LABEL_MAX
+) -> ModelSection:
+    """The window's figures per model, at most ``top_n`` named models (most devices first,
+    then by name) plus "other" and "unknown", from the window's SLA sign-ins and boots as
+    columns (their devices as codes of ``devices``)."""
+    active = np.zeros(len(devices.ids), dtype=np.bool_)
+    active[signins.device] = True
+    active[boots.device] = True
+    counted = np.bincount(devices.model[active], minlength=len(devices.models))
+    per_model = {
+        key: int(counted[code])
+        for code, key in enumerate(devices.models)
+        if counted[code] and key[1] is not None
+    }
+    named = sorted(per_model, key=lambda k: (-per_model[k], k[0] or "", k[1] or ""))
+    keep = {k for k in named[:top_n] if _clean(k[0] or "x") and _clean(k[1] or "")}
+    groups: dict[ModelKey, int] = {}
+    group_of = np.array(
+        [
+            groups.setdefault(k if k[1] is None or k in keep else _POOLED, len(groups))
+            for k in devices.models
+        ],
+        dtype=np.intp,
+    )[devices.model]  # per device
+    n = len(groups)
+    signin_group, boot_group = group_of[signins.device], group_of[boots.device]
+    on = np.flatnonzero(active)
+    on_group = group_of[on]
+    counts = (
+        np.bincount(on_group, minlength=n),
+        np.bincount(on_group[devices.hdd[on]], minlength=n),
+        np.bincount(on_group[devices.disk_known[on]], minlength=n),
+    )
+    timed = Grouped(signin_group, signins.total, n), Grouped(boot_group, boots.total, n)
+    keys = list(groups)
+    return section(
+        model_figures(
+            keys[g],
+            int(counts[0][g]),
+            (int(counts[1][g]), int(counts[2][g])),
+            timed[0].count(g),
+            timed[0].known(g),
+            timed[1].count(g),
+            timed[1].known(g),
+        )
+        for g in _first_seen(np.concatenate((signin_group, boot_group)))
+    )
+
+
+def _first_seen(groups: Codes) -> list[int]:
+    """The distinct codes of ``groups`` in the order they first occur (the order the
+    per-row code met the models in; equal models keep it in the ordering)."""
+    distinct, first = np.unique(groups, return_index=True)
+    return [int(g) for g in distinct[np.argsort(first)]]
 
 
 def compute(
@@ -35,27 +101,17 @@ def compute(
     boots: Iterable[BootTotal],
     top_n: int = MODEL_LABEL_MAX,
 ) -> ModelSection:
-    """The window's figures per model, at most ``top_n`` named models (most devices first,
-    then by name) plus "other" and "unknown"."""
-    sla = [s for s in signins if not s.flagged]
-    boots = list(boots)
-    active = {e.device_id for e in sla} | {b.device_id for b in boots}
-    per_model: dict[tuple[str | None, str], int] = {}
-    for dev in active:
-        hw = hardware.get(dev)
-        if hw is not None and hw.model is not None:
-            key = (hw.manufacturer, hw.model)
-            per_model[key] = per_model.get(key, 0) + 1
-    named = sorted(per_model, key=lambda k: (-per_model[k], k[0] or "", k[1]))
-    keep = {k for k in named[:top_n] if _clean(k[0] or "x") and _clean(k[1])}
-    capped = {
-        dev: hw
-        if hw.model is None or (hw.manufacturer, hw.model) in keep
-        else Hardware(OTHER, OTHER, hw.memory_bytes, hw.system_disk)
-        for dev, hw in hardware.items()
-        if dev in active
-    }
-    return by_model(capped, sla, boots)
+    """``from_columns`` of rows: each device's hardware (devices of an event without
+    hardware count under the unknown model), the window's sign-ins (flagged ones are left
+    out here) and boots."""
+    codes = DeviceCodes(
+        (dev, "", hw.manufacturer, hw.model, hw.system_disk) for dev, hw in hardware.items()
+    )
+    sla = codes.events(
+        ((s.device_id, 0.0, s.total_seconds) for s in signins if not s.flagged), True
+    )
+    booted = codes.events(((b.device_id, b.boot_time, b.total_seconds) for b in boots), True)
+    return from_columns(codes.devices(), sla, booted, top_n)
 
 
 def _labels(m: ModelFigures) -> list[str]:

@@ -15,11 +15,14 @@ linear interpolation between closest ranks (``report.data.percentile``, numpy's 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import numpy as np
+
+from fleetpulse.collector.grouped import Grouped, at_least, at_most, exact_percentile
 from fleetpulse.collector.model import SigninTotal, SigninWindows, WindowFigures
-from fleetpulse.collector.report.data import percentile
 from fleetpulse.collector.report.figures import LONG_SECONDS
+from fleetpulse.collector.store.figure_reads import Codes, Seconds
 
 #: window label -> seconds: the last day, week and 28 days (the SLO's window)
 WINDOWS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "28d": 28 * 86400.0}
@@ -34,22 +37,49 @@ def window_end(now: float) -> float:
     return float(math.floor(now))
 
 
-def figures(totals: Iterable[float | None], slo: float = SLO_SECONDS) -> WindowFigures:
-    """The figures of the SLA sign-ins given by their durations (None: unknown)."""
-    signins = 0
-    known: list[float] = []
-    for t in totals:
-        signins += 1
-        if t is not None:
-            known.append(t)
-    known.sort()
+def _figures(grouped: Grouped, group: int, slo: float) -> WindowFigures:
+    known = grouped.known(group)
     return WindowFigures(
-        signins=signins,
+        signins=grouped.count(group),
         known=len(known),
-        within_slo=sum(1 for t in known if t <= slo),
-        long=sum(1 for t in known if t >= LONG_SECONDS),
-        percentiles={p: percentile(known, p) for p in PERCENTILES},
+        within_slo=at_most(known, slo),
+        long=at_least(known, LONG_SECONDS),
+        percentiles={p: exact_percentile(known, p) for p in PERCENTILES},
     )
+
+
+def from_columns(
+    site: Codes,
+    started: Seconds,
+    total: Seconds,
+    names: Sequence[str],
+    until: float,
+    sites: Iterable[str] = (),
+    slo: float = SLO_SECONDS,
+) -> SigninWindows:
+    """The window figures at ``until`` from SLA sign-ins as columns: each one's site
+    (``site``, codes of ``names``, which are distinct), start (Unix seconds) and duration
+    (seconds, NaN: unknown). Rows outside ``[until - 28d, until)`` are ignored. Every site
+    in ``sites`` (the sites with devices) or with a sign-in has figures in every window:
+    zero sign-ins when it had none there, never a missing series."""
+    inside = (started >= until - max(WINDOWS.values())) & (started < until)
+    # one stable sort by duration serves every window and grouping (NaN last)
+    order = np.flatnonzero(inside)[np.argsort(total[inside], kind="stable")]
+    site, started, total = site[order], started[order], total[order]
+    every_site = sorted({names[c] for c in np.unique(site)} | set(sites))
+    position = {name: i for i, name in enumerate(every_site)}
+    # names without a sign-in inside are never looked up: any position serves them
+    recode = np.array([position.get(name, 0) for name in names], dtype=np.intp)
+    by_position = recode[site] if len(recode) else site
+    out = SigninWindows(until=until, slo_seconds=slo)
+    for name, span in WINDOWS.items():
+        w = started >= until - span
+        fleet = Grouped(np.zeros(int(w.sum()), dtype=np.intp), total[w], 1, ascending=True)
+        out.fleet[name] = _figures(fleet, 0, slo)
+        per_site = Grouped(by_position[w], total[w], len(every_site), ascending=True)
+        for i, each in enumerate(every_site):
+            out.sites[(name, each)] = _figures(per_site, i, slo)
+    return out
 
 
 def compute(
@@ -58,20 +88,12 @@ def compute(
     sites: Iterable[str] = (),
     slo: float = SLO_SECONDS,
 ) -> SigninWindows:
-    """The window figures at ``until`` from the sign-ins of the longest window (rows
-    outside ``[until - 28d, until)`` are ignored). Every site in ``sites`` (the sites with
-    devices) or with a sign-in has figures in every window: zero sign-ins when it had none
-    there, never a missing series."""
-    start = until - max(WINDOWS.values())
-    sla = [r for r in rows if not r.flagged and start <= r.started_at < until]
-    every_site = sorted({r.site for r in sla} | set(sites))
-    out = SigninWindows(until=until, slo_seconds=slo)
-    for name, seconds in WINDOWS.items():
-        inside = [r for r in sla if r.started_at >= until - seconds]
-        out.fleet[name] = figures((r.total_seconds for r in inside), slo)
-        by_site: dict[str, list[float | None]] = {site: [] for site in every_site}
-        for r in inside:
-            by_site[r.site].append(r.total_seconds)
-        for site, totals in by_site.items():
-            out.sites[(name, site)] = figures(totals, slo)
-    return out
+    """``from_columns`` of stored sign-ins as rows (flagged ones are left out here)."""
+    sla = [r for r in rows if not r.flagged]
+    names: dict[str, int] = {}
+    site = np.array([names.setdefault(r.site, len(names)) for r in sla], dtype=np.intp)
+    started = np.array([r.started_at for r in sla], dtype=np.float64)
+    total = np.array([r.total_seconds for r in sla], dtype=np.float64)  # None: NaN
+    return from_columns(
+        site.reshape(-1), started.reshape(-1), total, list(names), until, sites, slo
+    )

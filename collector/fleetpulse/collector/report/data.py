@@ -7,6 +7,9 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
+
 from fleetpulse.collector.model import SigninRow
 from fleetpulse.collector.report.figures import (
     PERCENTILES,
@@ -24,9 +27,10 @@ from fleetpulse.collector.store.base import Store
 from fleetpulse.contract.phases import SIGNIN_CORE, SIGNIN_RESPONSIVE
 
 
-def percentile(ordered: Sequence[float], p: float) -> float | None:
-    """Exact percentile of sorted values, linear between closest ranks (numpy's default)."""
-    if not ordered:
+def percentile(ordered: Sequence[float] | npt.NDArray[np.float64], p: float) -> float | None:
+    """Exact percentile of sorted values, linear between closest ranks (numpy's default);
+    of an array, a numpy float (the same value)."""
+    if len(ordered) == 0:
         return None
     rank = (len(ordered) - 1) * p / 100.0
     lo = math.floor(rank)

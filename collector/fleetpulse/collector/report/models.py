@@ -16,9 +16,13 @@ last.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from fleetpulse.collector.model import Hardware
 from fleetpulse.collector.report import text as t
@@ -136,6 +140,42 @@ def _key(hw: Hardware | None) -> Key:
     return (hw.manufacturer, hw.model)
 
 
+def model_figures(
+    key: Key,
+    devices: int,
+    disks: tuple[int, int],
+    signins: int,
+    known: Sequence[float] | npt.NDArray[np.float64],
+    boots: int,
+    boot_known: Sequence[float] | npt.NDArray[np.float64],
+) -> ModelFigures:
+    """One model's figures from its counts (``disks``: its devices on an HDD, and those
+    whose disk is known) and its known sign-in and boot durations, each ascending (a
+    list, or an array: the percentiles are Python floats either way)."""
+    virtual = is_virtual(*key)
+    return ModelFigures(
+        manufacturer=key[0],
+        model=key[1],
+        devices=devices,
+        signins=signins,
+        signins_known=len(known),
+        signin_p50=_float(percentile(known, 50)),
+        signin_p95=_float(percentile(known, 95)),
+        long=len(known) - bisect_left(known, LONG_SECONDS),
+        boots=boots,
+        boot_p50=_float(percentile(boot_known, 50)),
+        boot_p95=_float(percentile(boot_known, 95)),
+        devices_hdd=disks[0],
+        devices_disk_known=disks[1],
+        ranked=key[1] is not None and not virtual and len(known) >= MIN_SIGNINS,
+        virtual=virtual,
+    )
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def _figures(
     key: Key,
     devices: set[str],
@@ -146,23 +186,14 @@ def _figures(
     known = sorted(t for t in signins if t is not None)
     boot_known = sorted(t for t in boots if t is not None)
     disks = [hardware[d].system_disk for d in devices if d in hardware]
-    virtual = is_virtual(*key)
-    return ModelFigures(
-        manufacturer=key[0],
-        model=key[1],
-        devices=len(devices),
-        signins=len(signins),
-        signins_known=len(known),
-        signin_p50=percentile(known, 50),
-        signin_p95=percentile(known, 95),
-        long=sum(1 for t in known if t >= LONG_SECONDS),
-        boots=len(boots),
-        boot_p50=percentile(boot_known, 50),
-        boot_p95=percentile(boot_known, 95),
-        devices_hdd=sum(1 for d in disks if d == "hdd"),
-        devices_disk_known=sum(1 for d in disks if d is not None),
-        ranked=key[1] is not None and not virtual and len(known) >= MIN_SIGNINS,
-        virtual=virtual,
+    return model_figures(
+        key,
+        len(devices),
+        (sum(1 for d in disks if d == "hdd"), sum(1 for d in disks if d is not None)),
+        len(signins),
+        known,
+        len(boots),
+        boot_known,
     )
 
 
@@ -187,7 +218,11 @@ def by_model(
                 entry = per_model[key] = (set(), ([], []))
             entry[0].add(e.device_id)
             entry[1][slot].append(e.total_seconds)
-    models = [_figures(k, devs, *times, hardware) for k, (devs, times) in per_model.items()]
+    return section(_figures(k, devs, *times, hardware) for k, (devs, times) in per_model.items())
+
+
+def section(models: Iterable[ModelFigures]) -> ModelSection:
+    """The section of ``models`` (in the ORDERING; equal ones keep their order)."""
     return ModelSection(sorted(models, key=_order))
 
 

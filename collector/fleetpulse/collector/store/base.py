@@ -20,7 +20,6 @@ from fleetpulse.collector.model import (
     Report,
     SigninDuration,
     SigninRow,
-    SigninTotal,
     SiteCoverage,
     SiteSetting,
     Token,
@@ -28,6 +27,7 @@ from fleetpulse.collector.model import (
 from fleetpulse.collector.redact import redact
 from fleetpulse.collector.store.contributors import ContributorRow, ContributorTotal, SigninTop
 from fleetpulse.collector.store.database import Access
+from fleetpulse.collector.store.figure_reads import FigureRows
 from fleetpulse.collector.store.retention import RetentionPolicy
 from fleetpulse.collector.store.sessions import SessionRow
 
@@ -73,7 +73,7 @@ class Store(Protocol):
         expired_since: float | None = None,
     ) -> FleetState: ...
     def device_rows(self, now: float) -> list[DeviceRow]: ...
-    def signin_totals(self, since: float, until: float) -> list[SigninTotal]: ...
+    def figure_rows(self, since: float, until: float) -> FigureRows: ...
     def import_inventory(self, rows: Iterable[tuple[str, str]], chunk: int = 5000) -> int: ...
     def signins_between(self, since: float, until: float) -> list[SigninRow]: ...
     def boots_between(self, since: float, until: float) -> list[BootTotal]: ...

@@ -19,7 +19,6 @@ from fleetpulse.collector.model import (
     FleetState,
     InProgressExpiry,
     PerDeviceRow,
-    SigninTotal,
     WaitingSignin,
 )
 from fleetpulse.collector.store.database import Database
@@ -165,35 +164,6 @@ class Fleet:
                 :IN_PROGRESS_NAMED_MAX
             ]
         )
-
-    def signin_totals(self, since: float, until: float) -> list[SigninTotal]:
-        """Complete sign-ins that started in ``[since, until)`` (event time), with their
-        device and its site, duration (None: unknown) and whether first_login or after_update
-        flags them; unordered. The same rows as Reports.signins_between, without phases.
-
-        Two reads, sign-ins then every device's site, joined here: joining in SQL looked the
-        device up for each sign-in (SQLite: two B-tree searches per row; 0.65 s for 57,000
-        sign-ins of 30,000 devices, against 0.24 s for both reads), reading the devices
-        takes one scan. Devices are never deleted and each sign-in's device is stored before
-        it, so every sign-in read has its device in the second read (one without would be
-        left out, as by the join)."""
-        rows = self._db.read(
-            "SELECT device_id, started_at, total_seconds,"
-            " CASE WHEN COALESCE(first_login, 0) <> 0 OR COALESCE(after_update, 0) <> 0"
-            " THEN 1 ELSE 0 END FROM signins WHERE started_at >= ? AND started_at < ?",
-            (since, until),
-        )
-        sites = {
-            str(dev): str(site)
-            for dev, site in self._db.read("SELECT device_id, site FROM devices")
-        }
-        return [
-            SigninTotal(
-                str(dev), site, float(started), None if total is None else float(total), bool(flag)
-            )
-            for dev, started, total, flag in rows
-            if (site := sites.get(str(dev))) is not None  # as the inner join did
-        ]
 
     def _per_device(self, now: float) -> list[PerDeviceRow]:
         """Latest sign-in and boot per device (kept on the device's row at ingest: Ingest

@@ -10,6 +10,7 @@ one ``Database`` (two connections, see database.py)::
     ├── Fleet        fleet-state gauges, `devices`  (fleet.py)
     ├── Reports      events by event time           (reports.py)
     ├── HardwareReads device hardware, by-model reads (hardware.py)
+    ├── FigureReads  the figures' read as columns (figure_reads.py)
     ├── Contributors what sign-ins waited for       (contributors.py)
     ├── Sessions     sign-ins with their ends       (sessions.py)
     ├── Retention    pruning old events, kept spans (retention.py)
@@ -34,7 +35,6 @@ from fleetpulse.collector.model import (
     Report,
     SigninDuration,
     SigninRow,
-    SigninTotal,
     SiteCoverage,
     SiteSetting,
     Token,
@@ -48,6 +48,7 @@ from fleetpulse.collector.store.contributors import (
 )
 from fleetpulse.collector.store.database import Database
 from fleetpulse.collector.store.enrolment import Enrolment
+from fleetpulse.collector.store.figure_reads import FigureReads, FigureRows
 from fleetpulse.collector.store.fleet import Fleet
 from fleetpulse.collector.store.hardware import HardwareReads
 from fleetpulse.collector.store.ingest import Ingest
@@ -67,6 +68,7 @@ class SqlStore:
         self._fleet = Fleet(db)
         self._reports = Reports(db)
         self._hardware = HardwareReads(db)
+        self._figures = FigureReads(db)
         self._contributors = Contributors(db)
         self._sites = Sites(db)
         self._retention = Retention(db)
@@ -159,8 +161,8 @@ class SqlStore:
     def device_rows(self, now: float) -> list[DeviceRow]:
         return self._fleet.device_rows(now)
 
-    def signin_totals(self, since: float, until: float) -> list[SigninTotal]:
-        return self._fleet.signin_totals(since, until)
+    def figure_rows(self, since: float, until: float) -> FigureRows:
+        return self._figures.figure_rows(since, until)
 
     # -- report reads --------------------------------------------------------------------
     def signins_between(self, since: float, until: float) -> list[SigninRow]:
