@@ -125,9 +125,10 @@ def test_groups_sent_back_to_back_are_answered_in_order_each_after_its_commit(
         for stored_after in (1, 2, 3):
             results, _ = mine.recv()
             answers.append(results)
-            # acknowledged means committed: another connection reads the rows already
+            # acknowledged means committed: another connection reads the rows already (the
+            # next group may have committed too by the time it reads: at least, not exactly)
             (count,) = reader.execute("SELECT COUNT(*) FROM app_usage").fetchone()
-            assert count == stored_after
+            assert count >= stored_after
         mine.send(None)
         proc.join(timeout=30)
     finally:

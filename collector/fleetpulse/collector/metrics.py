@@ -22,7 +22,13 @@ from fleetpulse.collector.model import (
 )
 from fleetpulse.collector.tally import CounterTally, HistogramTally, Labels, collect_all
 from fleetpulse.contract.phases import PROFILE_TYPES
-from fleetpulse.contract.records import AppUsageRecord, BootRecord, SigninRecord, SigninState
+from fleetpulse.contract.records import (
+    AppUsageRecord,
+    BootRecord,
+    Kind,
+    SigninRecord,
+    SigninState,
+)
 
 DURATION_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1200, 1800, 3600)
 LAG_BUCKETS = (
@@ -42,6 +48,8 @@ LAG_BUCKETS = (
     30 * 86400,
 )
 OTHER = "other"
+#: The label tuple of each record kind (its value), made once.
+_KIND_LABELS: dict[Kind, tuple[str]] = {k: (k.value,) for k in Kind}
 
 
 class AppLabels:
@@ -243,14 +251,15 @@ class IngestMetrics(Collector):
 
     def observe(self, site: str, os: str, accepted: list[Incoming], now: float) -> None:
         """Counts the records one report stored: one pass, sums per label set."""
-        counts: dict[str, int] = {}
+        counts: dict[Kind, int] = {}
         lag = self.lag.observe
         site_os = (site, os)
         for inc in accepted:
             r = inc.record
-            kind = r.kind.value
+            kind = r.kind
             counts[kind] = counts.get(kind, 0) + 1
-            lag((kind,), max(0.0, now - inc.observed_at))
+            late = now - inc.observed_at
+            lag(_KIND_LABELS[kind], late if late > 0.0 else 0.0)
             if isinstance(r, SigninRecord):
                 if r.total_seconds is not None:
                     self.login.observe(site_os, r.total_seconds)
@@ -283,7 +292,7 @@ class IngestMetrics(Collector):
                 self.boots.inc((site, os, r.boot_type.value, degraded))
             # HealthRecord: cumulative per device; stored, not summed here
         for kind, n in counts.items():
-            self.records.inc((kind, "accepted"), n)
+            self.records.inc(_KIND_LABELS[kind] + ("accepted",), n)
 
     def prime(self, site: str, os: str) -> None:
         """Creates a site/OS's series at zero before its first event, so that rate() and

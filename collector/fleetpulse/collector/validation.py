@@ -91,8 +91,8 @@ INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
 
 
 def _duration(name: str, value: float | None, limit: float = MAX_DURATION) -> str | None:
-    if value is None:
-        return None
+    if value is None or 0 <= value <= limit < math.inf:
+        return None  # (NaN fails every comparison)
     if not math.isfinite(value) or value < 0:
         return f"{name} must be a non-negative number of seconds, got {value!r}"
     if value > limit:
@@ -101,6 +101,8 @@ def _duration(name: str, value: float | None, limit: float = MAX_DURATION) -> st
 
 
 def _time(name: str, value: float, now: float) -> str | None:
+    if EARLIEST <= value <= now + FUTURE_SLACK < math.inf:
+        return None  # (NaN and infinities fail a comparison)
     if not math.isfinite(value) or value < EARLIEST:
         return f"{name} {value!r} is before 2000-01-01"
     if value > now + FUTURE_SLACK:
@@ -194,63 +196,96 @@ def device_id_problem(device_id: str) -> str | None:
     return None
 
 
+def _boot_problem(r: BootRecord, now: float) -> str | None:
+    return (
+        _text("boot_id", r.boot_id)
+        or _time("boot_time", r.boot_time, now)
+        or _duration("total_seconds", r.total_seconds)
+        or _phases(r.phases, BOOT_PHASES)
+        or _culprits(r)
+        or next(
+            (p for c in r.culprits if (p := _duration(f"culprit {c.name[:40]!r}", c.seconds))),
+            None,
+        )
+        or next((p for c in r.culprits if (p := _text("culprit name", c.name))), None)
+    )
+
+
+def _signin_problem(r: SigninRecord, now: float) -> str | None:
+    return (
+        _text("session_id", r.session_id)
+        or _text("boot_id", r.boot_id)
+        or _text("user_hash", r.user_hash, required=False)
+        or _time("started_at", r.started_at, now)
+        or _duration("total_seconds", r.total_seconds)
+        or _duration("elapsed_seconds", r.elapsed_seconds)
+        or _phases(r.phases, SIGNIN_PHASES)
+        or _contributors(r)
+    )
+
+
+def _signin_end_problem(r: SigninEndRecord, now: float) -> str | None:
+    return (
+        _text("session_id", r.session_id)
+        or _text("boot_id", r.boot_id)
+        or _time("ended_at", r.ended_at, now)
+    )
+
+
+def _app_usage_problem(r: AppUsageRecord, now: float) -> str | None:
+    limit = r.interval_seconds * 1024  # CPU time may exceed wall time on many cores
+    app = r.app
+    return (
+        _text("app", app)
+        or _time("interval_start", r.interval_start, now)
+        or _duration("interval_seconds", r.interval_seconds, MAX_INTERVAL)
+        or _duration("running_seconds", r.running_seconds, limit)
+        or _duration("foreground_seconds", r.foreground_seconds, r.interval_seconds + 1)
+        or _duration("cpu_seconds", r.cpu_seconds, limit)
+        or _count("peak_rss_bytes", r.peak_rss_bytes, "AppUsage.peak_rss_bytes")
+        or _count("launches", r.launches, "AppUsage.launches")
+        or _count("crashes", r.crashes, "AppUsage.crashes")
+        or (
+            "app contains control characters"
+            if "\n" in app or "\r" in app or "\x00" in app
+            else None
+        )
+    )
+
+
+def _health_problem(r: HealthRecord, now: float) -> str | None:
+    return (
+        _duration("clock_skew_seconds", abs(r.clock_skew_seconds or 0.0), 10 * 365 * 86400)
+        or _count("parse_errors", r.parse_errors, "AgentHealth.parse_errors")
+        or _count("spool_bytes", r.spool_bytes, "AgentHealth.spool_bytes")
+        or _count("rejected", r.rejected, "AgentHealth.rejected")
+        or _dropped(r.dropped)
+        or next(
+            (
+                p
+                for k, v in r.dropped.items()
+                if (p := _count(f"dropped[{k!r}]", v, "AgentHealth.dropped"))
+            ),
+            None,
+        )
+    )
+
+
 def _problem(inc: Incoming, now: float) -> str | None:
+    """The first problem of ``inc``, in the order the checks are listed per kind (each
+    check runs only while none before it found one), or None."""
+    if problem := _time("observed_at", inc.observed_at, now):
+        return problem
     r = inc.record
-    checks: list[str | None] = [_time("observed_at", inc.observed_at, now)]
+    if isinstance(r, SigninRecord):
+        return _signin_problem(r, now)
+    if isinstance(r, AppUsageRecord):
+        return _app_usage_problem(r, now)
     if isinstance(r, BootRecord):
-        checks += [
-            _text("boot_id", r.boot_id),
-            _time("boot_time", r.boot_time, now),
-            _duration("total_seconds", r.total_seconds),
-            _phases(r.phases, BOOT_PHASES),
-            _culprits(r),
-            *(_duration(f"culprit {c.name[:40]!r}", c.seconds) for c in r.culprits),
-            *(_text("culprit name", c.name) for c in r.culprits),
-        ]
-    elif isinstance(r, SigninRecord):
-        checks += [
-            _text("session_id", r.session_id),
-            _text("boot_id", r.boot_id),
-            _text("user_hash", r.user_hash, required=False),
-            _time("started_at", r.started_at, now),
-            _duration("total_seconds", r.total_seconds),
-            _duration("elapsed_seconds", r.elapsed_seconds),
-            _phases(r.phases, SIGNIN_PHASES),
-            _contributors(r),
-        ]
-    elif isinstance(r, SigninEndRecord):
-        checks += [
-            _text("session_id", r.session_id),
-            _text("boot_id", r.boot_id),
-            _time("ended_at", r.ended_at, now),
-        ]
-    elif isinstance(r, AppUsageRecord):
-        limit = r.interval_seconds * 1024  # CPU time may exceed wall time on many cores
-        checks += [
-            _text("app", r.app),
-            _time("interval_start", r.interval_start, now),
-            _duration("interval_seconds", r.interval_seconds, MAX_INTERVAL),
-            _duration("running_seconds", r.running_seconds, limit),
-            _duration("foreground_seconds", r.foreground_seconds, r.interval_seconds + 1),
-            _duration("cpu_seconds", r.cpu_seconds, limit),
-        ]
-        checks += [
-            _count("peak_rss_bytes", r.peak_rss_bytes, "AppUsage.peak_rss_bytes"),
-            _count("launches", r.launches, "AppUsage.launches"),
-            _count("crashes", r.crashes, "AppUsage.crashes"),
-        ]
-        if any(c in r.app for c in "\n\r\x00"):
-            checks.append("app contains control characters")
-    elif isinstance(r, HealthRecord):
-        checks += [
-            _duration("clock_skew_seconds", abs(r.clock_skew_seconds or 0.0), 10 * 365 * 86400),
-            _count("parse_errors", r.parse_errors, "AgentHealth.parse_errors"),
-            _count("spool_bytes", r.spool_bytes, "AgentHealth.spool_bytes"),
-            _count("rejected", r.rejected, "AgentHealth.rejected"),
-            _dropped(r.dropped),
-            *(_count(f"dropped[{k!r}]", v, "AgentHealth.dropped") for k, v in r.dropped.items()),
-        ]
-    return next((c for c in checks if c), None)
+        return _boot_problem(r, now)
+    if isinstance(r, SigninEndRecord):
+        return _signin_end_problem(r, now)
+    return _health_problem(r, now)
 
 
 def _facts_problem(f: DeviceFacts, names: tuple[str, ...]) -> str | None:

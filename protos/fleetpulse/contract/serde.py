@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fleetpulse.contract.frozen import positional
 from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
@@ -40,10 +44,6 @@ _END_REASON_BACK = {v: k for k, v in _END_REASON.items()}
 
 def _phases(phases: tuple[Phase, ...]) -> list[pb.Phase]:
     return [pb.Phase(name=p.name, seconds=p.seconds) for p in phases]
-
-
-def _phases_from(phases: object) -> tuple[Phase, ...]:
-    return tuple(Phase(p.name, p.seconds) for p in phases)  # type: ignore[attr-defined]
 
 
 def record_to_proto(record: Record, observed_at: float, seq: int = 0) -> pb.Record:
@@ -117,69 +117,122 @@ def record_to_proto(record: Record, observed_at: float, seq: int = 0) -> pb.Reco
     return msg
 
 
-def _opt(msg: object, name: str) -> object | None:
-    return getattr(msg, name) if msg.HasField(name) else None  # type: ignore[attr-defined]
+def _phases_from(phases: Sequence[pb.Phase]) -> tuple[Phase, ...]:
+    # a slice (a list) iterates faster than upb's repeated container
+    return tuple([_Phase(p.name, p.seconds) for p in phases[:]]) if phases else ()
+
+
+#: The decoder's constructors: the same frozen records, built faster (contract/frozen.py).
+_Phase = positional(Phase)
+_Culprit = positional(Culprit)
+_Contributor = positional(Contributor)
+_BootRecord = positional(BootRecord)
+_SigninRecord = positional(SigninRecord)
+_AppUsageRecord = positional(AppUsageRecord)
+_HealthRecord = positional(HealthRecord)
+_SigninEndRecord = positional(SigninEndRecord)
+
+
+# Decoding reads each body once. A proto3 ``optional`` field reads as its default (0, False)
+# when absent, so a non-default value is present without asking: ``HasField`` is asked
+# only of a default value, to tell "sent as 0" from "unknown" (None).
+
+
+def _boot_from(b: pb.Boot) -> BootRecord:
+    total = b.total_seconds
+    degraded = b.degraded
+    culprits = b.culprits
+    return _BootRecord(
+        b.boot_id,
+        b.boot_time,
+        total if total or b.HasField("total_seconds") else None,
+        _phases_from(b.phases),
+        _BOOT_TYPE_BACK.get(b.boot_type, BootType.UNKNOWN),
+        degraded if degraded or b.HasField("degraded") else None,
+        tuple([_Culprit(c.name, c.kind, c.seconds) for c in culprits[:]]) if culprits else (),
+    )
+
+
+def _signin_from(s: pb.Signin) -> SigninRecord:
+    total = s.total_seconds
+    first = s.first_login
+    after = s.after_update
+    contributors = s.contributors
+    return _SigninRecord(
+        s.session_id,
+        s.boot_id,
+        s.user_hash,
+        s.started_at,
+        _STATE_BACK.get(s.state, SigninState.IN_PROGRESS),
+        total if total or s.HasField("total_seconds") else None,
+        s.elapsed_seconds,
+        _phases_from(s.phases),
+        first if first or s.HasField("first_login") else None,
+        after if after or s.HasField("after_update") else None,
+        tuple([_Contributor(c.kind, c.name, c.seconds) for c in contributors[:]])
+        if contributors
+        else (),
+    )
+
+
+def _app_usage_from(a: pb.AppUsage) -> AppUsageRecord:
+    foreground = a.foreground_seconds
+    rss = a.peak_rss_bytes
+    crashes = a.crashes
+    return _AppUsageRecord(
+        a.interval_start,
+        a.interval_seconds,
+        a.app,
+        a.launches,
+        a.running_seconds,
+        foreground if foreground or a.HasField("foreground_seconds") else None,
+        a.cpu_seconds,
+        rss if rss or a.HasField("peak_rss_bytes") else None,
+        crashes if crashes or a.HasField("crashes") else None,
+    )
+
+
+def _health_from(h: pb.AgentHealth) -> HealthRecord:
+    skew = h.clock_skew_seconds
+    return _HealthRecord(
+        dict(h.dropped),
+        h.parse_errors,
+        h.spool_bytes,
+        skew if skew or h.HasField("clock_skew_seconds") else None,
+        h.rejected,
+    )
+
+
+def _signin_end_from(e: pb.SigninEnd) -> SigninEndRecord:
+    reason = _END_REASON_BACK.get(e.reason)
+    if reason is None:
+        raise ValueError(f"signin_end: reason {e.reason} is not SIGN_OUT (1) or DISCONNECT (2)")
+    return _SigninEndRecord(e.session_id, e.boot_id, e.ended_at, reason)
+
+
+_BODY_FROM: dict[str, Callable[[Any], Record]] = {
+    "boot": _boot_from,
+    "signin": _signin_from,
+    "app_usage": _app_usage_from,
+    "health": _health_from,
+    "signin_end": _signin_end_from,
+}
+
+
+def body_from_proto(body: str | None, msg: pb.Record) -> Record:
+    """The record of ``msg`` whose body is ``body`` (``msg.WhichOneof("body")``, read once
+    by a caller that also looks at the body); ValueError for no body or an undefined end
+    reason, as ``record_from_proto``."""
+    if body is None or (read := _BODY_FROM.get(body)) is None:
+        raise ValueError(f"record has no body: {body!r}")
+    return read(getattr(msg, body))
 
 
 def record_from_proto(msg: pb.Record) -> Record:
-    body = msg.WhichOneof("body")
-    if body == "boot":
-        b = msg.boot
-        return BootRecord(
-            boot_id=b.boot_id,
-            boot_time=b.boot_time,
-            total_seconds=b.total_seconds if b.HasField("total_seconds") else None,
-            phases=_phases_from(b.phases),
-            boot_type=_BOOT_TYPE_BACK.get(b.boot_type, BootType.UNKNOWN),
-            degraded=b.degraded if b.HasField("degraded") else None,
-            culprits=tuple(Culprit(c.name, c.kind, c.seconds) for c in b.culprits),
-        )
-    if body == "signin":
-        s = msg.signin
-        return SigninRecord(
-            session_id=s.session_id,
-            boot_id=s.boot_id,
-            user_hash=s.user_hash,
-            started_at=s.started_at,
-            state=_STATE_BACK.get(s.state, SigninState.IN_PROGRESS),
-            total_seconds=s.total_seconds if s.HasField("total_seconds") else None,
-            elapsed_seconds=s.elapsed_seconds,
-            phases=_phases_from(s.phases),
-            first_login=s.first_login if s.HasField("first_login") else None,
-            after_update=s.after_update if s.HasField("after_update") else None,
-            contributors=tuple(Contributor(c.kind, c.name, c.seconds) for c in s.contributors),
-        )
-    if body == "app_usage":
-        a = msg.app_usage
-        return AppUsageRecord(
-            interval_start=a.interval_start,
-            interval_seconds=a.interval_seconds,
-            app=a.app,
-            launches=a.launches,
-            running_seconds=a.running_seconds,
-            foreground_seconds=a.foreground_seconds if a.HasField("foreground_seconds") else None,
-            cpu_seconds=a.cpu_seconds,
-            peak_rss_bytes=a.peak_rss_bytes if a.HasField("peak_rss_bytes") else None,
-            crashes=a.crashes if a.HasField("crashes") else None,
-        )
-    if body == "health":
-        h = msg.health
-        return HealthRecord(
-            dropped=dict(h.dropped),
-            parse_errors=h.parse_errors,
-            spool_bytes=h.spool_bytes,
-            clock_skew_seconds=h.clock_skew_seconds if h.HasField("clock_skew_seconds") else None,
-            rejected=h.rejected,
-        )
-    if body == "signin_end":
-        e = msg.signin_end
-        reason = _END_REASON_BACK.get(e.reason)
-        if reason is None:
-            raise ValueError(f"signin_end: reason {e.reason} is not SIGN_OUT (1) or DISCONNECT (2)")
-        return SigninEndRecord(
-            session_id=e.session_id, boot_id=e.boot_id, ended_at=e.ended_at, reason=reason
-        )
-    raise ValueError(f"record has no body: {body!r}")
+    """The agent record ``msg`` carries (its seq and observed_at aside). Optional fields
+    the message leaves absent are None (unknown); ValueError for a record with no body or
+    a sign-in end with an undefined reason."""
+    return body_from_proto(msg.WhichOneof("body"), msg)
 
 
 def record_to_bytes(record: Record, observed_at: float) -> bytes:
