@@ -4,6 +4,9 @@ the serving process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sqlite3
 import threading
 from multiprocessing import Pipe, get_context
@@ -166,3 +169,52 @@ def test_a_group_that_fails_in_preparation_is_answered_in_its_place(
     assert answers[0] == [Stored(1, 0)]
     assert isinstance(answers[1][0], Failed) and "internal error" in answers[1][0].message
     assert answers[2] == [Stored(1, 0)]
+
+
+class _DiesAfterCheck(threading.Condition):
+    """ProcessWriter's state lock; once armed, the grouping thread's next release of it
+    kills the worker (SIGKILL) and waits until its receiver has answered what it held: the
+    worker dies between the grouping thread's look at it and the send."""
+
+    def __init__(self, writer: worker.ProcessWriter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.armed = False
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)  # type: ignore[arg-type]
+        if self.armed and threading.current_thread().name == "fleetpulse-writer":
+            self.armed = False
+            receiver = self.writer._receiver
+            os.kill(self.writer.pid or 0, signal.SIGKILL)
+            assert receiver is not None
+            receiver.join(timeout=20)
+
+
+def test_a_worker_dying_between_the_check_and_the_send_still_answers_the_group(
+    tmp_path: Path,
+) -> None:
+    """A group whose worker dies after the grouping thread found it alive is answered
+    UNAVAILABLE (not left waiting for ever), and the next group goes to a new worker."""
+    url = _enrolled_store(tmp_path / "s.db")
+
+    async def main() -> list[object]:
+        writer = worker.ProcessWriter(url, lambda taken: None, linger=0.0)
+        state = _DiesAfterCheck(writer)
+        writer._state = state
+        try:
+            writer.start()
+            answers: list[object] = []
+            for seq in (1, 2, 3):
+                state.armed = seq == 2
+                raw = _raw([(seq, _app("Word"))])
+                fut = writer.submit("d1", 1, raw, "north", "linux", NOW)
+                answers.append(await asyncio.wait_for(fut, timeout=30))
+            return answers
+        finally:
+            await asyncio.to_thread(writer.close)
+
+    first, second, third = asyncio.run(main())
+    assert first == Stored(1, 0)
+    assert isinstance(second, Failed) and "send it again" in second.message
+    assert third == Stored(1, 0)

@@ -318,16 +318,18 @@ class ProcessWriter(GroupQueue):
         with self._starting:
             if self._proc is None:
                 self._start()
-            with self._state:
-                dead = self._dead or not self._proc.is_alive()
-                if dead:  # wait until the old receiver has failed what the worker held
+            while True:
+                # the look at the worker and the append under one hold of the lock: a
+                # receiver that sees the pipe break after it fails this group too
+                with self._state:
+                    if not self._dead and self._proc.is_alive():
+                        self._sent.append((group, time.monotonic()))
+                        conn = self._conn
+                        break
+                    # wait until the old receiver has failed what the worker held
                     self._state.wait_for(lambda: not self._sent)
-            if dead:
                 self._restart("exited" if self._proc.exitcode is not None else "pipe broken")
-            conn = self._conn
             assert conn is not None
-            with self._state:
-                self._sent.append((group, time.monotonic()))
         # a broken pipe: the receiver sees EOF and fails every group sent
         with contextlib.suppress(OSError):
             conn.send([item[2] for item in group])
