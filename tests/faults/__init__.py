@@ -12,8 +12,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import grpc
+import psycopg
 
 from fleetpulse.agent.sender import Sender, enroll
 from fleetpulse.agent.spool import Spool
@@ -73,6 +75,19 @@ def stored_sqlite(path: str) -> Pairs:
     """(device_id, seq) of every stored record per table, read straight from the file."""
     with sqlite3.connect(path.removeprefix("sqlite:///")) as conn:
         return {t: [(str(d), int(s)) for d, s in conn.execute(sql)] for t, sql in TABLES.items()}
+
+
+def stored_pg(conn: psycopg.Connection[Any]) -> Pairs:
+    """``stored_sqlite`` read on a PostgreSQL connection (what its transaction sees)."""
+    return {t: [(str(d), int(s)) for d, s in conn.execute(sql)] for t, sql in TABLES.items()}
+
+
+def stored_in(url: str) -> Pairs:
+    """``stored_sqlite`` of a SQLite or PostgreSQL URL (read with a connection of its own)."""
+    if url.startswith("sqlite:///"):
+        return stored_sqlite(url)
+    with psycopg.connect(url) as conn:
+        return stored_pg(conn)
 
 
 def check_exactly_once(expected: dict[str, set[tuple[str, int]]], stored: Pairs) -> None:

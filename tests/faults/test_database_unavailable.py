@@ -37,6 +37,7 @@ from tests.faults import (
     fast_channel,
     merge,
     spooled,
+    stored_pg,
     stored_sqlite,
 )
 from tests.procs import CollectorProc, cli, start_collector
@@ -128,12 +129,6 @@ class Fleet:
         self.sim.close()
 
 
-def _pairs(conn: psycopg.Connection) -> dict[str, list[tuple[str, int]]]:
-    return {
-        t: [(str(d), int(s)) for d, s in conn.execute(sql).fetchall()] for t, sql in TABLES.items()
-    }
-
-
 def test_postgres_locked_tables_get_unavailable_and_lose_nothing(
     pg_url: str, tmp_path: Path
 ) -> None:
@@ -161,7 +156,7 @@ def test_postgres_locked_tables_get_unavailable_and_lose_nothing(
                 acked_now = set(fleet.acked)
                 oks_during = fleet.oks - oks_at_lock
                 during = list(fleet.errors)
-            stored_now = _pairs(admin)  # the lock holder reads what is committed
+            stored_now = stored_pg(admin)  # the lock holder reads what is committed
             flat = {p for pairs in stored_now.values() for p in pairs}
             assert acked_now <= flat, f"{len(acked_now - flat)} acknowledged, not stored"
             admin.rollback()
@@ -175,7 +170,7 @@ def test_postgres_locked_tables_get_unavailable_and_lose_nothing(
         assert not fleet.failures, fleet.failures
         assert not any(t.is_alive() for t in threads), "spools did not drain"
         with psycopg.connect(pg_url) as conn:
-            stored = _pairs(conn)
+            stored = stored_pg(conn)
         check_exactly_once({k: v for k, v in fleet.expected.items() if k in TABLES}, stored)
         assert sum(len(v) for v in stored.values()) == generated
         assert fleet.acked == {p for v in fleet.expected.values() for p in v}

@@ -1,4 +1,5 @@
-"""kill -9 of the collector's ingest worker process, again and again, while a fleet sends.
+"""kill -9 of the collector's ingest worker process, again and again, while a fleet sends,
+on SQLite and on PostgreSQL (where a group's statements are in one pipeline when it dies).
 
 The serving process stays up: the reports whose group was with the worker get UNAVAILABLE
 with a ``retry-after-ms`` hint (their transaction committed or not: nothing was acked), a
@@ -26,7 +27,7 @@ from tests.faults import (
     kill_between,
     merge,
     spooled,
-    stored_sqlite,
+    stored_in,
 )
 from tests.procs import cli, start_collector
 
@@ -56,8 +57,11 @@ def _worker_pid(serving: int, not_this: int | None = None, timeout: float = 20.0
     raise AssertionError(f"no ingest worker under pid {serving} (other than {not_this})")
 
 
-def test_worker_killed_repeatedly_answers_unavailable_and_loses_nothing(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'collector.db'}"
+def test_worker_killed_repeatedly_answers_unavailable_and_loses_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    # PostgreSQL too: there a group's statements run in one pipeline when the worker dies
+    db = db_url
     collector = start_collector(db, "--device-rate", "0", log=tmp_path / "collector.log")
     made = cli("fleetpulse-collector", "token", "create", "--site", "hq", "--db", db)
     assert made.returncode == 0, made.stderr
@@ -128,7 +132,7 @@ def test_worker_killed_repeatedly_answers_unavailable_and_loses_nothing(tmp_path
     assert failures, "no report was with the worker at any kill"
     assert all(e.startswith("UNAVAILABLE") for e, _ in failures), failures[:3]
     assert all(hint is not None and hint > 0 for _, hint in failures), failures[:3]
-    stored = stored_sqlite(db)
+    stored = stored_in(db)
     check_exactly_once(expected, stored)
     assert sum(len(v) for v in stored.values()) == generated
     assert accepted <= generated <= accepted + duplicates, (accepted, duplicates, generated)
