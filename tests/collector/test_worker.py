@@ -218,3 +218,36 @@ def test_a_worker_dying_between_the_check_and_the_send_still_answers_the_group(
     assert first == Stored(1, 0)
     assert isinstance(second, Failed) and "send it again" in second.message
     assert third == Stored(1, 0)
+
+
+def test_a_worker_that_cannot_open_the_database_answers_each_group_and_opens_it_later(
+    tmp_path: Path,
+) -> None:
+    """A worker started while the database cannot be opened stays up: each group is
+    answered Failed with the reason and a retry hint, and once the database can be opened
+    the next group is stored."""
+    path = tmp_path / "s.db"
+    ctx = get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(theirs, f"sqlite:///{path}"))
+    proc.start()
+    theirs.close()  # the worker's end is its own: a worker that dies is EOF here
+    try:
+        mine.send([(_raw([(1, _app("Word"))]), "north", "linux", NOW)] * 2)
+        first, _ = mine.recv()
+        assert proc.is_alive()
+        _enrolled_store(path)  # the database exists from now on
+        mine.send([(_raw([(1, _app("Word"))]), "north", "linux", NOW)])
+        second, _ = mine.recv()
+        mine.send(None)
+        proc.join(timeout=30)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+    assert proc.exitcode == 0
+    assert len(first) == 2 and all(isinstance(r, Failed) for r in first)
+    failed = first[0]
+    assert isinstance(failed, Failed)
+    assert failed.message.startswith("the ingest worker cannot open the database: ")
+    assert str(path) in failed.message and failed.retry_after > 0
+    assert second == [Stored(1, 0)]

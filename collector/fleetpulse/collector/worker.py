@@ -39,7 +39,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from fleetpulse.collector import serde
-from fleetpulse.collector.errors import InvalidReport
+from fleetpulse.collector.errors import InvalidReport, StoreUnavailable
 from fleetpulse.collector.metrics import AppLabels, ContributorLabels, IngestMetrics
 from fleetpulse.collector.model import Outcome, Report
 from fleetpulse.collector.redact import redact
@@ -186,11 +186,37 @@ def serve(conn: Connection, db: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    store = open_store(db, Access.WRITE)
+    store = _open(conn, db)
+    if store is None:
+        return
     try:
         run(conn, store)
     finally:
         store.close()
+
+
+def _open(conn: Connection, db: str) -> Store | None:
+    """The worker's store, opened for writing. While the database cannot be opened (down,
+    refusing connections: a worker restarted during an outage), each group received is
+    answered Failed with the reason (redacted, ``StoreUnavailable``'s retry hint) and the
+    store is opened again when the next one arrives, so the worker neither dies with a
+    traceback nor costs a new interpreter per group. None when the pipe closes or None
+    arrives first."""
+    while True:
+        try:
+            return open_store(db, Access.WRITE)
+        except Exception as exc:  # ConfigError, StoreUnavailable, the driver's own
+            why = f"the ingest worker cannot open the database: {redact(exc)}".splitlines()[0]
+            log.error("%s", why)
+        try:
+            group = conn.recv()
+            if group is None:
+                return None
+            failed = Failed(why, StoreUnavailable(why).retry_after)
+            conn.send(([failed] * len(group), {}))
+            conn.poll(None)  # until the next group (left in the pipe for run) or EOF
+        except (EOFError, OSError):
+            return None
 
 
 def run(conn: Connection, store: Store) -> None:
