@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import threading
+import time
 from multiprocessing import Pipe, get_context
 from pathlib import Path
 
@@ -251,3 +252,37 @@ def test_a_worker_that_cannot_open_the_database_answers_each_group_and_opens_it_
     assert failed.message.startswith("the ingest worker cannot open the database: ")
     assert str(path) in failed.message and failed.retry_after > 0
     assert second == [Stored(1, 0)]
+
+
+def test_a_hung_worker_is_killed_at_the_stop_and_what_it_held_is_answered(tmp_path: Path) -> None:
+    """close() with a worker that answers nothing (stopped with SIGSTOP) returns within
+    its timeout instead of waiting minutes: the worker is killed, the reports it held and
+    those still queued are answered UNAVAILABLE (none was acknowledged), nothing restarts."""
+    url = _enrolled_store(tmp_path / "s.db")
+
+    async def main() -> tuple[list[object], float, int | None]:
+        writer = worker.ProcessWriter(url, lambda taken: None, linger=0.0)
+        writer.start()
+        first = writer.submit("d1", 1, _raw([(1, _app("Word"))]), "north", "linux", NOW)
+        assert await asyncio.wait_for(first, timeout=30) == Stored(1, 0)
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        held = [  # more groups than the two the worker may hold: some wait in the queue
+            writer.submit("d1", 1, _raw([(seq, _app("Word"))]), "north", "linux", NOW)
+            for seq in range(2, 8)
+        ]
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await asyncio.to_thread(writer.close, 2.0)
+        took = time.monotonic() - t0
+        answers = [await asyncio.wait_for(fut, timeout=5) for fut in held]
+        return answers, took, writer.pid if writer.pid != pid else None
+
+    answers, took, new_pid = asyncio.run(main())
+    assert took < 10, took
+    assert new_pid is None  # the stop started no new worker
+    assert all(isinstance(a, Failed) and "send it again" in a.message for a in answers), answers
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM app_usage").fetchone()
+    assert count == 1  # only the first report was stored (and acknowledged)

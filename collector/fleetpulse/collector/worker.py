@@ -54,6 +54,11 @@ log = logging.getLogger("fleetpulse.collector.worker")
 #: Seconds an agent is told to wait after the worker died under its report (a restart takes
 #: about a second: a new interpreter imports the collector and opens the database).
 RESTART_RETRY = 1.0
+#: Seconds ``ProcessWriter.close`` waits for the worker to answer what it holds before it
+#: kills it: within the example unit's TimeoutStopSec=30 (docs/operations.md) together with
+#: the gRPC server's 10 s grace. A healthy worker answers in milliseconds; one that is hung
+#: (stopped, blocked on a lock) is killed, and what it held is answered UNAVAILABLE.
+STOP_TIMEOUT = 15.0
 #: Groups sent to the worker and not yet answered, at most: one being stored, the next
 #: waiting in the pipe.
 IN_FLIGHT = 2
@@ -83,6 +88,11 @@ class Failed:
 
 
 Result = Stored | Rejected | Failed
+#: The answer to a report the worker held when it stopped (or was killed at the stop).
+_STOPPED = Failed(
+    "the collector's ingest worker stopped; nothing of this report is acknowledged, send it again",
+    RESTART_RETRY,
+)
 #: What the worker's tallies counted for one group (IngestMetrics.take).
 Taken = dict[str, dict[Labels, Any]]
 #: One report as queued for the worker: request bytes, the device's site and OS (metric
@@ -300,6 +310,7 @@ class ProcessWriter(GroupQueue):
         # each was sent; ``_dead``: its receiver saw the pipe break (a new worker is needed)
         self._sent: collections.deque[tuple[list[_Item], float]] = collections.deque()
         self._dead = False
+        self._closing = False  # close() has begun: a dead worker is not replaced any more
         self._state = threading.Condition()
         self._slots = threading.BoundedSemaphore(in_flight)
         super().__init__(**kwargs)
@@ -354,6 +365,11 @@ class ProcessWriter(GroupQueue):
                         break
                     # wait until the old receiver has failed what the worker held
                     self._state.wait_for(lambda: not self._sent)
+                    if self._closing:  # stopping: no new worker for what is left
+                        answer(group, [_STOPPED] * len(group))
+                        self._done(group, time.monotonic())
+                        self._slots.release()
+                        return
                 self._restart("exited" if self._proc.exitcode is not None else "pipe broken")
             assert conn is not None
         # a broken pipe: the receiver sees EOF and fails every group sent
@@ -375,11 +391,7 @@ class ProcessWriter(GroupQueue):
             answer(group, results)
             self._done(group, started)
             self._slots.release()
-        failed = Failed(
-            "the collector's ingest worker stopped; nothing of this report is"
-            " acknowledged, send it again",
-            RESTART_RETRY,
-        )
+        failed = _STOPPED
         with self._state:
             lost = list(self._sent)
             self._sent.clear()
@@ -414,17 +426,34 @@ class ProcessWriter(GroupQueue):
         if self._conn is not None:
             self._conn.close()
 
-    def close(self) -> None:
-        """Commits everything queued so far, then stops the worker."""
-        self._stop_thread()
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Commits everything queued so far, then stops the worker: all within ``timeout``
+        seconds. A worker that has not answered by then is killed; the reports it held are
+        answered UNAVAILABLE (none of them was acknowledged) and logged."""
+        deadline = time.monotonic() + timeout
+        self._closing = True
+        self._stop_thread(timeout)
         with self._state:  # every group sent is answered (or failed) before the pipe closes
-            self._state.wait_for(lambda: not self._sent, timeout=60)
-        if self._conn is not None:
+            done = self._state.wait_for(
+                lambda: not self._sent, timeout=max(0.0, deadline - time.monotonic())
+            )
+            held = sum(len(group) for group, _ in self._sent)
+        if self._proc is not None and not done:
+            log.error(
+                "ingest worker (pid %s) did not answer within %.0f s of the stop; killing it"
+                " (%d report(s) unacknowledged: their agents send them again)",
+                self._proc.pid,
+                timeout,
+                held,
+            )
+            self._proc.kill()  # its receiver sees the pipe break and answers what it held
+        elif self._conn is not None:
             with contextlib.suppress(OSError):  # the worker is gone already
                 self._conn.send(None)
         if self._proc is not None:
-            self._proc.join(timeout=30)
+            self._proc.join(timeout=max(1.0, deadline - time.monotonic()))
             if self._proc.is_alive():
                 self._proc.kill()
                 self._proc.join(timeout=5)
+        self._thread.join(timeout=5)  # a group it held when the worker was killed is answered
         self._close_pipe()

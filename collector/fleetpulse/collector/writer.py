@@ -144,10 +144,11 @@ class GroupQueue:
         group's futures are answered. Runs in the grouping thread."""
         raise NotImplementedError
 
-    def _stop_thread(self) -> None:
-        """Commits everything queued so far, then stops the thread."""
+    def _stop_thread(self, timeout: float = 60.0) -> None:
+        """Commits everything queued so far, then stops the thread (waits at most
+        ``timeout`` seconds for it)."""
         self._queue.put(_STOP)
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout)
 
     def close(self) -> None:
         """Commits everything queued so far, then stops."""
