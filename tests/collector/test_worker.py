@@ -286,3 +286,35 @@ def test_a_hung_worker_is_killed_at_the_stop_and_what_it_held_is_answered(tmp_pa
     with sqlite3.connect(tmp_path / "s.db") as db:
         (count,) = db.execute("SELECT COUNT(*) FROM app_usage").fetchone()
     assert count == 1  # only the first report was stored (and acknowledged)
+
+
+def test_a_worker_that_cannot_be_started_fails_its_group_and_the_next_group_tries_again(
+    tmp_path: Path,
+) -> None:
+    """Starting the worker raising (no process can be created, no memory) answers that
+    group UNAVAILABLE; the grouping thread lives on and the next group starts a worker."""
+    url = _enrolled_store(tmp_path / "s.db")
+
+    async def main() -> list[object]:
+        writer = worker.ProcessWriter(url, lambda taken: None, linger=0.0)
+        real = writer._start
+        refusals = [OSError(11, "Resource temporarily unavailable")]
+
+        def start() -> None:
+            if refusals:
+                raise refusals.pop()
+            real()
+
+        writer._start = start  # type: ignore[method-assign]
+        try:
+            answers = []
+            for seq in (1, 2):
+                fut = writer.submit("d1", 1, _raw([(seq, _app("Word"))]), "north", "linux", NOW)
+                answers.append(await asyncio.wait_for(fut, timeout=30))
+            return answers
+        finally:
+            await asyncio.to_thread(writer.close)
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, Failed) and "could not start its ingest worker" in first.message
+    assert second == Stored(1, 0)

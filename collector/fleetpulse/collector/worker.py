@@ -93,6 +93,12 @@ _STOPPED = Failed(
     "the collector's ingest worker stopped; nothing of this report is acknowledged, send it again",
     RESTART_RETRY,
 )
+#: The answer when no worker could be started (the next group tries again).
+_NOT_STARTED = Failed(
+    "the collector could not start its ingest worker; nothing of this report is"
+    " acknowledged, send it again",
+    RESTART_RETRY,
+)
 #: What the worker's tallies counted for one group (IngestMetrics.take).
 Taken = dict[str, dict[Labels, Any]]
 #: One report as queued for the worker: request bytes, the device's site and OS (metric
@@ -350,8 +356,26 @@ class ProcessWriter(GroupQueue):
     def _commit(self, group: list[_Item]) -> None:
         """Sends ``group`` to the worker once fewer than ``in_flight`` groups are with it;
         the receiver answers it. A worker found dead (its receiver saw the pipe break, or
-        it exited between groups) is replaced first: nothing unanswered was with it."""
+        it exited between groups) is replaced first: nothing unanswered was with it. If no
+        worker can be started (no process, no memory), the group is answered UNAVAILABLE
+        and the next group tries again: the grouping thread never dies of it."""
         self._slots.acquire()
+        try:
+            conn = self._claim(group)
+        except Exception as exc:
+            log.error("cannot start the ingest worker: %s", redact(exc))
+            self._fail(group, _NOT_STARTED)
+            return
+        if conn is None:
+            self._fail(group, _STOPPED)
+            return
+        # a broken pipe: the receiver sees EOF and fails every group sent
+        with contextlib.suppress(OSError):
+            conn.send([item[2] for item in group])
+
+    def _claim(self, group: list[_Item]) -> Connection | None:
+        """Records ``group`` as sent to a live worker (started or replaced as needed) and
+        answers that worker's pipe; None when stopping and the worker is gone."""
         with self._starting:
             if self._proc is None:
                 self._start()
@@ -361,20 +385,18 @@ class ProcessWriter(GroupQueue):
                 with self._state:
                     if not self._dead and self._proc.is_alive():
                         self._sent.append((group, time.monotonic()))
-                        conn = self._conn
-                        break
+                        return self._conn
                     # wait until the old receiver has failed what the worker held
                     self._state.wait_for(lambda: not self._sent)
                     if self._closing:  # stopping: no new worker for what is left
-                        answer(group, [_STOPPED] * len(group))
-                        self._done(group, time.monotonic())
-                        self._slots.release()
-                        return
+                        return None
                 self._restart("exited" if self._proc.exitcode is not None else "pipe broken")
-            assert conn is not None
-        # a broken pipe: the receiver sees EOF and fails every group sent
-        with contextlib.suppress(OSError):
-            conn.send([item[2] for item in group])
+
+    def _fail(self, group: list[_Item], failed: Failed) -> None:
+        """Answers a group that was never sent to a worker."""
+        answer(group, [failed] * len(group))
+        self._done(group, time.monotonic())
+        self._slots.release()
 
     def _receive(self, conn: Connection) -> None:
         """The receiver thread of one worker: answers each group in sent order; when the
