@@ -21,7 +21,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from fleetpulse.collector.errors import InvalidReport
 from fleetpulse.collector.serde import report_from_proto
-from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.base import Store
 from fleetpulse.collector.store.schema import column_types
 from fleetpulse.collector.validation import (
     EARLIEST,
@@ -42,14 +42,6 @@ PG_TYPES = {
     "double precision": "DOUBLE PRECISION",
     "text": "TEXT",
 }
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _query(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:

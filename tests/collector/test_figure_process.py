@@ -52,13 +52,20 @@ def dead(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_the_child_computes_what_the_serving_process_would(tmp_path: Path) -> None:
+def _one_device(tmp_path: Path) -> tuple[str, Store, float]:
+    """A migrated SQLite store with one enrolled device at site hq: its URL, the store,
+    and the enrolment time."""
     db = f"sqlite:///{tmp_path / 'c.db'}"
     store = open_store(db)
     store.migrate()
     now = time.time()
     store.create_token("t", "th", "hq", now, None, None)
     store.enroll("th", "d1", "sh", "pc-1", "windows", "11", "1.0", "hw", "m", now)
+    return db, store, now
+
+
+def test_the_child_computes_what_the_serving_process_would(tmp_path: Path) -> None:
+    db, store, now = _one_device(tmp_path)
     for seq, seconds in enumerate((42.0, 61.5, 300.0), start=1):
         sign_in(store, seq, seconds)
     figures = FigureProcess(db)
@@ -78,12 +85,7 @@ def test_the_child_computes_what_the_serving_process_would(tmp_path: Path) -> No
 def test_a_killed_child_keeps_the_previous_figures_and_the_next_refresh_restarts_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'c.db'}"
-    store = open_store(db)
-    store.migrate()
-    now = time.time()
-    store.create_token("t", "th", "hq", now, None, None)
-    store.enroll("th", "d1", "sh", "pc-1", "windows", "11", "1.0", "hw", "m", now)
+    db, store, _ = _one_device(tmp_path)
     sign_in(store, 1, 42.0)
     figures = FigureProcess(db)
     collector = Collector(ServerConfig(db=db), store, figures)

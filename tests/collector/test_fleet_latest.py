@@ -9,7 +9,7 @@ from fleetpulse.collector.model import Incoming
 from fleetpulse.collector.store import migrations
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.contract.records import BootRecord, SigninRecord, SigninState
-from tests.collector.test_store import NOW, enrolled, report, store  # noqa: F401
+from tests.collector.test_store import NOW, enrolled, report
 
 
 def _signin(seq: int, started: float, total: float | None) -> Incoming:
@@ -22,7 +22,7 @@ def _boot(seq: int, at: float, total: float) -> Incoming:
     return Incoming(seq, NOW, BootRecord(f"b{seq}", at, total))
 
 
-def test_latest_sign_in_and_boot_follow_event_time(store: Store) -> None:  # noqa: F811
+def test_latest_sign_in_and_boot_follow_event_time(store: Store) -> None:
     enrolled(store, "dev-1")
     store.ingest([report("dev-1", _signin(1, NOW - 100, 30.0), _boot(2, NOW - 200, 50.0))], NOW)
     # older events arriving later (a spool draining) do not replace the latest ...
@@ -36,7 +36,7 @@ def test_latest_sign_in_and_boot_follow_event_time(store: Store) -> None:  # noq
     assert (row.last_login_seconds, row.last_boot_seconds) == (None, 45.0)  # unknown stays so
 
 
-def test_unused_follows_the_latest_sign_in(store: Store) -> None:  # noqa: F811
+def test_unused_follows_the_latest_sign_in(store: Store) -> None:
     enrolled(store, "dev-1")  # enrolled 30 days before NOW
     enrolled(store, "dev-2")
     store.ingest([report("dev-1", _signin(1, NOW - 20 * 86400, 30.0))], NOW)

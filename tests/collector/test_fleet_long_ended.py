@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from fleetpulse.collector.store.base import Store, open_store
 from fleetpulse.collector.store.fleet import LONG_ENDED
@@ -36,14 +33,6 @@ NUMS_SQLITE = (
     f"WITH RECURSIVE nums(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM nums WHERE n < {DEVICES})"
 )
 NUMS_POSTGRES = f"WITH nums(n) AS (SELECT generate_series(1, {DEVICES}))"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_the_edges_of_the_long_ended_count(store: Store) -> None:

@@ -4,26 +4,16 @@ three report intervals without news, are counted once, and leave the in-progress
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from fleetpulse.collector.metrics import FleetStateCollector
 from fleetpulse.collector.model import FleetState, Incoming, InProgressExpiry
-from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.base import Store
 from fleetpulse.contract.records import SigninRecord, SigninState
 from tests.collector.test_store import NOW, enrolled, report
 
 DEFAULT = InProgressExpiry()  # agents' default interval: 60 s, so 180 s without news
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def live(seq: int, session: str, elapsed: float) -> Incoming:

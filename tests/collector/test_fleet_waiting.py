@@ -4,8 +4,6 @@ figures, equal to the SLA report's for the same period."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -18,19 +16,11 @@ from fleetpulse.collector.model import (
 )
 from fleetpulse.collector.report.data import build_report
 from fleetpulse.collector.signin_windows import WINDOWS
-from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.base import Store
 from fleetpulse.contract.records import SigninRecord, SigninState
 from tests.collector.test_store import NOW, enrolled, report
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def done(seq: int, started: float, total: float | None, first: bool | None = False) -> Incoming:

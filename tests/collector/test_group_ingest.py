@@ -7,14 +7,14 @@ from __future__ import annotations
 from fleetpulse.collector.model import Incoming
 from fleetpulse.collector.store.base import Store
 from fleetpulse.contract.records import AppUsageRecord, BootRecord, HealthRecord, SigninState
-from tests.collector.test_store import NOW, enrolled, report, signin, store  # noqa: F401
+from tests.collector.test_store import NOW, enrolled, report, signin
 
 
 def _app(seq: int) -> Incoming:
     return Incoming(seq, NOW, AppUsageRecord(NOW - 60, 60.0, "a.exe", 1, 60.0, 20.0, 1.0))
 
 
-def test_a_group_is_stored_as_its_reports_one_by_one(store: Store) -> None:  # noqa: F811
+def test_a_group_is_stored_as_its_reports_one_by_one(store: Store) -> None:
     enrolled(store, "dev-1")
     enrolled(store, "dev-2")
     first = report(
@@ -42,7 +42,7 @@ def test_a_group_is_stored_as_its_reports_one_by_one(store: Store) -> None:  # n
     assert len(store.signins_between(0, NOW + 1)) == 3
 
 
-def test_in_progress_updates_in_one_group_keep_the_latest(store: Store) -> None:  # noqa: F811
+def test_in_progress_updates_in_one_group_keep_the_latest(store: Store) -> None:
     enrolled(store, "dev-1")
     enrolled(store, "dev-2")
 
@@ -63,7 +63,7 @@ def test_in_progress_updates_in_one_group_keep_the_latest(store: Store) -> None:
     assert state.longest_in_progress["north"] >= 20.0
 
 
-def test_updates_of_one_signin_in_one_report_count_as_one_by_one(store: Store) -> None:  # noqa: F811
+def test_updates_of_one_signin_in_one_report_count_as_one_by_one(store: Store) -> None:
     enrolled(store, "dev-1")
     enrolled(store, "dev-2")
 
@@ -88,7 +88,7 @@ def test_updates_of_one_signin_in_one_report_count_as_one_by_one(store: Store) -
     assert again.duplicates == {"signin": 1}
 
 
-def test_health_records_of_one_report_add_drops_as_one_by_one(store: Store) -> None:  # noqa: F811
+def test_health_records_of_one_report_add_drops_as_one_by_one(store: Store) -> None:
     enrolled(store, "dev-1")
     enrolled(store, "dev-2")
 

@@ -7,7 +7,7 @@ import pytest
 from fleetpulse.collector.auth import digest
 from fleetpulse.collector.errors import Unauthenticated
 from fleetpulse.collector.model import Incoming, Report
-from fleetpulse.collector.store.base import Store, open_store
+from fleetpulse.collector.store.base import Store
 from fleetpulse.contract.records import (
     AppUsageRecord,
     BootRecord,
@@ -19,14 +19,6 @@ from fleetpulse.contract.records import (
 
 NOW = 1_800_000_000.0
 FACTS = DeviceFacts("host-1", "windows", "11", "0.1.0")
-
-
-@pytest.fixture
-def store(db_url: str) -> Store:
-    s = open_store(db_url)
-    s.migrate()
-    yield s  # type: ignore[misc]
-    s.close()
 
 
 def enrolled(
